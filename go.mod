@@ -1,0 +1,3 @@
+module github.com/kstreamgo/kstream
+
+go 1.26
