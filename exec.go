@@ -1,0 +1,109 @@
+package kstream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// Executors are typed per-record functions composed at task creation: each
+// node's function calls its children's directly, so a chain of stateless
+// operators runs as one pass over a batch, with no copy of the record between
+// steps. Build time and task creation use any; the per-record path does not.
+
+// streamFn receives one stream record.
+type streamFn[K, V any] func(k K, v V, m *graph.Meta)
+
+// change is a table update: the new value and the value it replaces.
+type change[V any] struct {
+	New, Old       V
+	HasNew, HasOld bool
+}
+
+// tableFn receives one table update.
+type tableFn[K, V any] func(k K, c *change[V], m *graph.Meta)
+
+func childFns[F any](children []any) ([]F, error) {
+	fns := make([]F, len(children))
+	for i, c := range children {
+		f, ok := c.(F)
+		if !ok {
+			return nil, fmt.Errorf("kstream: internal error: child executor is %T, want %T", c, f)
+		}
+		fns[i] = f
+	}
+	return fns, nil
+}
+
+// streamNext combines the children's executors into one.
+func streamNext[K, V any](children []any) (streamFn[K, V], error) {
+	fns, err := childFns[streamFn[K, V]](children)
+	if err != nil {
+		return nil, err
+	}
+	switch len(fns) {
+	case 0:
+		return func(K, V, *graph.Meta) {}, nil
+	case 1:
+		return fns[0], nil
+	}
+	return func(k K, v V, m *graph.Meta) {
+		for _, f := range fns {
+			f(k, v, m)
+		}
+	}, nil
+}
+
+// tableNext combines the children's table executors into one.
+func tableNext[K, V any](children []any) (tableFn[K, V], error) {
+	fns, err := childFns[tableFn[K, V]](children)
+	if err != nil {
+		return nil, err
+	}
+	switch len(fns) {
+	case 0:
+		return func(K, *change[V], *graph.Meta) {}, nil
+	case 1:
+		return fns[0], nil
+	}
+	return func(k K, c *change[V], m *graph.Meta) {
+		for _, f := range fns {
+			f(k, c, m)
+		}
+	}, nil
+}
+
+// resolveSerde returns s, or the built-in serde of T, or records a Build
+// error naming the node and what needs the serde.
+func resolveSerde[T any](b *Builder, s serde.Serde[T], node, what string) serde.Serde[T] {
+	if s != nil {
+		return s
+	}
+	if d, ok := serde.Default[T](); ok {
+		return d
+	}
+	var zero T
+	b.g.Errorf("kstream: node %s: no %s serde for type %T: set one with WithSerdes or pass one to the operator", node, what, zero)
+	return nil
+}
+
+// Timestamped store values: 8 bytes of big-endian timestamp, then the value.
+
+func appendTimestamped[V any](dst []byte, ts int64, v V, s serde.Serde[V]) ([]byte, error) {
+	dst = binary.BigEndian.AppendUint64(dst, uint64(ts))
+	return s.Append(dst, v)
+}
+
+var errShortTimestamped = errors.New("kstream: stored value shorter than its timestamp")
+
+func decodeTimestamped[V any](b []byte, s serde.Serde[V]) (int64, V, error) {
+	var zero V
+	if len(b) < 8 {
+		return 0, zero, errShortTimestamped
+	}
+	v, err := s.Decode(b[8:])
+	return int64(binary.BigEndian.Uint64(b)), v, err
+}

@@ -1,0 +1,349 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/kstreamgo/kstream/state"
+)
+
+// Header is a record header as Kafka stores it.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Meta travels with a record through a task's executors, by pointer: the
+// timestamp, the headers and whether the record is a tombstone. Executors that
+// change a field (an aggregation's timestamp) forward their own copy.
+type Meta struct {
+	Timestamp int64
+	Headers   []Header
+	Tombstone bool
+	// NullKey is true for a record whose key is Kafka's null: aggregations
+	// and joins drop it.
+	NullKey bool
+}
+
+// RawRecord is a record as read from one partition of a topic. A nil Value is
+// Kafka's null value: a tombstone.
+type RawRecord struct {
+	Key       []byte
+	Value     []byte
+	Timestamp int64
+	Headers   []Header
+	Offset    int64
+}
+
+// OutRecord is a record that a task produced, kept in its OutBuffer. Key and
+// value bytes live in the buffer's arena: read them with OutBuffer.Key and
+// OutBuffer.Value.
+type OutRecord struct {
+	Topic string
+	// Partition is the target partition, or -1 to partition by key.
+	Partition  int32
+	keyStart   int
+	keyEnd     int // keyStart < 0: null key
+	valueStart int
+	valueEnd   int // valueStart < 0: null value (tombstone)
+	Timestamp  int64
+	Headers    []Header
+}
+
+// OutBuffer collects a task's output between two drains without allocating
+// per record: records in one slice, their bytes in one arena, both reused.
+type OutBuffer struct {
+	recs  []OutRecord
+	arena []byte
+}
+
+// Arena returns the arena for a writer to append to; pass the extended slice
+// back with Add.
+func (b *OutBuffer) Arena() []byte { return b.arena }
+
+// Add appends a record whose key occupies arena[ks:ke] and value
+// arena[vs:ve] of the extended arena a (ks < 0: null key; vs < 0: null value).
+func (b *OutBuffer) Add(a []byte, topic string, partition int32, ks, ke, vs, ve int, ts int64, headers []Header) {
+	b.arena = a
+	b.recs = append(b.recs, OutRecord{Topic: topic, Partition: partition, keyStart: ks, keyEnd: ke,
+		valueStart: vs, valueEnd: ve, Timestamp: ts, Headers: headers})
+}
+
+// AddBytes appends a record copying key and value (nil: null).
+func (b *OutBuffer) AddBytes(topic string, partition int32, key, value []byte, ts int64, headers []Header) {
+	ks, ke, vs, ve := -1, -1, -1, -1
+	if key != nil {
+		ks = len(b.arena)
+		b.arena = append(b.arena, key...)
+		ke = len(b.arena)
+	}
+	if value != nil {
+		vs = len(b.arena)
+		b.arena = append(b.arena, value...)
+		ve = len(b.arena)
+	}
+	b.recs = append(b.recs, OutRecord{Topic: topic, Partition: partition, keyStart: ks, keyEnd: ke,
+		valueStart: vs, valueEnd: ve, Timestamp: ts, Headers: headers})
+}
+
+// Len returns the number of buffered records.
+func (b *OutBuffer) Len() int { return len(b.recs) }
+
+// At returns the i-th buffered record.
+func (b *OutBuffer) At(i int) *OutRecord { return &b.recs[i] }
+
+// Key returns r's key bytes (nil for a null key), valid until Reset.
+func (b *OutBuffer) Key(r *OutRecord) []byte {
+	if r.keyStart < 0 {
+		return nil
+	}
+	return b.arena[r.keyStart:r.keyEnd:r.keyEnd]
+}
+
+// Value returns r's value bytes (nil for a tombstone), valid until Reset.
+func (b *OutBuffer) Value(r *OutRecord) []byte {
+	if r.valueStart < 0 {
+		return nil
+	}
+	return b.arena[r.valueStart:r.valueEnd:r.valueEnd]
+}
+
+// Reset empties the buffer, keeping its memory.
+func (b *OutBuffer) Reset() {
+	clear(b.recs) // drop header references
+	b.recs = b.recs[:0]
+	b.arena = b.arena[:0]
+}
+
+// Truncate drops every record after the first n (used to discard the partial
+// output of a record that failed and is skipped).
+func (b *OutBuffer) Truncate(n int) {
+	if n >= len(b.recs) {
+		return
+	}
+	end := 0
+	if n > 0 {
+		r := &b.recs[n-1]
+		end = max(r.keyEnd, r.valueEnd, 0)
+	}
+	clear(b.recs[n:])
+	b.recs = b.recs[:n]
+	b.arena = b.arena[:end]
+}
+
+// Punctuation is a scheduled callback; Cancel stops it.
+type Punctuation struct {
+	interval  int64
+	next      int64
+	wallClock bool
+	fn        func(ts int64)
+	cancelled bool
+	node      string
+}
+
+// Cancel stops the punctuation; it does not fire again.
+func (p *Punctuation) Cancel() { p.cancelled = true }
+
+// RecordError is a failure tied to the record being processed: where the
+// record came from and which node failed.
+type RecordError struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Node      string
+	// Deserialization is true when the record could not be decoded.
+	Deserialization bool
+	Err             error
+}
+
+func (e *RecordError) Error() string {
+	what := "processing"
+	if e.Deserialization {
+		what = "deserializing"
+	}
+	if e.Offset < 0 {
+		return fmt.Sprintf("kstream: %s in node %s (task partition %d, punctuation): %v", what, e.Node, e.Partition, e.Err)
+	}
+	return fmt.Sprintf("kstream: %s record %s/%d@%d in node %s: %v", what, e.Topic, e.Partition, e.Offset, e.Node, e.Err)
+}
+
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// TaskContext is what executors of one task bind to: the task's identity, its
+// stores, stream time, punctuation schedule, output buffer, and the record
+// being processed (for error reports). One goroutine uses it at a time.
+type TaskContext struct {
+	AppID       string
+	SubTopology int
+	Partition   int32
+
+	// StreamTime is the largest timestamp seen by the task, -1 before any.
+	StreamTime int64
+	// WallClock is the current wall-clock time in milliseconds, as the
+	// runtime last set it.
+	WallClock int64
+
+	Out OutBuffer
+
+	// The record being processed, and the node running user code (an index
+	// into Names), for error reports.
+	Topic  string
+	Offset int64
+	Node   int32
+	// Names maps node IDs to node names.
+	Names []string
+	closers []func() error
+
+	stores  map[string]state.Store
+	puncts  []*Punctuation
+	nextST  int64 // earliest stream-time punctuation, MaxInt64 if none
+	failure *RecordError
+	// Dropped counts records dropped by design (tombstones where no
+	// operator can use them, null keys in aggregations), per node.
+	Dropped map[string]int64
+}
+
+// NewTaskContext returns a context for the task of sub-topology st on partition p.
+func NewTaskContext(appID string, st int, p int32) *TaskContext {
+	return &TaskContext{AppID: appID, SubTopology: st, Partition: p, StreamTime: -1,
+		stores: map[string]state.Store{}, nextST: maxInt64, Dropped: map[string]int64{}}
+}
+
+const maxInt64 = int64(^uint64(0) >> 1)
+
+// SetStore registers the task's instance of a store.
+func (tc *TaskContext) SetStore(name string, s state.Store) { tc.stores[name] = s }
+
+// Store returns the task's instance of the store named name.
+func (tc *TaskContext) Store(name string) (state.Store, error) {
+	s, ok := tc.stores[name]
+	if !ok {
+		return nil, fmt.Errorf("kstream: store %q is not connected to this processor (declare it with kstream.WithStores)", name)
+	}
+	return s, nil
+}
+
+// Fail records a failure of node while processing the current record. The
+// first failure wins until the runtime takes it with TakeFailure.
+func (tc *TaskContext) Fail(node string, err error) {
+	if tc.failure != nil {
+		return
+	}
+	tc.failure = &RecordError{Topic: tc.Topic, Partition: tc.Partition, Offset: tc.Offset, Node: node, Err: err}
+}
+
+// FailDecode records a deserialization failure of the current record.
+func (tc *TaskContext) FailDecode(node string, err error) {
+	if tc.failure != nil {
+		return
+	}
+	tc.failure = &RecordError{Topic: tc.Topic, Partition: tc.Partition, Offset: tc.Offset, Node: node, Err: err, Deserialization: true}
+}
+
+// Failed reports whether a failure is pending.
+func (tc *TaskContext) Failed() bool { return tc.failure != nil }
+
+// TakeFailure returns and clears the pending failure.
+func (tc *TaskContext) TakeFailure() *RecordError {
+	f := tc.failure
+	tc.failure = nil
+	return f
+}
+
+// OnClose registers fn to run when the task closes.
+func (tc *TaskContext) OnClose(fn func() error) { tc.closers = append(tc.closers, fn) }
+
+// Close runs the close callbacks in reverse order of registration and
+// returns their errors joined.
+func (tc *TaskContext) Close() error {
+	var errs []error
+	for i := len(tc.closers) - 1; i >= 0; i-- {
+		if err := tc.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	tc.closers = nil
+	return errors.Join(errs...)
+}
+
+// Panicked records a panic raised by user code as a failure of the node that
+// was running.
+func (tc *TaskContext) Panicked(v any) {
+	name := "?"
+	if int(tc.Node) < len(tc.Names) && tc.Node >= 0 {
+		name = tc.Names[tc.Node]
+	}
+	tc.failure = nil
+	tc.Fail(name, fmt.Errorf("panic: %v", v))
+}
+
+// Drop counts a record that node dropped by design.
+func (tc *TaskContext) Drop(node string) { tc.Dropped[node]++ }
+
+// Schedule adds a punctuation every interval milliseconds, on stream time or
+// on wall-clock time. Stream-time punctuations are aligned to multiples of the
+// interval and fire once stream time reaches them; wall-clock ones first fire
+// one interval after scheduling.
+func (tc *TaskContext) Schedule(node string, interval int64, wallClock bool, fn func(ts int64)) *Punctuation {
+	if interval <= 0 {
+		interval = 1
+	}
+	p := &Punctuation{interval: interval, wallClock: wallClock, fn: fn, node: node}
+	if wallClock {
+		p.next = tc.WallClock + interval
+	} // Stream time: aligned to 0, so the first record at or after it fires.
+	tc.puncts = append(tc.puncts, p)
+	if !wallClock && p.next < tc.nextST {
+		tc.nextST = p.next
+	}
+	return p
+}
+
+// Observe advances stream time with a record's timestamp and reports whether
+// a stream-time punctuation is due.
+func (tc *TaskContext) Observe(ts int64) bool {
+	if ts > tc.StreamTime {
+		tc.StreamTime = ts
+	}
+	return tc.StreamTime >= tc.nextST
+}
+
+// PunctuateStreamTime runs the due stream-time punctuations.
+func (tc *TaskContext) PunctuateStreamTime() { tc.punctuate(false, tc.StreamTime) }
+
+// PunctuateWallClock sets the wall clock to now and runs the due wall-clock
+// punctuations.
+func (tc *TaskContext) PunctuateWallClock(now int64) {
+	if now > tc.WallClock {
+		tc.WallClock = now
+	}
+	tc.punctuate(true, tc.WallClock)
+}
+
+func (tc *TaskContext) punctuate(wall bool, now int64) {
+	tc.Topic, tc.Offset = "", -1
+	live := tc.puncts[:0]
+	for _, p := range tc.puncts {
+		if !p.cancelled {
+			live = append(live, p)
+		}
+	}
+	clear(tc.puncts[len(live):])
+	tc.puncts = live
+	for _, p := range slices.Clone(tc.puncts) {
+		if p.wallClock != wall || p.cancelled || p.next > now {
+			continue
+		}
+		p.fn(now)
+		// Skip the punctuations that were missed, staying aligned.
+		missed := (now - p.next) / p.interval
+		p.next += (missed + 1) * p.interval
+	}
+	tc.nextST = maxInt64
+	for _, p := range tc.puncts {
+		if !p.wallClock && !p.cancelled && p.next < tc.nextST {
+			tc.nextST = p.next
+		}
+	}
+}

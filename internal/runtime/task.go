@@ -1,0 +1,360 @@
+package runtime
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/state"
+)
+
+// TaskID identifies a task: a sub-topology on one partition.
+type TaskID struct {
+	SubTopology int
+	Partition   int32
+}
+
+// String renders the ID as Kafka Streams does: "<sub-topology>_<partition>".
+func (id TaskID) String() string {
+	return strconv.Itoa(id.SubTopology) + "_" + strconv.Itoa(int(id.Partition))
+}
+
+// Action is what the runtime does with a record that failed.
+type Action uint8
+
+const (
+	// Fail stops processing: the task returns the error.
+	Fail Action = iota
+	// Skip logs and counts the failure, then goes on with the next record.
+	Skip
+	// DeadLetter writes the raw record to the dead-letter topic, with headers
+	// describing the failure, then goes on.
+	DeadLetter
+)
+
+// Config configures the tasks of one application instance.
+type Config struct {
+	// AppID names the application: internal topics are "<AppID>-...".
+	AppID string
+	// NewStore creates a task's instance of a store. Default: an in-memory
+	// store.
+	NewStore func(spec *graph.StoreSpec, partition int32) (state.Store, error)
+	// OnError decides what happens to a failed record (raw is nil when a
+	// punctuation failed). Default: Fail.
+	OnError func(e *graph.RecordError, raw *graph.RawRecord) Action
+	// DeadLetterTopic receives the records for which OnError returned
+	// DeadLetter.
+	DeadLetterTopic string
+	// Logger logs skipped records. Default: slog.Default().
+	Logger *slog.Logger
+}
+
+// Task runs one sub-topology for one partition.
+type Task struct {
+	ID      TaskID
+	cfg     *Config
+	sub     *graph.SubTopology
+	tc      *graph.TaskContext
+	sources map[string]func(*graph.RawRecord)
+	stores  map[string]*loggedStore
+	// Skipped counts the records skipped or dead-lettered by the error policy.
+	Skipped int64
+}
+
+// NewTask creates the task of sub-topology sub on partition p: its stores
+// (empty: restore them before processing) and its executors. A processor's
+// Init runs here.
+func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, err error) {
+	g := topo.Graph()
+	if sub < 0 || sub >= len(g.SubTopologies) {
+		return nil, fmt.Errorf("runtime: no sub-topology %d", sub)
+	}
+	st := g.SubTopologies[sub]
+	tc := graph.NewTaskContext(cfg.AppID, sub, p)
+	tc.Names = make([]string, len(g.Nodes))
+	for i, n := range g.Nodes {
+		tc.Names[i] = n.Name
+	}
+	t = &Task{ID: TaskID{sub, p}, cfg: cfg, sub: st, tc: tc,
+		sources: map[string]func(*graph.RawRecord){}, stores: map[string]*loggedStore{}}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("runtime: creating task %s: node %s panicked: %v", t.ID, tc.Names[tc.Node], v)
+		}
+		if err != nil {
+			_ = t.Close()
+			t = nil
+		}
+	}()
+	newStore := cfg.NewStore
+	if newStore == nil {
+		newStore = func(*graph.StoreSpec, int32) (state.Store, error) { return state.NewMemory(), nil }
+	}
+	for _, spec := range st.Stores {
+		inner, err := newStore(spec, p)
+		if err != nil {
+			return t, fmt.Errorf("runtime: task %s: store %s: %w", t.ID, spec.Name, err)
+		}
+		ls := &loggedStore{Store: inner, spec: spec, topic: spec.Changelog.Resolve(cfg.AppID), tc: tc}
+		t.stores[spec.Name] = ls
+		tc.SetStore(spec.Name, ls)
+	}
+	execs := make(map[int]any, len(st.Nodes))
+	for i := len(st.Nodes) - 1; i >= 0; i-- {
+		n := st.Nodes[i]
+		children := make([]any, len(n.Children))
+		for j, c := range n.Children {
+			children[j] = execs[c.ID]
+		}
+		tc.Node = int32(n.ID)
+		e, err := n.Make(tc, children)
+		if err != nil {
+			return t, fmt.Errorf("runtime: task %s: %w", t.ID, err)
+		}
+		execs[n.ID] = e
+		if n.Kind == graph.KindSource {
+			src, ok := e.(func(*graph.RawRecord))
+			if !ok {
+				return t, fmt.Errorf("runtime: task %s: source %s has executor %T", t.ID, n.Name, e)
+			}
+			t.sources[n.Topic.Resolve(cfg.AppID)] = src
+		}
+	}
+	return t, nil
+}
+
+// Context returns the task's context: stream time, wall clock, counters.
+func (t *Task) Context() *graph.TaskContext { return t.tc }
+
+// Output returns the buffer of records the task produced; the caller drains
+// it and calls Reset.
+func (t *Task) Output() *graph.OutBuffer { return &t.tc.Out }
+
+// Topics returns the full names of the topics the task reads.
+func (t *Task) Topics() []string {
+	out := make([]string, 0, len(t.sub.Sources))
+	for _, n := range t.sub.Sources {
+		out = append(out, n.Topic.Resolve(t.cfg.AppID))
+	}
+	return out
+}
+
+// Process pushes a batch of records of one topic (of the task's partition)
+// through the task, in offset order. A failed record is handled by the error
+// policy; under Fail, Process returns the error and the records after it are
+// not processed.
+func (t *Task) Process(topic string, recs []graph.RawRecord) error {
+	src, ok := t.sources[topic]
+	if !ok {
+		return fmt.Errorf("runtime: task %s does not read topic %s", t.ID, topic)
+	}
+	for i := 0; i < len(recs); {
+		var err error
+		if i, err = t.run(src, topic, recs, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// run processes recs from i on, and returns where to resume: after a record
+// whose user code panicked, the panic is recovered here, once per panic
+// rather than once per record.
+func (t *Task) run(src func(*graph.RawRecord), topic string, recs []graph.RawRecord, i int) (next int, err error) {
+	tc := t.tc
+	defer func() {
+		if v := recover(); v != nil {
+			tc.Panicked(v)
+			next, err = i+1, t.handle(&recs[i])
+		}
+	}()
+	for ; i < len(recs); i++ {
+		r := &recs[i]
+		tc.Topic, tc.Offset = topic, r.Offset
+		due := tc.Observe(r.Timestamp)
+		src(r)
+		if tc.Failed() {
+			if err := t.handle(r); err != nil {
+				return i, err
+			}
+		}
+		if due {
+			tc.PunctuateStreamTime()
+			if tc.Failed() {
+				if err := t.handle(nil); err != nil {
+					return i, err
+				}
+			}
+		}
+	}
+	return i, nil
+}
+
+// PunctuateWallClock sets the task's wall clock to now (milliseconds) and runs
+// the wall-clock punctuations that are due.
+func (t *Task) PunctuateWallClock(now int64) (err error) {
+	tc := t.tc
+	defer func() {
+		if v := recover(); v != nil {
+			tc.Panicked(v)
+			err = t.handle(nil)
+		}
+	}()
+	tc.PunctuateWallClock(now)
+	if tc.Failed() {
+		return t.handle(nil)
+	}
+	return nil
+}
+
+// handle applies the error policy to the pending failure.
+func (t *Task) handle(raw *graph.RawRecord) error {
+	f := t.tc.TakeFailure()
+	if f == nil {
+		return nil
+	}
+	act := Fail
+	if t.cfg.OnError != nil {
+		act = t.cfg.OnError(f, raw)
+	}
+	switch {
+	case act == Skip:
+		t.Skipped++
+		t.logger().Warn("kstream: skipping record", "task", t.ID.String(), "error", f.Error())
+		return nil
+	case act == DeadLetter && raw != nil && t.cfg.DeadLetterTopic != "":
+		t.Skipped++
+		headers := append(append([]graph.Header(nil), raw.Headers...), DeadLetterHeaders(f)...)
+		t.tc.Out.AddBytes(t.cfg.DeadLetterTopic, -1, raw.Key, raw.Value, raw.Timestamp, headers)
+		return nil
+	}
+	return f
+}
+
+func (t *Task) logger() *slog.Logger {
+	if t.cfg.Logger != nil {
+		return t.cfg.Logger
+	}
+	return slog.Default()
+}
+
+// DeadLetterHeaders describes a failure as record headers: the error, the
+// source topic, partition and offset, and the node.
+func DeadLetterHeaders(f *graph.RecordError) []graph.Header {
+	kind := "processing"
+	if f.Deserialization {
+		kind = "deserialization"
+	}
+	return []graph.Header{
+		{Key: "kstream.error", Value: []byte(f.Err.Error())},
+		{Key: "kstream.error.kind", Value: []byte(kind)},
+		{Key: "kstream.source.topic", Value: []byte(f.Topic)},
+		{Key: "kstream.source.partition", Value: []byte(strconv.Itoa(int(f.Partition)))},
+		{Key: "kstream.source.offset", Value: []byte(strconv.FormatInt(f.Offset, 10))},
+		{Key: "kstream.node", Value: []byte(f.Node)},
+	}
+}
+
+// Changelogs returns, for each store of the task, the full name of the topic
+// to restore it from (for a source table, its source topic).
+func (t *Task) Changelogs() map[string]string {
+	out := make(map[string]string, len(t.stores))
+	for name, s := range t.stores {
+		out[name] = s.topic
+	}
+	return out
+}
+
+// Store returns the task's instance of a store, unwrapped (reads and writes
+// are not logged), or nil.
+func (t *Task) Store(name string) state.Store {
+	if s, ok := t.stores[name]; ok {
+		return s.Store
+	}
+	return nil
+}
+
+// StoreSpec returns the description of one of the task's stores, or nil.
+func (t *Task) StoreSpec(name string) *graph.StoreSpec {
+	if s, ok := t.stores[name]; ok {
+		return s.spec
+	}
+	return nil
+}
+
+// Restore applies changelog records to the store without logging them again:
+// a null value deletes the key; a timestamped store gets the record's
+// timestamp back in front of the value.
+func (t *Task) Restore(store string, recs []graph.RawRecord) error {
+	s, ok := t.stores[store]
+	if !ok {
+		return fmt.Errorf("runtime: task %s has no store %s", t.ID, store)
+	}
+	var buf []byte
+	for i := range recs {
+		r := &recs[i]
+		var err error
+		switch {
+		case r.Value == nil:
+			err = s.Store.Delete(r.Key)
+		case s.spec.Timestamped:
+			buf = binary.BigEndian.AppendUint64(buf[:0], uint64(r.Timestamp))
+			buf = append(buf, r.Value...)
+			err = s.Store.Put(r.Key, buf)
+		default:
+			err = s.Store.Put(r.Key, r.Value)
+		}
+		if err != nil {
+			return fmt.Errorf("runtime: task %s: restoring store %s at offset %d: %w", t.ID, store, r.Offset, err)
+		}
+	}
+	return nil
+}
+
+// Close runs the processors' Close and closes the stores.
+func (t *Task) Close() error {
+	errs := []error{t.tc.Close()}
+	for _, s := range t.stores {
+		errs = append(errs, s.Store.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// loggedStore records each write of a task's store in the task's output, as
+// a record of the store's changelog partition (the task's partition).
+type loggedStore struct {
+	state.Store
+	spec  *graph.StoreSpec
+	topic string
+	tc    *graph.TaskContext
+}
+
+func (s *loggedStore) Put(key, value []byte) error {
+	if err := s.Store.Put(key, value); err != nil {
+		return err
+	}
+	if s.spec.FromSource {
+		return nil
+	}
+	ts := s.tc.StreamTime
+	if s.spec.Timestamped && len(value) >= 8 {
+		ts = int64(binary.BigEndian.Uint64(value))
+		value = value[8:]
+	}
+	s.tc.Out.AddBytes(s.topic, s.tc.Partition, key, value, ts, nil)
+	return nil
+}
+
+func (s *loggedStore) Delete(key []byte) error {
+	if err := s.Store.Delete(key); err != nil {
+		return err
+	}
+	if !s.spec.FromSource {
+		s.tc.Out.AddBytes(s.topic, s.tc.Partition, key, nil, s.tc.StreamTime, nil)
+	}
+	return nil
+}

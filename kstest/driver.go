@@ -1,0 +1,507 @@
+package kstest
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/internal/runtime"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// Option configures a Driver.
+type Option func(*config)
+
+type config struct {
+	partitions int32
+	appID      string
+	start      time.Time
+}
+
+// Partitions gives every topic n partitions (default 1), and so runs n tasks
+// per sub-topology.
+func Partitions(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.partitions = int32(n)
+		}
+	}
+}
+
+// AppID sets the application ID that internal topic names start with
+// (default "kstest").
+func AppID(id string) Option { return func(c *config) { c.appID = id } }
+
+// StartTime sets the fake wall clock's start (default: the Unix epoch). Pipe
+// stamps records with the wall clock.
+func StartTime(t time.Time) Option { return func(c *config) { c.start = t } }
+
+// Driver runs a topology over in-memory topics. It is not safe for concurrent
+// use.
+type Driver struct {
+	tb      testing.TB
+	topo    *kstream.Topology
+	cfg     config
+	rcfg    runtime.Config
+	topics  map[string]*topicLog
+	readers map[string]int // topic -> sub-topology that reads it
+	tasks   []*runtime.Task
+	byID    map[runtime.TaskID]*runtime.Task
+	queue   []queued
+	now     int64
+	closed  bool
+}
+
+type stored struct {
+	partition int32
+	offset    int64
+	key       []byte
+	value     []byte
+	ts        int64
+	headers   []graph.Header
+}
+
+type topicLog struct {
+	recs []stored
+	next []int64 // next offset per partition
+	rr   int32   // round robin for null keys
+}
+
+type queued struct {
+	topic string
+	idx   int
+}
+
+// NewDriver creates the driver and its tasks. Failures are reported through
+// tb (tb.Fatal); outside tests tb may be nil, and failures then panic. The
+// driver closes itself at the end of the test.
+func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
+	if tb != nil {
+		tb.Helper()
+	}
+	cfg := config{partitions: 1, appID: "kstest", start: time.UnixMilli(0)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
+		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
+	d.rcfg = runtime.Config{AppID: cfg.appID}
+	for _, st := range topo.Graph().SubTopologies {
+		for _, ref := range st.SourceTopics() {
+			d.readers[ref.Resolve(cfg.appID)] = st.ID
+		}
+	}
+	if err := d.start(); err != nil {
+		d.fatal(err)
+	}
+	if tb != nil {
+		tb.Cleanup(d.Close)
+	}
+	return d
+}
+
+func (d *Driver) fatal(err error) {
+	if d.tb == nil {
+		panic(err)
+	}
+	d.tb.Helper()
+	d.tb.Fatal(err)
+}
+
+// start creates every task and restores its stores from their changelogs.
+func (d *Driver) start() error {
+	for _, st := range d.topo.Graph().SubTopologies {
+		for p := range d.cfg.partitions {
+			t, err := runtime.NewTask(d.topo, &d.rcfg, st.ID, p)
+			if err != nil {
+				return err
+			}
+			d.tasks = append(d.tasks, t)
+			d.byID[t.ID] = t
+			for store, topic := range t.Changelogs() {
+				var recs []graph.RawRecord
+				if log := d.topics[topic]; log != nil {
+					for _, r := range log.recs {
+						if r.partition == p {
+							recs = append(recs, graph.RawRecord{Key: r.key, Value: r.value, Timestamp: r.ts, Offset: r.offset})
+						}
+					}
+				}
+				if err := t.Restore(store, recs); err != nil {
+					return err
+				}
+			}
+			t.Context().WallClock = d.now
+		}
+	}
+	return d.collectAll()
+}
+
+// Restart simulates a crash and restart of the application: every task is
+// closed and its in-memory state dropped, then new tasks restore their stores
+// from the changelog topics. Topics keep their records.
+func (d *Driver) Restart() {
+	if d.tb != nil {
+		d.tb.Helper()
+	}
+	for _, t := range d.tasks {
+		_ = t.Close()
+	}
+	d.tasks, d.byID = nil, map[runtime.TaskID]*runtime.Task{}
+	if err := d.start(); err != nil {
+		d.fatal(err)
+	}
+}
+
+// Close closes the tasks. It is called at the end of the test.
+func (d *Driver) Close() {
+	if d.closed {
+		return
+	}
+	d.closed = true
+	for _, t := range d.tasks {
+		_ = t.Close()
+	}
+}
+
+func (d *Driver) log(topic string) *topicLog {
+	l := d.topics[topic]
+	if l == nil {
+		l = &topicLog{next: make([]int64, d.cfg.partitions)}
+		d.topics[topic] = l
+	}
+	return l
+}
+
+// produce appends a record to a topic (partition < 0: by key) and queues it
+// for the task that reads it.
+func (d *Driver) produce(topic string, partition int32, key, value []byte, ts int64, headers []graph.Header) {
+	l := d.log(topic)
+	if partition < 0 {
+		if key == nil {
+			partition = l.rr % d.cfg.partitions
+			l.rr++
+		} else {
+			partition = runtime.PartitionForKey(key, d.cfg.partitions)
+		}
+	}
+	if partition >= d.cfg.partitions {
+		d.fatal(fmt.Errorf("kstest: partition %d of topic %s does not exist (the driver has %d partitions per topic)", partition, topic, d.cfg.partitions))
+		return
+	}
+	l.recs = append(l.recs, stored{partition: partition, offset: l.next[partition], key: key, value: value, ts: ts, headers: headers})
+	l.next[partition]++
+	if _, ok := d.readers[topic]; ok {
+		d.queue = append(d.queue, queued{topic: topic, idx: len(l.recs) - 1})
+	}
+}
+
+// collect moves a task's output into the topics.
+func (d *Driver) collect(t *runtime.Task) {
+	out := t.Output()
+	for i := range out.Len() {
+		r := out.At(i)
+		var hs []graph.Header
+		if len(r.Headers) > 0 {
+			hs = make([]graph.Header, len(r.Headers))
+			for j, h := range r.Headers {
+				hs[j] = graph.Header{Key: h.Key, Value: clone(h.Value)}
+			}
+		}
+		d.produce(r.Topic, r.Partition, clone(out.Key(r)), clone(out.Value(r)), r.Timestamp, hs)
+	}
+	out.Reset()
+}
+
+func (d *Driver) collectAll() error {
+	for _, t := range d.tasks {
+		d.collect(t)
+	}
+	return d.drain()
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
+
+// drain processes queued records until none is left.
+func (d *Driver) drain() error {
+	for len(d.queue) > 0 {
+		q := d.queue[0]
+		d.queue = d.queue[1:]
+		r := d.topics[q.topic].recs[q.idx]
+		t := d.byID[runtime.TaskID{SubTopology: d.readers[q.topic], Partition: r.partition}]
+		err := t.Process(q.topic, []graph.RawRecord{{Key: r.key, Value: r.value, Timestamp: r.ts, Headers: r.headers, Offset: r.offset}})
+		d.collect(t)
+		if err != nil {
+			d.queue = nil
+			return err
+		}
+	}
+	d.queue = d.queue[:0]
+	return nil
+}
+
+// pipe writes one input record and processes everything it causes.
+func (d *Driver) pipe(topic string, key, value []byte, ts int64, headers []graph.Header) error {
+	if d.closed {
+		return errors.New("kstest: driver is closed")
+	}
+	d.produce(topic, -1, key, value, ts, headers)
+	return d.drain()
+}
+
+// AdvanceWallClock moves the fake wall clock forward by dt and runs the
+// wall-clock punctuations that become due, in every task.
+func (d *Driver) AdvanceWallClock(dt time.Duration) {
+	if d.tb != nil {
+		d.tb.Helper()
+	}
+	d.now += dt.Milliseconds()
+	for _, t := range d.tasks {
+		err := t.PunctuateWallClock(d.now)
+		d.collect(t)
+		if err == nil {
+			err = d.drain()
+		}
+		if err != nil {
+			d.fatal(err)
+			return
+		}
+	}
+}
+
+// Now returns the fake wall clock.
+func (d *Driver) Now() time.Time { return time.UnixMilli(d.now) }
+
+// Dropped returns how many records the node named node dropped by design
+// (tombstones a re-keying operator cannot use, null keys and tombstones at
+// aggregations), over all tasks.
+func (d *Driver) Dropped(node string) int64 {
+	var n int64
+	for _, t := range d.tasks {
+		n += t.Context().Dropped[node]
+	}
+	return n
+}
+
+// Topics returns the names of every topic written so far, sorted.
+func (d *Driver) Topics() []string {
+	var out []string
+	for name := range d.topics {
+		out = append(out, name)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// InputTopic writes typed records to a topic.
+type InputTopic[K, V any] struct {
+	d     *Driver
+	topic string
+	ks    serde.Serde[K]
+	vs    serde.Serde[V]
+}
+
+// Input returns a writer of typed records to topic.
+func Input[K, V any](d *Driver, topic string, ks serde.Serde[K], vs serde.Serde[V]) *InputTopic[K, V] {
+	return &InputTopic[K, V]{d: d, topic: topic, ks: ks, vs: vs}
+}
+
+// Pipe writes a record stamped with the wall clock and processes it.
+func (in *InputTopic[K, V]) Pipe(k K, v V) {
+	in.d.helper()
+	in.must(in.TryPipeRecord(kstream.Record[K, V]{Key: k, Value: v, Timestamp: in.d.now}))
+}
+
+// PipeAt writes a record with timestamp ts (milliseconds) and processes it.
+func (in *InputTopic[K, V]) PipeAt(ts int64, k K, v V) {
+	in.d.helper()
+	in.must(in.TryPipeRecord(kstream.Record[K, V]{Key: k, Value: v, Timestamp: ts}))
+}
+
+// PipeTombstone writes a tombstone (null value) for k, stamped with the wall
+// clock, and processes it.
+func (in *InputTopic[K, V]) PipeTombstone(k K) {
+	in.d.helper()
+	in.must(in.TryPipeRecord(kstream.Record[K, V]{Key: k, Tombstone: true, Timestamp: in.d.now}))
+}
+
+// PipeTombstoneAt writes a tombstone for k with timestamp ts.
+func (in *InputTopic[K, V]) PipeTombstoneAt(ts int64, k K) {
+	in.d.helper()
+	in.must(in.TryPipeRecord(kstream.Record[K, V]{Key: k, Tombstone: true, Timestamp: ts}))
+}
+
+// PipeNullKeyAt writes a record whose key is Kafka's null.
+func (in *InputTopic[K, V]) PipeNullKeyAt(ts int64, v V) {
+	in.d.helper()
+	vb, err := in.vs.Append(nil, v)
+	if err != nil {
+		in.d.fatal(fmt.Errorf("kstest: encoding value for %s: %w", in.topic, err))
+		return
+	}
+	in.must(in.d.pipe(in.topic, nil, vb, ts, nil))
+}
+
+// PipeRaw writes raw bytes (nil key or value: null) and processes them: for
+// testing how a topology meets records it cannot decode.
+func (in *InputTopic[K, V]) PipeRaw(ts int64, key, value []byte) error {
+	return in.d.pipe(in.topic, key, value, ts, nil)
+}
+
+// TryPipeRecord writes rec (its key, value or tombstone, timestamp and
+// headers) and processes it, returning the processing error instead of
+// failing the test.
+func (in *InputTopic[K, V]) TryPipeRecord(rec kstream.Record[K, V]) error {
+	kb, err := in.ks.Append(nil, rec.Key)
+	if err != nil {
+		return fmt.Errorf("kstest: encoding key for %s: %w", in.topic, err)
+	}
+	var vb []byte
+	if !rec.Tombstone {
+		if vb, err = in.vs.Append([]byte{}, rec.Value); err != nil {
+			return fmt.Errorf("kstest: encoding value for %s: %w", in.topic, err)
+		}
+	}
+	var hs []graph.Header
+	for _, h := range rec.Headers {
+		hs = append(hs, graph.Header{Key: h.Key, Value: clone(h.Value)})
+	}
+	return in.d.pipe(in.topic, kb, vb, rec.Timestamp, hs)
+}
+
+func (in *InputTopic[K, V]) must(err error) {
+	if err != nil {
+		in.d.fatal(err)
+	}
+}
+
+func (d *Driver) helper() {
+	if d.tb != nil {
+		d.tb.Helper()
+	}
+}
+
+// OutputTopic reads typed records from a topic.
+type OutputTopic[K, V any] struct {
+	d      *Driver
+	topic  string
+	ks     serde.Serde[K]
+	vs     serde.Serde[V]
+	cursor int
+}
+
+// Output returns a reader of typed records of topic.
+func Output[K, V any](d *Driver, topic string, ks serde.Serde[K], vs serde.Serde[V]) *OutputTopic[K, V] {
+	return &OutputTopic[K, V]{d: d, topic: topic, ks: ks, vs: vs}
+}
+
+// Records returns the records written to the topic since the previous call,
+// in the order they were produced (across partitions). A record that does not
+// decode fails the test.
+func (o *OutputTopic[K, V]) Records() []kstream.Record[K, V] {
+	o.d.helper()
+	l := o.d.topics[o.topic]
+	if l == nil {
+		return nil
+	}
+	var out []kstream.Record[K, V]
+	for ; o.cursor < len(l.recs); o.cursor++ {
+		r := l.recs[o.cursor]
+		rec := kstream.Record[K, V]{Timestamp: r.ts, Tombstone: r.value == nil}
+		var err error
+		if r.key != nil {
+			if rec.Key, err = o.ks.Decode(r.key); err != nil {
+				o.d.fatal(fmt.Errorf("kstest: decoding key of %s/%d@%d: %w", o.topic, r.partition, r.offset, err))
+				return out
+			}
+		}
+		if r.value != nil {
+			if rec.Value, err = o.vs.Decode(r.value); err != nil {
+				o.d.fatal(fmt.Errorf("kstest: decoding value of %s/%d@%d: %w", o.topic, r.partition, r.offset, err))
+				return out
+			}
+		}
+		for _, h := range r.headers {
+			rec.Headers = append(rec.Headers, kstream.Header{Key: h.Key, Value: h.Value})
+		}
+		out = append(out, rec)
+	}
+	return out
+}
+
+// LatestByKey drains out and returns each key's latest value; a tombstone
+// removes the key.
+func LatestByKey[K comparable, V any](out interface{ Records() []kstream.Record[K, V] }) map[K]V {
+	m := map[K]V{}
+	for _, r := range out.Records() {
+		if r.Tombstone {
+			delete(m, r.Key)
+		} else {
+			m[r.Key] = r.Value
+		}
+	}
+	return m
+}
+
+// StoreView reads a state store across all of the driver's tasks.
+type StoreView[K, V any] struct {
+	d    *Driver
+	name string
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+}
+
+// Store returns a reader of the store named name. For stores that keep
+// timestamps (aggregations, tables), Get returns the value alone.
+func Store[K, V any](d *Driver, name string, ks serde.Serde[K], vs serde.Serde[V]) *StoreView[K, V] {
+	return &StoreView[K, V]{d: d, name: name, ks: ks, vs: vs}
+}
+
+// Get returns the value of k in whichever task holds it.
+func (s *StoreView[K, V]) Get(k K) (V, bool) {
+	s.d.helper()
+	var zero V
+	kb, err := s.ks.Append(nil, k)
+	if err != nil {
+		s.d.fatal(fmt.Errorf("kstest: store %s: encoding key: %w", s.name, err))
+		return zero, false
+	}
+	found := false
+	for _, t := range s.d.tasks {
+		st := t.Store(s.name)
+		if st == nil {
+			continue
+		}
+		found = true
+		b, ok, err := st.Get(kb)
+		if err != nil {
+			s.d.fatal(fmt.Errorf("kstest: store %s: %w", s.name, err))
+			return zero, false
+		}
+		if !ok {
+			continue
+		}
+		if t.StoreSpec(s.name).Timestamped {
+			b = b[8:]
+		}
+		v, err := s.vs.Decode(b)
+		if err != nil {
+			s.d.fatal(fmt.Errorf("kstest: store %s: decoding value: %w", s.name, err))
+			return zero, false
+		}
+		return v, true
+	}
+	if !found {
+		s.d.fatal(fmt.Errorf("kstest: the topology has no store %q", s.name))
+	}
+	return zero, false
+}

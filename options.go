@@ -1,0 +1,39 @@
+package kstream
+
+// Opt configures an operator.
+type Opt interface {
+	apply(*options)
+}
+
+type options struct {
+	name   string
+	stores []string
+}
+
+type optFunc func(*options)
+
+func (f optFunc) apply(o *options) { f(o) }
+
+func collect(os []Opt) options {
+	var o options
+	for _, x := range os {
+		if x != nil {
+			x.apply(&o)
+		}
+	}
+	return o
+}
+
+// Named names the node. On a stateful node it also names the store, its
+// changelog topic "<appID>-<name>-changelog" and, where the node needs one,
+// its repartition topic "<appID>-<name>-repartition". Stateful nodes require a
+// name, so that internal topics keep their names when the topology changes.
+func Named(name string) Opt { return optFunc(func(o *options) { o.name = name }) }
+
+// WithStores connects the named key-value stores to a [Process] node. A store
+// named here for the first time is created (with a changelog topic
+// "<appID>-<name>-changelog"); naming it on several Process nodes shares it,
+// which puts them in one sub-topology.
+func WithStores(names ...string) Opt {
+	return optFunc(func(o *options) { o.stores = append(o.stores, names...) })
+}

@@ -1,0 +1,48 @@
+package kstream
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+)
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Record is a typed Kafka record: what a [Processor] receives and forwards,
+// and what kstest returns.
+type Record[K, V any] struct {
+	Key   K
+	Value V
+	// Timestamp is in milliseconds since the Unix epoch, as Kafka stores it.
+	Timestamp int64
+	Headers   []Header
+	// Tombstone marks a record whose value is Kafka's null: a delete for
+	// tables and compacted topics. Value is then V's zero value.
+	Tombstone bool
+}
+
+// Time returns the record's timestamp as a time.Time.
+func (r Record[K, V]) Time() time.Time { return time.UnixMilli(r.Timestamp) }
+
+// Header and graph.Header have the same layout, so slices of one are slices of
+// the other: converting costs nothing per record.
+var _ = [1]struct{}{}[unsafe.Sizeof(Header{})-unsafe.Sizeof(graph.Header{})]
+
+func toGraphHeaders(h []Header) []graph.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*graph.Header)(unsafe.Pointer(&h[0])), len(h))
+}
+
+func fromGraphHeaders(h []graph.Header) []Header {
+	if len(h) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*Header)(unsafe.Pointer(&h[0])), len(h))
+}

@@ -1,0 +1,118 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+
+	"github.com/google/btree"
+)
+
+// Store is a byte-level, ordered key-value store. A nil value is never
+// stored: use Delete. Slices returned by Get and passed to Range callbacks are
+// valid only until the next write to the store and must not be modified.
+type Store interface {
+	// Get returns the value of key and whether it was found.
+	Get(key []byte) ([]byte, bool, error)
+	// Put sets key to value, copying both.
+	Put(key, value []byte) error
+	// Delete removes key; deleting a missing key is not an error.
+	Delete(key []byte) error
+	// Range calls fn for each key in [lo, hi) in ascending byte order (nil lo:
+	// from the first key; nil hi: to the last) until fn returns false.
+	Range(lo, hi []byte, fn func(key, value []byte) bool) error
+	// Close releases the store.
+	Close() error
+}
+
+// ErrClosed is returned by a store used after Close.
+var ErrClosed = errors.New("state: store is closed")
+
+type entry struct {
+	key, value []byte
+}
+
+func lessEntry(a, b entry) bool { return bytes.Compare(a.key, b.key) < 0 }
+
+// Memory is an ordered in-memory Store (a B-tree). It is not safe for
+// concurrent use: a task owns its store instances.
+type Memory struct {
+	tree   *btree.BTreeG[entry]
+	closed bool
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{tree: btree.NewG[entry](16, lessEntry)}
+}
+
+// Get implements Store.
+func (m *Memory) Get(key []byte) ([]byte, bool, error) {
+	if m.closed {
+		return nil, false, ErrClosed
+	}
+	e, ok := m.tree.Get(entry{key: key})
+	return e.value, ok, nil
+}
+
+// Put implements Store. It reuses the old value's memory when it fits.
+func (m *Memory) Put(key, value []byte) error {
+	if m.closed {
+		return ErrClosed
+	}
+	if e, ok := m.tree.Get(entry{key: key}); ok {
+		if cap(e.value) >= len(value) {
+			e.value = append(e.value[:0], value...)
+		} else {
+			e.value = bytes.Clone(value)
+		}
+		if e.value == nil {
+			e.value = []byte{}
+		}
+		m.tree.ReplaceOrInsert(e)
+		return nil
+	}
+	v := bytes.Clone(value)
+	if v == nil {
+		v = []byte{}
+	}
+	m.tree.ReplaceOrInsert(entry{key: bytes.Clone(key), value: v})
+	return nil
+}
+
+// Delete implements Store.
+func (m *Memory) Delete(key []byte) error {
+	if m.closed {
+		return ErrClosed
+	}
+	m.tree.Delete(entry{key: key})
+	return nil
+}
+
+// Range implements Store.
+func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
+	if m.closed {
+		return ErrClosed
+	}
+	visit := func(e entry) bool {
+		if hi != nil && bytes.Compare(e.key, hi) >= 0 {
+			return false
+		}
+		return fn(e.key, e.value)
+	}
+	if lo == nil {
+		m.tree.Ascend(visit)
+	} else {
+		m.tree.AscendGreaterOrEqual(entry{key: lo}, visit)
+	}
+	return nil
+}
+
+// Len returns the number of keys.
+func (m *Memory) Len() int { return m.tree.Len() }
+
+// Close implements Store.
+func (m *Memory) Close() error {
+	m.closed = true
+	m.tree.Clear(false)
+	return nil
+}

@@ -1,0 +1,599 @@
+package kstream
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
+)
+
+// Stream is a typed record stream: a handle on a node of the topology being
+// built. Operators return new handles; the zero Stream is not usable.
+type Stream[K, V any] struct {
+	b    *Builder
+	node *graph.Node
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+	// keyChanged marks a stream whose keys changed since it was last
+	// partitioned: a grouping or ToTable downstream repartitions it.
+	keyChanged bool
+}
+
+func (s Stream[K, V]) with(n *graph.Node) Stream[K, V] {
+	s.node = n
+	return s
+}
+
+// proc appends a processor node named by o (or a generated name).
+func (b *Builder) proc(op string, o options, parents ...*graph.Node) *graph.Node {
+	return b.g.AddNode(&graph.Node{Op: op, Kind: graph.KindProcessor, Name: o.name, UserNamed: o.name != ""}, parents...)
+}
+
+// requireName returns the name a stateful operator was given, or records a
+// Build error and returns a generated placeholder.
+func (b *Builder) requireName(o options, op string, parent *graph.Node) string {
+	if o.name != "" {
+		return o.name
+	}
+	after := ""
+	if parent != nil {
+		after = " after node " + parent.Name
+	}
+	b.g.Errorf("kstream: the %s operator%s needs kstream.Named: it creates a store and internal topics, whose names must be stable", op, after)
+	return op + "-unnamed-" + strconv.Itoa(len(b.g.Nodes))
+}
+
+// Source reads topic as a stream, decoding keys with ks and values with vs.
+// A record with a null value arrives as a tombstone; one with a null key has
+// K's zero value and is dropped by aggregations.
+func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) Stream[K, V] {
+	o := collect(opts)
+	n := b.g.AddNode(&graph.Node{Op: "source", Kind: graph.KindSource, Name: o.name, UserNamed: o.name != "",
+		Topic: graph.TopicRef{Name: topic}})
+	if topic == "" {
+		b.g.Errorf("kstream: source %s: empty topic name", n.Name)
+	}
+	if ks == nil || vs == nil {
+		b.g.Errorf("kstream: source %s (topic %s): key and value serdes are required", n.Name, topic)
+	}
+	n.Make = sourceMake(n, ks, vs)
+	return Stream[K, V]{b: b, node: n, ks: ks, vs: vs}
+}
+
+// sourceMake decodes raw records and passes them to the node's children.
+func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) graph.MakeFunc {
+	return func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[K, V](children)
+		if err != nil {
+			return nil, err
+		}
+		var m graph.Meta
+		return func(r *graph.RawRecord) {
+			var k K
+			var v V
+			var err error
+			m.NullKey = r.Key == nil
+			if !m.NullKey {
+				if k, err = ks.Decode(r.Key); err != nil {
+					tc.FailDecode(n.Name, fmt.Errorf("key: %w", err))
+					return
+				}
+			}
+			m.Tombstone = r.Value == nil
+			if !m.Tombstone {
+				if v, err = vs.Decode(r.Value); err != nil {
+					tc.FailDecode(n.Name, fmt.Errorf("value: %w", err))
+					return
+				}
+			}
+			m.Timestamp = r.Timestamp
+			m.Headers = r.Headers
+			next(k, v, &m)
+		}, nil
+	}
+}
+
+// WithSerdes returns the stream with serdes for later repartitions and stores;
+// nil keeps the current one.
+func (s Stream[K, V]) WithSerdes(ks serde.Serde[K], vs serde.Serde[V]) Stream[K, V] {
+	if ks != nil {
+		s.ks = ks
+	}
+	if vs != nil {
+		s.vs = vs
+	}
+	return s
+}
+
+// Filter keeps the records for which pred returns true. Tombstones pass
+// through without calling pred: a delete stays a delete.
+func (s Stream[K, V]) Filter(pred func(K, V) bool, opts ...Opt) Stream[K, V] {
+	return s.filter("filter", pred, false, opts)
+}
+
+// FilterNot keeps the records for which pred returns false. Tombstones pass
+// through without calling pred.
+func (s Stream[K, V]) FilterNot(pred func(K, V) bool, opts ...Opt) Stream[K, V] {
+	return s.filter("filter-not", pred, true, opts)
+}
+
+func (s Stream[K, V]) filter(op string, pred func(K, V) bool, not bool, os []Opt) Stream[K, V] {
+	n := s.b.proc(op, collect(os), s.node)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[K, V](children)
+		if err != nil {
+			return nil, err
+		}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if !m.Tombstone {
+				tc.Node = id
+				if pred(k, v) == not {
+					return
+				}
+			}
+			next(k, v, m)
+		}), nil
+	}
+	return s.with(n)
+}
+
+// Peek calls fn for each record and passes the record on. fn is not called
+// for tombstones (use [Process] to see them).
+func (s Stream[K, V]) Peek(fn func(K, V), opts ...Opt) Stream[K, V] {
+	n := s.b.proc("peek", collect(opts), s.node)
+	n.Make = peekMake(n, fn)
+	return s.with(n)
+}
+
+// Foreach calls fn for each record; it ends the stream. fn is not called for
+// tombstones.
+func (s Stream[K, V]) Foreach(fn func(K, V), opts ...Opt) {
+	n := s.b.proc("foreach", collect(opts), s.node)
+	n.Make = peekMake(n, fn)
+}
+
+func peekMake[K, V any](n *graph.Node, fn func(K, V)) graph.MakeFunc {
+	id := int32(n.ID)
+	return func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[K, V](children)
+		if err != nil {
+			return nil, err
+		}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if !m.Tombstone {
+				tc.Node = id
+				fn(k, v)
+			}
+			next(k, v, m)
+		}), nil
+	}
+}
+
+// passMake returns the children's executors combined: a node that only
+// routes (merge, branch outputs) costs nothing per record.
+func passMake[K, V any](_ *graph.TaskContext, children []any) (any, error) {
+	return streamNext[K, V](children)
+}
+
+// Merge returns one stream of the records of s and others, each keeping its
+// order. The result needs a repartition before a grouping if any input does.
+func (s Stream[K, V]) Merge(others ...Stream[K, V]) Stream[K, V] {
+	parents := []*graph.Node{s.node}
+	out := s
+	for _, o := range others {
+		if o.b != s.b {
+			s.b.g.Errorf("kstream: Merge: stream %s belongs to another Builder", o.node.Name)
+			continue
+		}
+		parents = append(parents, o.node)
+		out.keyChanged = out.keyChanged || o.keyChanged
+		if out.ks == nil {
+			out.ks = o.ks
+		}
+		if out.vs == nil {
+			out.vs = o.vs
+		}
+	}
+	n := s.b.proc("merge", options{}, parents...)
+	n.Make = passMake[K, V]
+	out.node = n
+	return out
+}
+
+// Branch splits the stream: each record goes to the first stream whose
+// predicate returns true, and the last stream (one more than preds) receives
+// the records no predicate matched. Tombstones go to every branch, since a
+// delete concerns every view of a key.
+func (s Stream[K, V]) Branch(preds ...func(K, V) bool) []Stream[K, V] {
+	n := s.b.proc("branch", options{}, s.node)
+	id := int32(n.ID)
+	outs := make([]Stream[K, V], len(preds)+1)
+	for i := range outs {
+		c := s.b.proc("branch-"+strconv.Itoa(i), options{}, n)
+		c.Make = passMake[K, V]
+		outs[i] = s.with(c)
+	}
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		fns, err := childFns[streamFn[K, V]](children)
+		if err != nil {
+			return nil, err
+		}
+		if len(fns) != len(preds)+1 {
+			return nil, fmt.Errorf("kstream: internal error: branch %s has %d outputs, want %d", n.Name, len(fns), len(preds)+1)
+		}
+		rest := fns[len(preds)]
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if m.Tombstone {
+				for _, f := range fns {
+					f(k, v, m)
+				}
+				return
+			}
+			tc.Node = id
+			for i, p := range preds {
+				if p(k, v) {
+					fns[i](k, v, m)
+					return
+				}
+			}
+			rest(k, v, m)
+		}), nil
+	}
+	return outs
+}
+
+// To writes the stream to topic, partitioned by key as Kafka's default
+// partitioner does. Nil serdes fall back to the stream's own (WithSerdes) or
+// the built-in ones.
+func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
+	o := collect(opts)
+	n := s.b.g.AddNode(&graph.Node{Op: "sink", Kind: graph.KindSink, Name: o.name, UserNamed: o.name != "",
+		Topic: graph.TopicRef{Name: topic}}, s.node)
+	if topic == "" {
+		s.b.g.Errorf("kstream: sink %s: empty topic name", n.Name)
+	}
+	if ks == nil {
+		ks = resolveSerde(s.b, s.ks, n.Name, "key")
+	}
+	if vs == nil {
+		vs = resolveSerde(s.b, s.vs, n.Name, "value")
+	}
+	n.Make = sinkMake(n, ks, vs)
+}
+
+func sinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) graph.MakeFunc {
+	return func(tc *graph.TaskContext, _ []any) (any, error) {
+		topic := n.Topic.Resolve(tc.AppID)
+		out := &tc.Out
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			a := out.Arena()
+			kStart, kEnd, vStart, vEnd := -1, -1, -1, -1
+			var err error
+			if !m.NullKey {
+				kStart = len(a)
+				if a, err = ks.Append(a, k); err != nil {
+					tc.Fail(n.Name, fmt.Errorf("encoding key for topic %s: %w", topic, err))
+					return
+				}
+				kEnd = len(a)
+			}
+			if !m.Tombstone {
+				vStart = len(a)
+				if a, err = vs.Append(a, v); err != nil {
+					tc.Fail(n.Name, fmt.Errorf("encoding value for topic %s: %w", topic, err))
+					return
+				}
+				vEnd = len(a)
+			}
+			out.Add(a, topic, -1, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
+		}), nil
+	}
+}
+
+// Repartition writes the stream through the internal topic
+// "<appID>-<name>-repartition" and reads it back, so that records are
+// partitioned by their current key. It requires [Named].
+func (s Stream[K, V]) Repartition(opts ...Opt) Stream[K, V] {
+	o := collect(opts)
+	name := s.b.requireName(o, "repartition", s.node)
+	return repartition(s, name)
+}
+
+// repartition inserts a sink and a source around the internal topic
+// "<name>-repartition".
+func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
+	topic := graph.TopicRef{Name: name + "-repartition", Internal: true}
+	sink := s.b.g.AddNode(&graph.Node{Op: "repartition-sink", Kind: graph.KindSink, Name: topic.Name + "-sink",
+		Topic: topic, Repartition: true}, s.node)
+	ks := resolveSerde(s.b, s.ks, sink.Name, "key")
+	vs := resolveSerde(s.b, s.vs, sink.Name, "value")
+	sink.Make = sinkMake(sink, ks, vs)
+	src := s.b.g.AddNode(&graph.Node{Op: "repartition-source", Kind: graph.KindSource, Name: topic.Name + "-source",
+		Topic: topic, Repartition: true})
+	src.Make = sourceMake(src, ks, vs)
+	return Stream[K, V]{b: s.b, node: src, ks: ks, vs: vs}
+}
+
+// Map transforms each record's key and value. The key may change, so a
+// grouping downstream repartitions. Tombstones are dropped and counted: a
+// delete cannot be re-keyed without a value.
+func Map[K, V, KR, VR any](s Stream[K, V], fn func(K, V) (KR, VR), opts ...Opt) Stream[KR, VR] {
+	n := s.b.proc("map", collect(opts), s.node)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[KR, VR](children)
+		if err != nil {
+			return nil, err
+		}
+		var mm graph.Meta
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if m.Tombstone {
+				tc.Drop(n.Name)
+				return
+			}
+			tc.Node = id
+			kr, vr := fn(k, v)
+			if m.NullKey {
+				mm = graph.Meta{Timestamp: m.Timestamp, Headers: m.Headers}
+				m = &mm
+			}
+			next(kr, vr, m)
+		}), nil
+	}
+	return Stream[KR, VR]{b: s.b, node: n, keyChanged: true}
+}
+
+// MapValues transforms each record's value, keeping its key (no repartition).
+// Tombstones pass through without calling fn.
+func MapValues[K, V, VR any](s Stream[K, V], fn func(V) VR, opts ...Opt) Stream[K, VR] {
+	n := s.b.proc("map-values", collect(opts), s.node)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[K, VR](children)
+		if err != nil {
+			return nil, err
+		}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if m.Tombstone {
+				var zero VR
+				next(k, zero, m)
+				return
+			}
+			tc.Node = id
+			next(k, fn(v), m)
+		}), nil
+	}
+	return Stream[K, VR]{b: s.b, node: n, ks: s.ks, keyChanged: s.keyChanged}
+}
+
+// SelectKey sets each record's key to fn(key, value). A grouping downstream
+// repartitions. Tombstones are dropped and counted.
+func SelectKey[K, V, KR any](s Stream[K, V], fn func(K, V) KR, opts ...Opt) Stream[KR, V] {
+	n := s.b.proc("select-key", collect(opts), s.node)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[KR, V](children)
+		if err != nil {
+			return nil, err
+		}
+		var mm graph.Meta
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if m.Tombstone {
+				tc.Drop(n.Name)
+				return
+			}
+			tc.Node = id
+			kr := fn(k, v)
+			if m.NullKey {
+				mm = graph.Meta{Timestamp: m.Timestamp, Headers: m.Headers}
+				m = &mm
+			}
+			next(kr, v, m)
+		}), nil
+	}
+	return Stream[KR, V]{b: s.b, node: n, vs: s.vs, keyChanged: true}
+}
+
+// FlatMap turns each record into zero or more records, emitted through emit;
+// each keeps the input's timestamp and headers. A grouping downstream
+// repartitions. Tombstones are dropped and counted.
+func FlatMap[K, V, KR, VR any](s Stream[K, V], fn func(k K, v V, emit func(KR, VR)), opts ...Opt) Stream[KR, VR] {
+	n := s.b.proc("flat-map", collect(opts), s.node)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[KR, VR](children)
+		if err != nil {
+			return nil, err
+		}
+		var mm graph.Meta
+		emit := func(kr KR, vr VR) {
+			next(kr, vr, &mm)
+			tc.Node = id
+		}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if m.Tombstone {
+				tc.Drop(n.Name)
+				return
+			}
+			mm = graph.Meta{Timestamp: m.Timestamp, Headers: m.Headers}
+			tc.Node = id
+			fn(k, v, emit)
+		}), nil
+	}
+	return Stream[KR, VR]{b: s.b, node: n, keyChanged: true}
+}
+
+// FlatMapValues turns each record's value into zero or more values, emitted
+// through emit, keeping the key. Tombstones pass through without calling fn.
+func FlatMapValues[K, V, VR any](s Stream[K, V], fn func(v V, emit func(VR)), opts ...Opt) Stream[K, VR] {
+	n := s.b.proc("flat-map-values", collect(opts), s.node)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[K, VR](children)
+		if err != nil {
+			return nil, err
+		}
+		var curK K
+		var cur *graph.Meta
+		emit := func(vr VR) {
+			next(curK, vr, cur)
+			tc.Node = id
+		}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			if m.Tombstone {
+				var zero VR
+				next(k, zero, m)
+				return
+			}
+			curK, cur = k, m
+			tc.Node = id
+			fn(v, emit)
+			cur = nil
+		}), nil
+	}
+	return Stream[K, VR]{b: s.b, node: n, ks: s.ks, keyChanged: s.keyChanged}
+}
+
+// PunctuationType says which clock drives a punctuation.
+type PunctuationType uint8
+
+const (
+	// StreamTime punctuations follow the task's stream time (the largest
+	// record timestamp seen): they fire at multiples of the interval as
+	// records arrive, never without records.
+	StreamTime PunctuationType = iota
+	// WallClockTime punctuations follow the system clock (kstest's fake
+	// clock under test), firing one interval after being scheduled, then
+	// every interval.
+	WallClockTime
+)
+
+// Cancellable stops a scheduled punctuation.
+type Cancellable interface {
+	// Cancel stops the punctuation; it does not fire again.
+	Cancel()
+}
+
+// Processor is the low-level API: it receives each record of a stream, may
+// read and write the stores connected to it, forward any number of records,
+// and schedule punctuations. A Processor is created per task (partition), so
+// it may keep per-partition state in its fields.
+type Processor[K, V, KR, VR any] interface {
+	// Init is called once per task before the first record; keep ctx.
+	Init(ctx *ProcessorContext[KR, VR]) error
+	// Process handles one record. An error fails the record, as the
+	// runtime's error policy says.
+	Process(rec Record[K, V]) error
+	// Close is called when the task closes.
+	Close() error
+}
+
+// ProcessorContext is a [Processor]'s view of its task.
+type ProcessorContext[K, V any] struct {
+	tc   *graph.TaskContext
+	node *graph.Node
+	next streamFn[K, V]
+	mm   graph.Meta
+}
+
+// Forward sends rec to the processor's successors. Call it from Process or
+// from a punctuation.
+func (c *ProcessorContext[K, V]) Forward(rec Record[K, V]) {
+	c.mm = graph.Meta{Timestamp: rec.Timestamp, Headers: toGraphHeaders(rec.Headers), Tombstone: rec.Tombstone}
+	c.next(rec.Key, rec.Value, &c.mm)
+	c.tc.Node = int32(c.node.ID)
+}
+
+// Store returns the task's instance of a store connected with [WithStores].
+// Wrap it with state.NewKV for typed access. Writes are recorded in the
+// store's changelog.
+func (c *ProcessorContext[K, V]) Store(name string) (state.Store, error) {
+	for _, s := range c.node.Stores {
+		if s == name {
+			return c.tc.Store(name)
+		}
+	}
+	return nil, fmt.Errorf("kstream: node %s: store %q is not connected (add kstream.WithStores(%q))", c.node.Name, name, name)
+}
+
+// Schedule calls fn every interval, on stream time or on wall-clock time; fn
+// receives the time in milliseconds. An error from fn fails the task as a
+// processing error of this node.
+func (c *ProcessorContext[K, V]) Schedule(interval time.Duration, typ PunctuationType, fn func(ts int64) error) Cancellable {
+	id := int32(c.node.ID)
+	return c.tc.Schedule(c.node.Name, interval.Milliseconds(), typ == WallClockTime, func(ts int64) {
+		c.tc.Node = id
+		if err := fn(ts); err != nil {
+			c.tc.Fail(c.node.Name, err)
+		}
+	})
+}
+
+// StreamTime returns the task's stream time: the largest record timestamp
+// seen, or -1 before the first record.
+func (c *ProcessorContext[K, V]) StreamTime() int64 { return c.tc.StreamTime }
+
+// WallClock returns the runtime's current wall-clock time in milliseconds.
+func (c *ProcessorContext[K, V]) WallClock() int64 { return c.tc.WallClock }
+
+// Partition returns the task's partition.
+func (c *ProcessorContext[K, V]) Partition() int32 { return c.tc.Partition }
+
+// Topic returns the topic of the record being processed ("" in a punctuation).
+func (c *ProcessorContext[K, V]) Topic() string { return c.tc.Topic }
+
+// Offset returns the offset of the record being processed (-1 in a
+// punctuation).
+func (c *ProcessorContext[K, V]) Offset() int64 { return c.tc.Offset }
+
+// AppID returns the application ID.
+func (c *ProcessorContext[K, V]) AppID() string { return c.tc.AppID }
+
+// Process runs a [Processor] created by supplier for each task. Stores named
+// with [WithStores] are created if new and connected. The processor may change
+// keys, so a grouping downstream repartitions.
+func Process[K, V, KR, VR any](s Stream[K, V], supplier func() Processor[K, V, KR, VR], opts ...Opt) Stream[KR, VR] {
+	o := collect(opts)
+	n := s.b.proc("process", o, s.node)
+	id := int32(n.ID)
+	for _, name := range o.stores {
+		if s.b.g.Store(name) == nil {
+			s.b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
+		}
+		n.Stores = append(n.Stores, name)
+	}
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[KR, VR](children)
+		if err != nil {
+			return nil, err
+		}
+		p := supplier()
+		if p == nil {
+			return nil, fmt.Errorf("kstream: node %s: the processor supplier returned nil", n.Name)
+		}
+		ctx := &ProcessorContext[KR, VR]{tc: tc, node: n, next: next}
+		tc.Node = id
+		if err := p.Init(ctx); err != nil {
+			return nil, fmt.Errorf("kstream: node %s: init: %w", n.Name, err)
+		}
+		tc.OnClose(func() error {
+			if err := p.Close(); err != nil {
+				return fmt.Errorf("kstream: node %s: close: %w", n.Name, err)
+			}
+			return nil
+		})
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			tc.Node = id
+			err := p.Process(Record[K, V]{Key: k, Value: v, Timestamp: m.Timestamp,
+				Headers: fromGraphHeaders(m.Headers), Tombstone: m.Tombstone})
+			if err != nil {
+				tc.Fail(n.Name, err)
+			}
+		}), nil
+	}
+	return Stream[KR, VR]{b: s.b, node: n, keyChanged: true}
+}
