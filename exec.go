@@ -15,7 +15,7 @@ import (
 // steps. Build time and task creation use any; the per-record path does not.
 
 // streamFn receives one stream record.
-type streamFn[K, V any] func(k K, v V, m *graph.Meta)
+type streamFn[K, V any] = func(k K, v V, m *graph.Meta)
 
 // change is a table update: the new value and the value it replaces.
 type change[V any] struct {
@@ -24,7 +24,7 @@ type change[V any] struct {
 }
 
 // tableFn receives one table update.
-type tableFn[K, V any] func(k K, c *change[V], m *graph.Meta)
+type tableFn[K, V any] = func(k K, c *change[V], m *graph.Meta)
 
 func childFns[F any](children []any) ([]F, error) {
 	fns := make([]F, len(children))

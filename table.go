@@ -325,7 +325,7 @@ type GroupedTable[K, V any] struct {
 
 // regroupFn receives one table update regrouped: the new value under newK
 // and the old value under oldK.
-type regroupFn[K, V any] func(newK, oldK K, c *change[V], m *graph.Meta)
+type regroupFn[K, V any] = func(newK, oldK K, c *change[V], m *graph.Meta)
 
 // Change records in a regrouping topic: a flags byte (1: has new value, 2: has
 // old value), the new value's length as a uvarint, the new value, the old value.

@@ -61,6 +61,7 @@ type Task struct {
 	tc      *graph.TaskContext
 	sources map[string]func(*graph.RawRecord)
 	stores  map[string]*loggedStore
+	execs   map[string]any
 	// Skipped counts the records skipped or dead-lettered by the error policy.
 	Skipped int64
 }
@@ -80,7 +81,7 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 		tc.Names[i] = n.Name
 	}
 	t = &Task{ID: TaskID{sub, p}, cfg: cfg, sub: st, tc: tc,
-		sources: map[string]func(*graph.RawRecord){}, stores: map[string]*loggedStore{}}
+		sources: map[string]func(*graph.RawRecord){}, stores: map[string]*loggedStore{}, execs: map[string]any{}}
 	defer func() {
 		if v := recover(); v != nil {
 			err = fmt.Errorf("runtime: creating task %s: node %s panicked: %v", t.ID, tc.Names[tc.Node], v)
@@ -116,6 +117,7 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 			return t, fmt.Errorf("runtime: task %s: %w", t.ID, err)
 		}
 		execs[n.ID] = e
+		t.execs[n.Name] = e
 		if n.Kind == graph.KindSource {
 			src, ok := e.(func(*graph.RawRecord))
 			if !ok {
@@ -126,6 +128,11 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 	}
 	return t, nil
 }
+
+// Executor returns the executor of the node named name: for a processor, its
+// typed input function, such as func(K, V, *graph.Meta) for a stream node.
+// Benchmarks and tests use it to feed typed records past the source.
+func (t *Task) Executor(name string) any { return t.execs[name] }
 
 // Context returns the task's context: stream time, wall clock, counters.
 func (t *Task) Context() *graph.TaskContext { return t.tc }

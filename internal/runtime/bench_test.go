@@ -1,0 +1,176 @@
+package runtime_test
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/internal/runtime"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+const batchSize = 1024
+
+type kv struct {
+	k string
+	v int64
+}
+
+func typedBatch() []kv {
+	b := make([]kv, batchSize)
+	for i := range b {
+		b[i] = kv{k: "key-" + strconv.Itoa(i%97), v: int64(i)}
+	}
+	return b
+}
+
+// The work of the chain, shared by the fused chain and the hand-written loop.
+func mapFn(k string, v int64) (string, int64) { return k, v * 3 }
+func filterFn(_ string, v int64) bool         { return v%2 == 0 }
+func mapValuesFn(v int64) int64               { return v + 1 }
+
+// chainTask builds Source -> Map -> Filter -> MapValues -> Foreach(collect)
+// and returns the typed executor of Map, fed past the source, and the
+// slice the records are collected into.
+func chainTask(tb testing.TB) (func(string, int64, *graph.Meta), *[]kv) {
+	tb.Helper()
+	b := kstream.NewBuilder()
+	out := &[]kv{}
+	src := kstream.Source(b, "in", serde.String, serde.Int64)
+	m := kstream.Map(src, mapFn, kstream.Named("map"))
+	f := m.Filter(filterFn)
+	kstream.MapValues(f, mapValuesFn).Foreach(func(k string, v int64) { *out = append(*out, kv{k, v}) })
+	topo, err := b.Build()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench"}, 0, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = task.Close() })
+	return task.Executor("map").(func(string, int64, *graph.Meta)), out
+}
+
+func runChain(fn func(string, int64, *graph.Meta), batch []kv, m *graph.Meta, out *[]kv) {
+	*out = (*out)[:0]
+	for i := range batch {
+		m.Timestamp = int64(i)
+		fn(batch[i].k, batch[i].v, m)
+	}
+}
+
+func handLoop(batch []kv, out *[]kv) {
+	*out = (*out)[:0]
+	for i := range batch {
+		k, v := mapFn(batch[i].k, batch[i].v)
+		if !filterFn(k, v) {
+			continue
+		}
+		*out = append(*out, kv{k, mapValuesFn(v)})
+	}
+}
+
+func TestStatelessChainAllocatesNothing(t *testing.T) {
+	fn, out := chainTask(t)
+	batch := typedBatch()
+	var m graph.Meta
+	runChain(fn, batch, &m, out) // grows the collector once
+	allocs := testing.AllocsPerRun(100, func() { runChain(fn, batch, &m, out) })
+	if allocs != 0 {
+		t.Fatalf("stateless chain: %v allocations per %d-record batch, want 0", allocs, batchSize)
+	}
+	var want []kv
+	handLoop(batch, &want)
+	if !slices.Equal(*out, want) || len(want) != batchSize/2 {
+		t.Fatalf("chain gave %d records, hand loop %d (want %d); equal: %v", len(*out), len(want), batchSize/2, slices.Equal(*out, want))
+	}
+}
+
+// BenchmarkStatelessChain compares the fused chain Map -> Filter -> MapValues
+// with a hand-written loop doing the same work on the same batch.
+func BenchmarkStatelessChain(b *testing.B) {
+	batch := typedBatch()
+	b.Run("kstream", func(b *testing.B) {
+		fn, out := chainTask(b)
+		var m graph.Meta
+		b.ReportAllocs()
+		for b.Loop() {
+			runChain(fn, batch, &m, out)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
+	})
+	b.Run("hand", func(b *testing.B) {
+		var out []kv
+		b.ReportAllocs()
+		for b.Loop() {
+			handLoop(batch, &out)
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
+	})
+}
+
+// rawBatch encodes the batch as Kafka records.
+func rawBatch() []graph.RawRecord {
+	recs := make([]graph.RawRecord, batchSize)
+	for i, r := range typedBatch() {
+		k, _ := serde.String.Append(nil, r.k)
+		v, _ := serde.Int64.Append(nil, r.v)
+		recs[i] = graph.RawRecord{Key: k, Value: v, Timestamp: int64(i), Offset: int64(i)}
+	}
+	return recs
+}
+
+// BenchmarkBatchBytes runs the whole task path on raw records: decode, Map ->
+// Filter -> MapValues, encode into the output buffer; and a hand-written loop
+// doing the same decoding and encoding.
+func BenchmarkBatchBytes(b *testing.B) {
+	recs := rawBatch()
+	b.Run("kstream", func(b *testing.B) {
+		bld := kstream.NewBuilder()
+		src := kstream.Source(bld, "in", serde.String, serde.Int64)
+		kstream.MapValues(kstream.Map(src, mapFn).Filter(filterFn), mapValuesFn).To("out", serde.String, serde.Int64)
+		topo, err := bld.Build()
+		if err != nil {
+			b.Fatal(err)
+		}
+		task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench"}, 0, 0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			if err := task.Process("in", recs); err != nil {
+				b.Fatal(err)
+			}
+			task.Output().Reset()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
+	})
+	b.Run("hand", func(b *testing.B) {
+		var arena []byte
+		type out struct{ ks, ke, vs, ve int }
+		outs := make([]out, 0, batchSize)
+		b.ReportAllocs()
+		for b.Loop() {
+			arena, outs = arena[:0], outs[:0]
+			for i := range recs {
+				k, _ := serde.String.Decode(recs[i].Key)
+				v, _ := serde.Int64.Decode(recs[i].Value)
+				k, v = mapFn(k, v)
+				if !filterFn(k, v) {
+					continue
+				}
+				v = mapValuesFn(v)
+				ks := len(arena)
+				arena, _ = serde.String.Append(arena, k)
+				vs := len(arena)
+				arena, _ = serde.Int64.Append(arena, v)
+				outs = append(outs, out{ks, vs, vs, len(arena)})
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
+	})
+}
