@@ -1,5 +1,16 @@
 module github.com/kstreamgo/kstream
 
-go 1.26
+go 1.26.0
 
-require github.com/google/btree v1.1.3 // indirect
+require (
+	github.com/google/btree v1.1.3
+	github.com/twmb/franz-go v1.22.3
+	github.com/twmb/franz-go/pkg/kadm v1.20.0
+	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1
+)
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+)

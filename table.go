@@ -406,7 +406,9 @@ func regroupSinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[
 		}
 		return regroupFn[K, V](func(newK, oldK K, c *change[V], m *graph.Meta) {
 			var err error
-			fail := func(what string, err error) { tc.Fail(n.Name, fmt.Errorf("encoding %s for topic %s: %w", what, topic, err)) }
+			fail := func(what string, err error) {
+				tc.Fail(n.Name, fmt.Errorf("encoding %s for topic %s: %w", what, topic, err))
+			}
 			if c.HasNew {
 				if newKey, err = ks.Append(newKey[:0], newK); err != nil {
 					fail("key", err)

@@ -87,6 +87,9 @@ func (b *OutBuffer) AddBytes(topic string, partition int32, key, value []byte, t
 		valueStart: vs, valueEnd: ve, Timestamp: ts, Headers: headers})
 }
 
+// Size returns the number of key and value bytes buffered.
+func (b *OutBuffer) Size() int { return len(b.arena) }
+
 // Len returns the number of buffered records.
 func (b *OutBuffer) Len() int { return len(b.recs) }
 
@@ -192,7 +195,7 @@ type TaskContext struct {
 	Offset int64
 	Node   int32
 	// Names maps node IDs to node names.
-	Names []string
+	Names   []string
 	closers []func() error
 
 	stores  map[string]state.Store

@@ -81,7 +81,7 @@ type StoreSpec struct {
 	Timestamped bool
 	// FromSource is true when the changelog is the table's own source topic:
 	// writes are not logged again, and restoring reads that topic.
-	FromSource bool
+	FromSource  bool
 	SubTopology int
 }
 
@@ -165,8 +165,8 @@ func (s *SubTopology) SourceTopics() []TopicRef {
 
 // Topology is a validated graph split into sub-topologies.
 type Topology struct {
-	Nodes        []*Node
-	Stores       []*StoreSpec
+	Nodes         []*Node
+	Stores        []*StoreSpec
 	SubTopologies []*SubTopology
 }
 
