@@ -2,8 +2,9 @@
 // "lines", splits them into lowercase words, counts each word, and writes the
 // counts to the topic "word-counts".
 //
-// Until the Kafka runtime exists, main runs a built-in sample text through
-// the kstest driver and prints "word<TAB>count" lines sorted by word.
+// main starts an embedded Kafka cluster (or uses -brokers), produces a
+// sample text, runs the application until it has processed all of it, and
+// prints the final "word<TAB>count" lines sorted by word.
 package main
 
 import (

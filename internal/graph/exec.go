@@ -101,6 +101,9 @@ func (b *OutBuffer) Key(r *OutRecord) []byte {
 	if r.keyStart < 0 {
 		return nil
 	}
+	if b.arena == nil { // an empty key in an empty arena: not null
+		return []byte{}
+	}
 	return b.arena[r.keyStart:r.keyEnd:r.keyEnd]
 }
 
@@ -108,6 +111,9 @@ func (b *OutBuffer) Key(r *OutRecord) []byte {
 func (b *OutBuffer) Value(r *OutRecord) []byte {
 	if r.valueStart < 0 {
 		return nil
+	}
+	if b.arena == nil { // an empty value in an empty arena: not a tombstone
+		return []byte{}
 	}
 	return b.arena[r.valueStart:r.valueEnd:r.valueEnd]
 }

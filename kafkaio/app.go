@@ -1,0 +1,731 @@
+package kafkaio
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	goruntime "runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/internal/runtime"
+)
+
+// App runs a topology on Kafka: one consumer group member of the application
+// (its app ID), running the tasks the group assigns to it.
+type App struct {
+	topo *kstream.Topology
+	g    *graph.Topology
+	cfg  config
+	log  *slog.Logger
+	rcfg runtime.Config
+
+	mu       sync.Mutex
+	tasks    map[runtime.TaskID]*task
+	assigned map[runtime.TaskID]bool
+
+	cl        *kgo.Client
+	sess      *kgo.GroupTransactSession
+	adm       *kadm.Client
+	admCl     *kgo.Client
+	restoreCl *kgo.Client
+	plan      *topicPlan
+	nullKeyRR map[string]*atomic.Uint32
+	ctx       context.Context
+
+	fatalErr atomic.Pointer[error]
+	running  atomic.Bool
+	crash    atomic.Bool // stop without committing (tests)
+	ready    chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+
+	processed, skipped, restored, commits, aborts atomic.Int64
+}
+
+// task is a runtime task plus the buffers the app reuses for it every poll.
+type task struct {
+	rt      *runtime.Task
+	raw     []graph.RawRecord
+	batches []batch
+	err     error
+}
+
+type batch struct {
+	topic      string
+	start, end int
+}
+
+// NewApp prepares an application instance for topo. Nothing connects until Run.
+func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
+	cfg := config{maxBatch: 10000, workers: goruntime.GOMAXPROCS(0)}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.appID == "" {
+		return nil, errors.New("kafkaio: AppID is required")
+	}
+	if len(cfg.brokers) == 0 {
+		return nil, errors.New("kafkaio: Brokers is required")
+	}
+	if cfg.maxBatch <= 0 {
+		cfg.maxBatch = 10000
+	}
+	if cfg.workers <= 0 {
+		cfg.workers = 1
+	}
+	if cfg.commitInterval <= 0 {
+		switch {
+		case cfg.exactlyOnce, cfg.maxBatch == 1:
+			cfg.commitInterval = 100 * time.Millisecond
+		default:
+			cfg.commitInterval = 30 * time.Second
+		}
+	}
+	if cfg.dlqTopic == "" {
+		cfg.dlqTopic = cfg.appID + "-dlq"
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.Default()
+	}
+	a := &App{topo: topo, g: topo.Graph(), cfg: cfg, log: cfg.logger.With("app", cfg.appID),
+		tasks: map[runtime.TaskID]*task{}, assigned: map[runtime.TaskID]bool{},
+		ready: make(chan struct{}), done: make(chan struct{})}
+	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: a.onRecordError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log}
+	return a, nil
+}
+
+func (a *App) onRecordError(e *graph.RecordError, raw *graph.RawRecord) runtime.Action {
+	p := a.cfg.onProcess
+	if e.Deserialization {
+		p = a.cfg.onDeserialize
+	}
+	switch p {
+	case PolicySkip:
+		return runtime.Skip
+	case PolicyDeadLetter:
+		if raw != nil {
+			return runtime.DeadLetter
+		}
+	}
+	return runtime.Fail
+}
+
+func (a *App) instanceID() (string, error) {
+	if a.cfg.instanceID != "" {
+		return a.cfg.instanceID, nil
+	}
+	random := func() string {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		return hex.EncodeToString(b)
+	}
+	if a.cfg.stateDir == "" {
+		return random(), nil
+	}
+	if err := os.MkdirAll(a.cfg.stateDir, 0o755); err != nil {
+		return "", fmt.Errorf("kafkaio: state directory: %w", err)
+	}
+	path := filepath.Join(a.cfg.stateDir, "instance-id")
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	id := random()
+	if err := os.WriteFile(path, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("kafkaio: state directory: %w", err)
+	}
+	return id, nil
+}
+
+// Run connects, creates the internal topics, joins the group and processes
+// until ctx ends (then it commits and returns nil) or a fatal error occurs
+// (returned). Run may be called once.
+func (a *App) Run(ctx context.Context) (err error) {
+	if !a.running.CompareAndSwap(false, true) {
+		return errors.New("kafkaio: Run called twice")
+	}
+	defer close(a.done)
+	ctx, a.cancel = context.WithCancel(ctx)
+	defer a.cancel()
+	a.ctx = ctx
+	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.clientOpts...)
+	if a.admCl, err = kgo.NewClient(base...); err != nil {
+		return fmt.Errorf("kafkaio: %w", err)
+	}
+	defer a.admCl.Close()
+	a.adm = kadm.NewClient(a.admCl)
+	if a.plan, err = planTopics(ctx, a.adm, a.g, &a.cfg); err != nil {
+		return err
+	}
+	a.nullKeyRR = map[string]*atomic.Uint32{}
+	for t := range a.plan.partitions {
+		a.nullKeyRR[t] = new(atomic.Uint32)
+	}
+	restoreOpts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
+	if a.restoreCl, err = kgo.NewClient(append(restoreOpts, a.cfg.clientOpts...)...); err != nil {
+		return fmt.Errorf("kafkaio: %w", err)
+	}
+	defer a.restoreCl.Close()
+
+	groups := make([][]string, len(a.g.SubTopologies))
+	for _, st := range a.g.SubTopologies {
+		for _, ref := range st.SourceTopics() {
+			groups[st.ID] = append(groups[st.ID], ref.Resolve(a.cfg.appID))
+		}
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(a.cfg.brokers...),
+		kgo.ConsumerGroup(a.cfg.appID),
+		kgo.ConsumeTopics(a.plan.sources...),
+		kgo.Balancers(&balancer{groups: groups}),
+		kgo.DisableAutoCommit(),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		// Control records advance the committed offsets past transaction
+		// markers, so that a caught-up group shows no lag.
+		kgo.KeepControlRecords(),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()),
+		kgo.OnPartitionsAssigned(a.onAssigned),
+		kgo.OnPartitionsRevoked(a.onRevoked),
+		kgo.OnPartitionsLost(a.onLost),
+	}
+	if a.cfg.exactlyOnce {
+		id, err := a.instanceID()
+		if err != nil {
+			return err
+		}
+		opts = append(opts,
+			kgo.TransactionalID(a.cfg.appID+"-"+id),
+			kgo.TransactionTimeout(10*time.Second),
+			kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+			kgo.RequireStableFetchOffsets(),
+		)
+	}
+	opts = append(opts, a.cfg.clientOpts...)
+	if a.cfg.exactlyOnce {
+		if a.sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
+			return fmt.Errorf("kafkaio: %w", err)
+		}
+		a.cl = a.sess.Client()
+	} else if a.cl, err = kgo.NewClient(opts...); err != nil {
+		return fmt.Errorf("kafkaio: %w", err)
+	}
+	close(a.ready)
+	a.log.Info("kstream: started", "exactly_once", a.cfg.exactlyOnce, "sources", a.plan.sources)
+	return a.loop(ctx)
+}
+
+// Close stops Run, committing what was processed, and waits for it to
+// return. It is safe to call more than once and from any goroutine.
+func (a *App) Close() {
+	a.stopOnce.Do(func() {
+		if a.cancel != nil {
+			a.cancel()
+		}
+	})
+	if a.running.Load() {
+		<-a.done
+	}
+}
+
+// Done is closed when Run has returned.
+func (a *App) Done() <-chan struct{} { return a.done }
+
+func (a *App) setFatal(err error) {
+	a.fatalErr.CompareAndSwap(nil, &err)
+}
+
+func (a *App) fatal() error {
+	if p := a.fatalErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (a *App) loop(ctx context.Context) error {
+	if a.sess != nil {
+		if err := a.sess.Begin(); err != nil {
+			return a.shutdown(fmt.Errorf("kafkaio: beginning transaction: %w", err))
+		}
+	}
+	lastCommit := time.Now()
+	for {
+		if err := a.fatal(); err != nil {
+			return a.shutdown(err)
+		}
+		if ctx.Err() != nil {
+			return a.shutdown(nil)
+		}
+		wait := min(a.cfg.commitInterval-time.Since(lastCommit), 100*time.Millisecond)
+		pollCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
+		var fetches kgo.Fetches
+		if a.sess != nil {
+			fetches = a.sess.PollRecords(pollCtx, a.cfg.maxBatch)
+		} else {
+			fetches = a.cl.PollRecords(pollCtx, a.cfg.maxBatch)
+		}
+		cancel()
+		if fetches.IsClientClosed() {
+			return a.shutdown(errors.New("kafkaio: client closed"))
+		}
+		fetches.EachError(func(t string, p int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				a.log.Warn("kstream: fetch error", "topic", t, "partition", p, "error", err)
+			}
+		})
+		if err := a.ensureTasks(ctx); err != nil {
+			return a.shutdown(err)
+		}
+		if err := a.process(fetches); err != nil {
+			return a.shutdown(err)
+		}
+		if err := a.punctuate(); err != nil {
+			return a.shutdown(err)
+		}
+		if time.Since(lastCommit) >= a.cfg.commitInterval {
+			if err := a.commit(ctx); err != nil {
+				return a.shutdown(err)
+			}
+			lastCommit = time.Now()
+		}
+		if a.sess != nil {
+			a.sess.AllowRebalance()
+		} else {
+			a.cl.AllowRebalance()
+		}
+	}
+}
+
+// process converts the fetched records and runs each task's batches, tasks
+// in parallel on the workers.
+func (a *App) process(fetches kgo.Fetches) error {
+	var active []*task
+	var missing error
+	a.mu.Lock()
+	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) == 0 {
+			return
+		}
+		id := runtime.TaskID{SubTopology: a.plan.readers[p.Topic], Partition: p.Partition}
+		t := a.tasks[id]
+		if t == nil {
+			missing = fmt.Errorf("kafkaio: records for %s/%d but no task %s", p.Topic, p.Partition, id)
+			return
+		}
+		if len(t.batches) == 0 {
+			active = append(active, t)
+		}
+		start := len(t.raw)
+		for _, r := range p.Records {
+			if r.Attrs.IsControl() {
+				continue
+			}
+			t.raw = append(t.raw, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(),
+				Headers: kgoToGraphHeaders(r.Headers), Offset: r.Offset})
+		}
+		if len(t.raw) > start {
+			t.batches = append(t.batches, batch{topic: p.Topic, start: start, end: len(t.raw)})
+		} else if len(t.batches) == 0 {
+			active = active[:len(active)-1]
+		}
+	})
+	a.mu.Unlock()
+	if missing != nil {
+		return missing
+	}
+	run := func(t *task) {
+		for _, b := range t.batches {
+			if t.err = t.rt.Process(b.topic, t.raw[b.start:b.end]); t.err != nil {
+				break
+			}
+			a.processed.Add(int64(b.end - b.start))
+		}
+		a.produce(t.rt)
+		clear(t.raw)
+		t.raw, t.batches = t.raw[:0], t.batches[:0]
+	}
+	if a.cfg.workers <= 1 || len(active) <= 1 {
+		for _, t := range active {
+			run(t)
+		}
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(a.cfg.workers, len(active)) {
+			wg.Go(func() {
+				for i := int(next.Add(1) - 1); i < len(active); i = int(next.Add(1) - 1) {
+					run(active[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
+	var errs []error
+	for _, t := range active {
+		if t.err != nil {
+			errs = append(errs, t.err)
+			t.err = nil
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// kgo.RecordHeader and graph.Header have the same layout.
+var _ = [1]struct{}{}[unsafe.Sizeof(kgo.RecordHeader{})-unsafe.Sizeof(graph.Header{})]
+
+func kgoToGraphHeaders(h []kgo.RecordHeader) []graph.Header {
+	if len(h) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*graph.Header)(unsafe.Pointer(&h[0])), len(h))
+}
+
+func graphToKgoHeaders(h []graph.Header) []kgo.RecordHeader {
+	if len(h) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*kgo.RecordHeader)(unsafe.Pointer(&h[0])), len(h))
+}
+
+// produce sends a task's output: one allocation for the records and one for
+// their bytes per batch, partitioned as Kafka's default partitioner does.
+func (a *App) produce(t *runtime.Task) {
+	out := t.Output()
+	n := out.Len()
+	if n == 0 {
+		return
+	}
+	recs := make([]kgo.Record, n)
+	slab := make([]byte, 0, out.Size())
+	for i := range n {
+		r := out.At(i)
+		rec := &recs[i]
+		rec.Topic = r.Topic
+		if k := out.Key(r); k != nil {
+			slab = append(slab, k...)
+			rec.Key = slab[len(slab)-len(k) : len(slab) : len(slab)]
+		}
+		if v := out.Value(r); v != nil {
+			slab = append(slab, v...)
+			rec.Value = slab[len(slab)-len(v) : len(slab) : len(slab)]
+		}
+		rec.Partition = r.Partition
+		if rec.Partition < 0 {
+			rec.Partition = a.partitionFor(r.Topic, rec.Key)
+		}
+		rec.Timestamp = time.UnixMilli(r.Timestamp)
+		rec.Headers = graphToKgoHeaders(r.Headers)
+		a.cl.Produce(a.ctx, rec, a.promise)
+	}
+	out.Reset()
+}
+
+func (a *App) partitionFor(topic string, key []byte) int32 {
+	n := a.plan.partitions[topic]
+	if n <= 0 {
+		n = 1
+	}
+	if key == nil {
+		return int32((a.nullKeyRR[topic].Add(1) - 1) % uint32(n))
+	}
+	return runtime.PartitionForKey(key, n)
+}
+
+func (a *App) promise(r *kgo.Record, err error) {
+	if err == nil {
+		return
+	}
+	if a.crash.Load() || errors.Is(err, context.Canceled) && a.ctx.Err() != nil {
+		return
+	}
+	perr := fmt.Errorf("kafkaio: producing to %s/%d: %w", r.Topic, r.Partition, err)
+	if a.cfg.exactlyOnce {
+		a.setFatal(perr)
+		return
+	}
+	switch a.cfg.onProduce {
+	case PolicySkip:
+		a.skipped.Add(1)
+		a.log.Warn("kstream: skipping record that could not be produced", "error", perr)
+	case PolicyDeadLetter:
+		if r.Topic == a.cfg.dlqTopic {
+			a.setFatal(perr)
+			return
+		}
+		a.skipped.Add(1)
+		dl := &kgo.Record{Topic: a.cfg.dlqTopic, Key: r.Key, Value: r.Value, Timestamp: r.Timestamp,
+			Headers: append(append([]kgo.RecordHeader(nil), r.Headers...),
+				kgo.RecordHeader{Key: "kstream.error", Value: []byte(err.Error())},
+				kgo.RecordHeader{Key: "kstream.error.kind", Value: []byte("production")},
+				kgo.RecordHeader{Key: "kstream.target.topic", Value: []byte(r.Topic)})}
+		dl.Partition = a.partitionFor(dl.Topic, dl.Key)
+		a.cl.Produce(a.ctx, dl, a.promise)
+	default:
+		a.setFatal(perr)
+	}
+}
+
+// punctuate runs the wall-clock punctuations of every task.
+func (a *App) punctuate() error {
+	now := time.Now().UnixMilli()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		err := t.rt.PunctuateWallClock(now)
+		a.produce(t.rt)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// commit makes processed work durable: at-least-once, flush then commit the
+// offsets; exactly-once, end the transaction (rolling the tasks back if it
+// aborted) and begin the next.
+func (a *App) commit(ctx context.Context) error {
+	if a.sess == nil {
+		if err := a.cl.Flush(ctx); err != nil {
+			return fmt.Errorf("kafkaio: flushing: %w", err)
+		}
+		if err := a.fatal(); err != nil {
+			return err
+		}
+		if err := a.cl.CommitUncommittedOffsets(ctx); err != nil {
+			return fmt.Errorf("kafkaio: committing offsets: %w", err)
+		}
+		a.commits.Add(1)
+		return nil
+	}
+	try := kgo.TryCommit
+	if a.fatal() != nil {
+		try = kgo.TryAbort
+	}
+	committed, err := a.sess.End(ctx, try)
+	if err != nil {
+		return fmt.Errorf("kafkaio: ending transaction: %w", err)
+	}
+	if err := a.fatal(); err != nil {
+		return err
+	}
+	if committed {
+		a.commits.Add(1)
+	} else {
+		a.aborts.Add(1)
+		a.log.Info("kstream: transaction aborted (rebalance); rolling tasks back to the last commit")
+		a.rollback()
+	}
+	if err := a.sess.Begin(); err != nil {
+		return fmt.Errorf("kafkaio: beginning transaction: %w", err)
+	}
+	return nil
+}
+
+// rollback closes every task: ensureTasks recreates them from the committed
+// changelogs, as the consumer rewinds to the committed offsets.
+func (a *App) rollback() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id, t := range a.tasks {
+		_ = t.rt.Close()
+		delete(a.tasks, id)
+	}
+}
+
+// shutdown ends the loop: it commits unless err is set or the app crashes,
+// closes the tasks and the client, and returns err.
+func (a *App) shutdown(err error) error {
+	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err == nil && !a.crash.Load() {
+		if cerr := a.commit(cctx); cerr != nil {
+			err = cerr
+		}
+		if a.sess != nil {
+			// commit began a new, empty transaction: end it.
+			_, _ = a.sess.End(cctx, kgo.TryAbort)
+		}
+	} else if a.sess != nil && !a.crash.Load() {
+		_, _ = a.sess.End(cctx, kgo.TryAbort)
+	}
+	if err != nil {
+		a.setFatal(err)
+	}
+	// Rebalances are blocked between polls (BlockRebalanceOnPoll): closing
+	// must allow the one that leaving the group causes.
+	if a.sess != nil {
+		a.sess.CloseAllowingRebalance()
+	} else {
+		a.cl.CloseAllowingRebalance()
+	}
+	a.mu.Lock()
+	for id, t := range a.tasks {
+		_ = t.rt.Close()
+		delete(a.tasks, id)
+	}
+	a.mu.Unlock()
+	a.log.Info("kstream: stopped", "processed", a.processed.Load(), "error", err)
+	return err
+}
+
+func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for topic, ps := range assigned {
+		sub, ok := a.plan.readers[topic]
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			a.assigned[runtime.TaskID{SubTopology: sub, Partition: p}] = true
+		}
+	}
+}
+
+func (a *App) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+	if len(revoked) == 0 {
+		return
+	}
+	if a.sess == nil && !a.crash.Load() && a.fatal() == nil {
+		if err := cl.Flush(ctx); err != nil {
+			a.setFatal(fmt.Errorf("kafkaio: flushing on revoke: %w", err))
+		} else if a.fatal() == nil {
+			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
+				a.log.Warn("kstream: commit on revoke failed", "error", err)
+			} else {
+				a.commits.Add(1)
+			}
+		}
+	}
+	a.dropTasks(revoked)
+}
+
+func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	a.dropTasks(lost)
+}
+
+func (a *App) dropTasks(parts map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for topic, ps := range parts {
+		sub, ok := a.plan.readers[topic]
+		if !ok {
+			continue
+		}
+		for _, p := range ps {
+			id := runtime.TaskID{SubTopology: sub, Partition: p}
+			delete(a.assigned, id)
+			if t, ok := a.tasks[id]; ok {
+				_ = t.rt.Close()
+				delete(a.tasks, id)
+			}
+		}
+	}
+}
+
+// ensureTasks creates and restores the tasks assigned but not yet running.
+func (a *App) ensureTasks(ctx context.Context) error {
+	a.mu.Lock()
+	var want []runtime.TaskID
+	for id := range a.assigned {
+		if _, ok := a.tasks[id]; !ok {
+			want = append(want, id)
+		}
+	}
+	a.mu.Unlock()
+	for _, id := range want {
+		rt, err := runtime.NewTask(a.topo, &a.rcfg, id.SubTopology, id.Partition)
+		if err != nil {
+			return err
+		}
+		if err := a.restore(ctx, rt); err != nil {
+			_ = rt.Close()
+			return err
+		}
+		rt.Context().WallClock = time.Now().UnixMilli()
+		a.mu.Lock()
+		a.tasks[id] = &task{rt: rt}
+		a.mu.Unlock()
+	}
+	return nil
+}
+
+// Stats are counters of an App.
+type Stats struct {
+	// Processed counts the input records processed (including records
+	// processed again after an aborted transaction).
+	Processed int64
+	// Skipped counts records skipped or dead-lettered by the error policies.
+	Skipped int64
+	// Restored counts changelog records applied to stores.
+	Restored int64
+	// Commits and Aborts count commits (transactions under exactly-once)
+	// and aborted transactions.
+	Commits, Aborts int64
+	// Tasks is the number of tasks running now.
+	Tasks int
+}
+
+// Stats returns the app's counters.
+func (a *App) Stats() Stats {
+	a.mu.Lock()
+	n := len(a.tasks)
+	var skipped int64
+	for _, t := range a.tasks {
+		skipped += t.rt.Skipped
+	}
+	a.mu.Unlock()
+	return Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
+		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n}
+}
+
+// Lag returns how many records of the source topics (repartition topics
+// included) the group has not committed yet. It waits until Run has connected.
+func (a *App) Lag(ctx context.Context) (int64, error) {
+	select {
+	case <-a.ready:
+	case <-a.done:
+		return 0, errors.New("kafkaio: app is not running")
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	}
+	committed, err := a.adm.FetchOffsets(ctx, a.cfg.appID)
+	if err != nil {
+		return 0, err
+	}
+	ends, err := a.adm.ListEndOffsets(ctx, a.plan.sources...)
+	if err != nil {
+		return 0, err
+	}
+	var lag int64
+	var lerr error
+	ends.Each(func(o kadm.ListedOffset) {
+		if o.Err != nil {
+			lerr = o.Err
+			return
+		}
+		c, ok := committed.Lookup(o.Topic, o.Partition)
+		at := int64(0)
+		if ok && c.Err == nil && c.At >= 0 {
+			at = c.At
+		}
+		if o.Offset > at {
+			lag += o.Offset - at
+		}
+	})
+	return lag, lerr
+}

@@ -1,0 +1,27 @@
+// Package kafkaio runs kstream topologies on Apache Kafka with franz-go.
+//
+// [NewApp] prepares an instance of an application; [App.Run] creates the
+// internal topics (repartition topics, compacted changelogs) with kadm, joins
+// the application's consumer group, and processes until its context ends.
+// Every instance of an application uses the same app ID; the group's
+// co-partitioning balancer spreads tasks (a sub-topology on one partition)
+// over the instances, and partition p of every topic a task reads goes to the
+// same instance. More instances give more throughput.
+//
+// Each poll's records are processed as batches, one per task, tasks in
+// parallel on the workers. Output is partitioned as Kafka's Java producer
+// would (murmur2 of the key).
+//
+// Processing is at-least-once by default: outputs and changelogs are flushed,
+// then offsets committed, every [CommitInterval] and when partitions are
+// revoked. With [ExactlyOnce], one transactional producer per instance puts
+// outputs, changelog and dead-letter records and the input offsets in one
+// transaction per commit interval; an aborted transaction rolls the tasks
+// back to the last commit. Stores are restored from their changelogs before
+// a task processes.
+//
+// Failed records follow a [Policy] per kind of failure (deserialization,
+// processing, production): fail (the default), skip, or dead-letter.
+//
+// [StartEmbedded] runs an in-process cluster for examples and tests.
+package kafkaio

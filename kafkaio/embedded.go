@@ -1,0 +1,67 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Embedded is an in-process Kafka cluster (franz-go's kfake) for examples,
+// quick starts and fast tests. It speaks the Kafka protocol on loopback
+// ports, with groups, transactions and compaction; it is not a timing model
+// of a real broker.
+type Embedded struct {
+	c *kfake.Cluster
+}
+
+// StartEmbedded starts an in-process cluster: 3 brokers, no automatic topic
+// creation, and a 100 ms minimum group session timeout so that tests fail
+// over quickly. opts (kfake options) come after these defaults.
+func StartEmbedded(ctx context.Context, opts ...kfake.Opt) (*Embedded, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	all := append([]kfake.Opt{kfake.NumBrokers(3), kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, opts...)
+	c, err := kfake.NewCluster(all...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: starting embedded cluster: %w", err)
+	}
+	return &Embedded{c: c}, nil
+}
+
+// Seeds returns the brokers' addresses.
+func (e *Embedded) Seeds() []string { return e.c.ListenAddrs() }
+
+// Cluster returns the underlying kfake cluster, for fault injection.
+func (e *Embedded) Cluster() *kfake.Cluster { return e.c }
+
+// Close stops the cluster.
+func (e *Embedded) Close() { e.c.Close() }
+
+// CreateTopics creates topics with the given partition count on the cluster
+// at brokers (replication: the broker default). Topics that exist already are
+// not an error. extra passes franz-go options (SASL, TLS...).
+func CreateTopics(ctx context.Context, brokers []string, partitions int32, topics []string, extra ...kgo.Opt) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(brokers...)}, extra...)...)
+	if err != nil {
+		return fmt.Errorf("kafkaio: %w", err)
+	}
+	defer cl.Close()
+	resp, err := kadm.NewClient(cl).CreateTopics(ctx, partitions, -1, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("kafkaio: creating topics: %w", err)
+	}
+	var errs []error
+	for _, r := range resp {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+			errs = append(errs, fmt.Errorf("kafkaio: creating topic %s: %w", r.Topic, r.Err))
+		}
+	}
+	return errors.Join(errs...)
+}

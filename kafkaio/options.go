@@ -1,0 +1,109 @@
+package kafkaio
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Opt configures an App.
+type Opt func(*config)
+
+// Policy says what happens to a record that fails.
+type Policy uint8
+
+const (
+	// PolicyFail stops the application: Run returns an error naming the
+	// topic, partition, offset and node. It is the default.
+	PolicyFail Policy = iota
+	// PolicySkip logs the failure (log/slog), counts it, and goes on.
+	PolicySkip
+	// PolicyDeadLetter writes the raw record to the dead-letter topic with
+	// headers describing the failure (inside the transaction under
+	// exactly-once), counts it, and goes on.
+	PolicyDeadLetter
+)
+
+type config struct {
+	appID          string
+	brokers        []string
+	stateDir       string
+	exactlyOnce    bool
+	commitInterval time.Duration
+	workers        int
+	maxBatch       int
+	clientOpts     []kgo.Opt
+	onDeserialize  Policy
+	onProcess      Policy
+	onProduce      Policy
+	dlqTopic       string
+	instanceID     string
+	logger         *slog.Logger
+	partitions     int32
+}
+
+// AppID names the application: its consumer group, the prefix of its internal
+// topics, and of its transactional IDs. Required.
+func AppID(id string) Opt { return func(c *config) { c.appID = id } }
+
+// Brokers lists the bootstrap brokers (host:port). Required.
+func Brokers(addrs ...string) Opt { return func(c *config) { c.brokers = append(c.brokers, addrs...) } }
+
+// StateDir is where the instance keeps local state, including its stable
+// instance ID (so that a restarted exactly-once instance fences its previous
+// incarnation at once). Default: none (in-memory stores, a random instance
+// ID).
+func StateDir(dir string) Opt { return func(c *config) { c.stateDir = dir } }
+
+// ExactlyOnce turns on exactly-once processing: one transactional producer
+// per instance, read-committed consumers, and output, changelog and
+// dead-letter records committed atomically with the input offsets. Default
+// commit interval: 100 ms.
+func ExactlyOnce() Opt { return func(c *config) { c.exactlyOnce = true } }
+
+// CommitInterval sets how often offsets (and transactions) are committed.
+// Default: 30 s at-least-once (Kafka Streams' default), 100 ms exactly-once,
+// and 100 ms at-least-once when MaxBatch is 1 (latency-oriented).
+func CommitInterval(d time.Duration) Opt { return func(c *config) { c.commitInterval = d } }
+
+// Workers sets the number of goroutines that run tasks. Default: GOMAXPROCS.
+func Workers(n int) Opt { return func(c *config) { c.workers = n } }
+
+// MaxBatch caps the records taken in one poll, and so the batch a task
+// processes at once. Default: 10,000. 1 processes records one by one.
+func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
+
+// ClientOpts passes franz-go options through to the clients, after kstream's
+// own (so they win): SASL, TLS, timeouts, logging...
+func ClientOpts(opts ...kgo.Opt) Opt {
+	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
+}
+
+// OnDeserializationError sets the policy for records that do not decode.
+func OnDeserializationError(p Policy) Opt { return func(c *config) { c.onDeserialize = p } }
+
+// OnProcessingError sets the policy for records whose processing fails
+// (an error from a Processor, a panic in user code, an encoding error).
+func OnProcessingError(p Policy) Opt { return func(c *config) { c.onProcess = p } }
+
+// OnProductionError sets the policy for output records that Kafka refuses
+// (too large, for example). Under exactly-once a production error always
+// aborts the transaction; skip and dead-letter then apply to the record when
+// it is produced again.
+func OnProductionError(p Policy) Opt { return func(c *config) { c.onProduce = p } }
+
+// DeadLetterTopic names the dead-letter topic. Default: "<appID>-dlq",
+// created at start when a policy uses it.
+func DeadLetterTopic(topic string) Opt { return func(c *config) { c.dlqTopic = topic } }
+
+// InstanceID sets a stable name for this instance, used in its
+// transactional ID. Default: read from (or written to) StateDir, else random.
+func InstanceID(id string) Opt { return func(c *config) { c.instanceID = id } }
+
+// Logger sets the logger. Default: slog.Default().
+func Logger(l *slog.Logger) Opt { return func(c *config) { c.logger = l } }
+
+// InternalTopicPartitions sets the partition count of repartition topics
+// whose count cannot be derived from a source topic. Default: derived.
+func InternalTopicPartitions(n int32) Opt { return func(c *config) { c.partitions = n } }

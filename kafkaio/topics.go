@@ -1,0 +1,168 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+)
+
+// topicPlan is what the app learned and created at start: the partition
+// count of every topic it reads or writes, and of every sub-topology.
+type topicPlan struct {
+	partitions map[string]int32
+	subCount   []int32
+	readers    map[string]int // source topic -> sub-topology
+	sources    []string       // every source topic, sorted
+}
+
+// planTopics checks the user topics, derives the partition counts of the
+// internal ones, and creates those that are missing (changelogs compacted).
+func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *config) (*topicPlan, error) {
+	app := cfg.appID
+	p := &topicPlan{partitions: map[string]int32{}, subCount: make([]int32, len(g.SubTopologies)), readers: map[string]int{}}
+	writer := map[string]int{} // internal repartition topic -> sub-topology writing it
+	var user, internal []string
+	addUser := func(t string) {
+		if !slices.Contains(user, t) {
+			user = append(user, t)
+		}
+	}
+	for _, n := range g.Nodes {
+		name := n.Topic.Resolve(app)
+		switch n.Kind {
+		case graph.KindSource:
+			p.readers[name] = n.SubTopology
+			p.sources = append(p.sources, name)
+			if !n.Topic.Internal {
+				addUser(name)
+			}
+		case graph.KindSink:
+			if n.Topic.Internal {
+				writer[name] = n.SubTopology
+			} else {
+				addUser(name)
+			}
+		}
+	}
+	slices.Sort(p.sources)
+	dlq := cfg.dlqTopic
+	usesDLQ := cfg.onDeserialize == PolicyDeadLetter || cfg.onProcess == PolicyDeadLetter || cfg.onProduce == PolicyDeadLetter
+	for _, ref := range g.InternalTopics() {
+		internal = append(internal, ref.Resolve(app))
+	}
+	all := append(slices.Clone(user), internal...)
+	if usesDLQ {
+		all = append(all, dlq)
+	}
+	details, err := adm.ListTopics(ctx, all...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: listing topics: %w", err)
+	}
+	var missing []string
+	for _, t := range user {
+		d, ok := details[t]
+		if !ok || d.Err != nil || len(d.Partitions) == 0 {
+			missing = append(missing, t)
+			continue
+		}
+		p.partitions[t] = int32(len(d.Partitions))
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("kafkaio: topics %s do not exist: create them before starting the application", strings.Join(missing, ", "))
+	}
+
+	// Partition counts: a sub-topology has as many tasks as its source topics
+	// have partitions (all equal: co-partitioning); a repartition topic has
+	// as many partitions as the sub-topology writing it has tasks.
+	for changed := true; changed; {
+		changed = false
+		for _, st := range g.SubTopologies {
+			if p.subCount[st.ID] != 0 {
+				continue
+			}
+			var n int32
+			ok := true
+			for _, src := range st.Sources {
+				name := src.Topic.Resolve(app)
+				c, known := p.partitions[name]
+				if !known {
+					ok = false
+					break
+				}
+				if n != 0 && c != n {
+					return nil, fmt.Errorf("kafkaio: sub-topology %d reads topics with different partition counts (%s has %d, expected %d): co-partitioned topics need equal counts", st.ID, name, c, n)
+				}
+				n = c
+			}
+			if ok && n > 0 {
+				p.subCount[st.ID] = n
+				changed = true
+			}
+		}
+		for t, w := range writer {
+			if _, known := p.partitions[t]; known || p.subCount[w] == 0 {
+				continue
+			}
+			n := p.subCount[w]
+			if cfg.partitions > 0 {
+				n = cfg.partitions
+			}
+			p.partitions[t] = n
+			changed = true
+		}
+	}
+	for _, st := range g.SubTopologies {
+		if p.subCount[st.ID] == 0 {
+			return nil, fmt.Errorf("kafkaio: cannot derive the partition count of sub-topology %d", st.ID)
+		}
+		for _, s := range st.Stores {
+			if !s.FromSource {
+				p.partitions[s.Changelog.Resolve(app)] = p.subCount[st.ID]
+			}
+		}
+	}
+	if usesDLQ {
+		if d, ok := details[dlq]; ok && d.Err == nil && len(d.Partitions) > 0 {
+			p.partitions[dlq] = int32(len(d.Partitions))
+		} else {
+			p.partitions[dlq] = 1
+			internal = append(internal, dlq)
+		}
+	}
+
+	// Create what is missing; check what exists.
+	var errs []error
+	for _, t := range internal {
+		want := p.partitions[t]
+		if d, ok := details[t]; ok && d.Err == nil && len(d.Partitions) > 0 {
+			if got := int32(len(d.Partitions)); got != want {
+				errs = append(errs, fmt.Errorf("kafkaio: internal topic %s has %d partitions, the topology needs %d", t, got, want))
+			}
+			continue
+		}
+		var configs map[string]*string
+		if strings.HasSuffix(t, "-changelog") {
+			configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+		}
+		resp, err := adm.CreateTopics(ctx, want, -1, configs, t)
+		if err != nil {
+			return nil, fmt.Errorf("kafkaio: creating topic %s: %w", t, err)
+		}
+		for _, r := range resp {
+			if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
+				errs = append(errs, fmt.Errorf("kafkaio: creating topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage))
+			}
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
