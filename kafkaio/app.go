@@ -288,6 +288,9 @@ func (a *App) loop(ctx context.Context) error {
 			}
 		})
 		if err := a.ensureTasks(ctx); err != nil {
+			if ctx.Err() != nil {
+				return a.shutdown(nil) // stopped during a restore
+			}
 			return a.shutdown(err)
 		}
 		if err := a.process(fetches); err != nil {
@@ -498,6 +501,10 @@ func (a *App) punctuate() error {
 // offsets; exactly-once, end the transaction (rolling the tasks back if it
 // aborted) and begin the next.
 func (a *App) commit(ctx context.Context) error {
+	// A commit runs to its end even when Run is being stopped: a cancelled
+	// transaction would leave the producer in an unknown state.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
 	if a.sess == nil {
 		if err := a.cl.Flush(ctx); err != nil {
 			return fmt.Errorf("kafkaio: flushing: %w", err)

@@ -25,6 +25,7 @@ func (a *App) restore(ctx context.Context, t *runtime.Task) error {
 		if err != nil {
 			return fmt.Errorf("kafkaio: restoring %s: %w", store, err)
 		}
+		a.log.Debug("kstream: changelog range", "topic", topic, "partition", p, "start", start, "end", end)
 		if end <= start {
 			continue
 		}

@@ -1,0 +1,8 @@
+package kafkaio
+
+// Crash stops a running app as a crash would: no flush, no commit, no end of
+// the open transaction.
+func Crash(a *App) {
+	a.crash.Store(true)
+	a.Close()
+}

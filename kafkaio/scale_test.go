@@ -1,0 +1,301 @@
+package kafkaio_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/kafkaio"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// groupCount counts input records per value, re-keying through a
+// repartition. A non-zero throttle sleeps that long every 100 input records,
+// so that a test can stop an instance mid-stream.
+func groupCount(t testing.TB, in, out string, throttle ...time.Duration) *kstream.Topology {
+	t.Helper()
+	b := kstream.NewBuilder()
+	s := kstream.Source(b, in, serde.String, serde.String)
+	var counted atomic.Int64
+	if len(throttle) > 0 && throttle[0] > 0 {
+		s = s.Peek(func(string, string) {
+			if counted.Add(1)%100 == 0 {
+				time.Sleep(throttle[0])
+			}
+		})
+	}
+	counts := kstream.GroupBy(s, func(_, v string) string { return v }, serde.String).
+		Count(kstream.Named("group-counts")).ToStream()
+	if len(throttle) > 0 && throttle[0] > 0 {
+		counts = counts.Peek(func(string, int64) {
+			if counted.Add(1)%100 == 0 {
+				time.Sleep(throttle[0])
+			}
+		})
+	}
+	counts.To(out, serde.String, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// groupInput returns n records whose values cycle over groups keys.
+func groupInput(n, groups int) ([]rec, map[string]int64) {
+	recs := make([]rec, n)
+	want := map[string]int64{}
+	for i := range recs {
+		g := "g" + strconv.Itoa(i%groups)
+		recs[i] = rec{key: []byte(strconv.Itoa(i)), value: []byte(g)}
+		want[g]++
+	}
+	return recs, want
+}
+
+func mode(eos bool) string {
+	if eos {
+		return "exactly-once"
+	}
+	return "at-least-once"
+}
+
+func appOpts(c cluster, app string, eos bool, extra ...kafkaio.Opt) []kafkaio.Opt {
+	opts := []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(c.brokers...), kafkaio.CommitInterval(100 * time.Millisecond)}
+	if eos {
+		opts = append(opts, kafkaio.ExactlyOnce())
+	}
+	return append(opts, extra...)
+}
+
+// checkCounts compares final counts; exact, or (at-least-once after a crash)
+// at least the expected count.
+func checkCounts(t testing.TB, got, want map[string]int64, exact bool) {
+	t.Helper()
+	for k, w := range want {
+		g, ok := got[k]
+		switch {
+		case !ok:
+			t.Errorf("key %s missing", k)
+		case exact && g != w:
+			t.Errorf("key %s: count %d, want %d", k, g, w)
+		case !exact && g < w:
+			t.Errorf("key %s: count %d, want at least %d", k, g, w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d keys, want %d", len(got), len(want))
+	}
+}
+
+func waitCaughtUp(t testing.TB, app *kafkaio.App, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	for {
+		lag, err := app.Lag(ctx)
+		if err == nil && lag == 0 {
+			return
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("not caught up after %v: lag %d, err %v, stats %+v", timeout, lag, err, app.Stats())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestThreeInstancesShareTheWork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 100k records through three instances")
+	}
+	for _, eos := range []bool{false, true} {
+		t.Run(mode(eos), func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				in, out, app := unique("in"), unique("out"), unique("three")
+				mustCreate(t, c, 6, in, out)
+				recs, want := groupInput(100_000, 1000)
+				produce(t, c, in, recs)
+				// Throttled so that no instance finishes alone before the
+				// others join.
+				topo := groupCount(t, in, out, time.Millisecond)
+				var apps []*kafkaio.App
+				var stops []func() error
+				for range 3 {
+					a, err := kafkaio.NewApp(topo, appOpts(c, app, eos, kafkaio.MaxBatch(2000))...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					apps = append(apps, a)
+					stops = append(stops, runApp(t, a))
+				}
+				waitFor(t, 2*time.Minute, "all three instances to process", func() bool {
+					for _, a := range apps {
+						if a.Stats().Processed == 0 {
+							return false
+						}
+					}
+					return true
+				})
+				waitCaughtUp(t, apps[0], 3*time.Minute)
+				for i, stop := range stops {
+					if err := stop(); err != nil {
+						t.Fatalf("instance %d: %v", i, err)
+					}
+				}
+				var total int64
+				for i, a := range apps {
+					t.Logf("instance %d: %+v", i, a.Stats())
+					total += a.Stats().Processed
+				}
+				checkCounts(t, latestCounts(t, c, out, eos), want, true)
+				if eos {
+					if n := len(consumeAll(t, c, out, true)); n != len(recs) {
+						t.Errorf("read-committed output has %d records, want one per input: %d", n, len(recs))
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestAbruptStopAndRestart(t *testing.T) {
+	for _, eos := range []bool{false, true} {
+		t.Run(mode(eos), func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				in, out, app := unique("in"), unique("out"), unique("abrupt")
+				mustCreate(t, c, 4, in, out)
+				recs, want := groupInput(30_000, 300)
+				produce(t, c, in, recs)
+				topo := groupCount(t, in, out, time.Millisecond)
+				dir := t.TempDir()
+				first, err := kafkaio.NewApp(topo, appOpts(c, app, eos, kafkaio.StateDir(dir), kafkaio.MaxBatch(500))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runApp(t, first)
+				waitFor(t, time.Minute, "the first instance to process some records", func() bool {
+					s := first.Stats()
+					return s.Processed > 40000 && s.Commits > 2
+				})
+				kafkaio.Crash(first)
+				processedBefore := first.Stats().Processed
+				second, err := kafkaio.NewApp(topo, appOpts(c, app, eos, kafkaio.StateDir(dir))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stop := runApp(t, second)
+				waitFor(t, time.Minute, "the second instance to start its tasks", func() bool { return second.Stats().Tasks > 0 })
+				waitCaughtUp(t, second, 2*time.Minute)
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("first: %d processed before the crash; second: %+v", processedBefore, second.Stats())
+				if second.Stats().Restored == 0 {
+					t.Errorf("the second instance restored nothing from the changelog")
+				}
+				checkCounts(t, latestCounts(t, c, out, eos), want, eos)
+				if eos {
+					if n := len(consumeAll(t, c, out, true)); n != len(recs) {
+						t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, len(recs))
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestChildProcessKilled runs an exactly-once app in a child process (this
+// test binary, re-executed) and kills it with SIGKILL at random points.
+func TestChildProcessKilled(t *testing.T) {
+	if os.Getenv("KSTREAM_CHILD_APP") != "" {
+		runChildApp(t)
+		return
+	}
+	if testing.Short() {
+		t.Skip("-short: kills child processes")
+	}
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("in"), unique("out"), unique("killed")
+		mustCreate(t, c, 4, in, out)
+		recs, want := groupInput(40_000, 400)
+		produce(t, c, in, recs)
+		dir := t.TempDir()
+		env := append(os.Environ(), "KSTREAM_CHILD_APP="+app, "KSTREAM_CHILD_IN="+in, "KSTREAM_CHILD_OUT="+out,
+			"KSTREAM_CHILD_BROKERS="+strings.Join(c.brokers, ","), "KSTREAM_CHILD_DIR="+dir)
+		start := func() *exec.Cmd {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcessKilled$", "-test.v")
+			cmd.Env = env
+			out, err := os.Create(fmt.Sprintf("%s/child-%d.log", dir, time.Now().UnixNano()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stdout, cmd.Stderr = out, out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			return cmd
+		}
+		// Kill at several points: the delays are spread so that kills land
+		// in restore, mid-transaction and between commits.
+		for i, d := range []time.Duration{1200, 700, 1500, 400} {
+			cmd := start()
+			time.Sleep(d * time.Millisecond)
+			if err := cmd.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = cmd.Wait()
+			t.Logf("killed child %d after %v", i, d*time.Millisecond)
+		}
+		// The children made progress, and left work to do.
+		done := len(consumeAll(t, c, out, true))
+		t.Logf("after the kills: %d of %d outputs committed", done, len(recs))
+		if done == 0 || done == len(recs) {
+			t.Fatalf("the killed children committed %d of %d outputs: the kills did not land mid-stream", done, len(recs))
+		}
+		// A last instance in this process finishes the work.
+		last, err := kafkaio.NewApp(groupCount(t, in, out), childOpts(app, c.brokers, dir)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, last)
+		waitFor(t, time.Minute, "the last instance to start its tasks", func() bool { return last.Stats().Tasks > 0 })
+		waitCaughtUp(t, last, 3*time.Minute)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		checkCounts(t, latestCounts(t, c, out, true), want, true)
+		if n := len(consumeAll(t, c, out, true)); n != len(recs) {
+			t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, len(recs))
+		}
+	})
+}
+
+func childOpts(app string, brokers []string, dir string) []kafkaio.Opt {
+	return []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(brokers...), kafkaio.ExactlyOnce(),
+		kafkaio.StateDir(dir), kafkaio.MaxBatch(500),
+		// Static membership: a restarted instance takes its predecessor's
+		// place at once instead of waiting for its session to time out.
+		kafkaio.ClientOpts(kgo.InstanceID(app+"-member"))}
+}
+
+func runChildApp(t *testing.T) {
+	c := cluster{brokers: strings.Split(os.Getenv("KSTREAM_CHILD_BROKERS"), ",")}
+	app := os.Getenv("KSTREAM_CHILD_APP")
+	a, err := kafkaio.NewApp(groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), time.Millisecond),
+		childOpts(app, c.brokers, os.Getenv("KSTREAM_CHILD_DIR"))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_ = a.Run(ctx) // runs until killed
+}
