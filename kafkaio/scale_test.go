@@ -284,13 +284,13 @@ func childOpts(app string, brokers []string, dir string) []kafkaio.Opt {
 		kafkaio.StateDir(dir), kafkaio.MaxBatch(500),
 		// Static membership: a restarted instance takes its predecessor's
 		// place at once instead of waiting for its session to time out.
-		kafkaio.ClientOpts(kgo.InstanceID(app+"-member"))}
+		kafkaio.ClientOpts(kgo.InstanceID(app + "-member"))}
 }
 
 func runChildApp(t *testing.T) {
 	c := cluster{brokers: strings.Split(os.Getenv("KSTREAM_CHILD_BROKERS"), ",")}
 	app := os.Getenv("KSTREAM_CHILD_APP")
-	a, err := kafkaio.NewApp(groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), time.Millisecond),
+	a, err := kafkaio.NewApp(groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), 5*time.Millisecond),
 		childOpts(app, c.brokers, os.Getenv("KSTREAM_CHILD_DIR"))...)
 	if err != nil {
 		t.Fatal(err)
