@@ -46,3 +46,9 @@ func fromGraphHeaders(h []graph.Header) []Header {
 	}
 	return unsafe.Slice((*Header)(unsafe.Pointer(&h[0])), len(h))
 }
+
+// RecordError is the error a runtime reports for a record that failed: the
+// record's Topic, Partition and Offset (-1 in a punctuation), the Node that
+// failed, whether it was a Deserialization failure, and the cause (Err).
+// Match it with errors.As.
+type RecordError = graph.RecordError

@@ -50,11 +50,16 @@ func (s Stream[K, V]) ToTable(opts ...Opt) Table[K, V] {
 	o := collect(opts)
 	name := s.b.requireName(o, "to-table", s.node)
 	in := s
+	var ks serde.Serde[K]
+	var vs serde.Serde[V]
 	if in.keyChanged {
+		// The repartition resolves the serdes, or reports them missing.
 		in = repartition(in, name)
+		ks, vs = in.ks, in.vs
+	} else {
+		ks = resolveSerde(s.b, in.ks, name, "key")
+		vs = resolveSerde(s.b, in.vs, name, "value")
 	}
-	ks := resolveSerde(s.b, in.ks, name, "key")
-	vs := resolveSerde(s.b, in.vs, name, "value")
 	n := s.b.proc("to-table", options{name: name}, in.node)
 	n.Stores = []string{name}
 	s.b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
@@ -191,13 +196,25 @@ type Grouped[K, V any] struct {
 	s           Stream[K, V]
 	name        string
 	repartition bool
+	// shared is the repartitioned stream of a named grouping, created by
+	// its first aggregation and used by the others, as in Kafka Streams.
+	shared *Stream[K, V]
+}
+
+func newGrouped[K, V any](s Stream[K, V], name string, repartition bool) Grouped[K, V] {
+	g := Grouped[K, V]{s: s, name: name, repartition: repartition}
+	if name != "" {
+		g.shared = new(Stream[K, V])
+	}
+	return g
 }
 
 // GroupByKey groups the stream by its key. If the key changed upstream, the
 // aggregation repartitions through "<appID>-<name>-repartition", where name
-// is [Named] given here, or else the aggregation's name.
+// is [Named] given here (the aggregations of the grouping then share that
+// topic), or else the aggregation's name.
 func (s Stream[K, V]) GroupByKey(opts ...Opt) Grouped[K, V] {
-	return Grouped[K, V]{s: s, name: collect(opts).name, repartition: s.keyChanged}
+	return newGrouped(s, collect(opts).name, s.keyChanged)
 }
 
 // GroupBy groups the stream by a new key, always through a repartition
@@ -206,7 +223,7 @@ func GroupBy[K, V, KR any](s Stream[K, V], fn func(K, V) KR, krSerde serde.Serde
 	o := collect(opts)
 	sel := SelectKey(s, fn)
 	sel.ks = krSerde
-	return Grouped[KR, V]{s: sel, name: o.name, repartition: true}
+	return newGrouped(sel, o.name, true)
 }
 
 // Count counts the records per key; tombstones and null keys are dropped and
@@ -238,14 +255,25 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 	o := collect(os)
 	name := b.requireName(o, op, g.s.node)
 	in := g.s
-	if g.repartition || in.keyChanged {
-		rname := g.name
-		if rname == "" {
-			rname = name
+	repartitioned := g.repartition || in.keyChanged
+	if repartitioned {
+		if g.shared != nil && g.shared.node != nil {
+			in = *g.shared
+		} else {
+			rname := g.name
+			if rname == "" {
+				rname = name
+			}
+			in = repartition(in, rname)
+			if g.shared != nil {
+				*g.shared = in
+			}
 		}
-		in = repartition(in, rname)
 	}
-	ks := resolveSerde(b, in.ks, name, "key")
+	ks := in.ks
+	if !repartitioned { // else the repartition resolved it, or reported it missing
+		ks = resolveSerde(b, in.ks, name, "key")
+	}
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	n := b.proc(op, options{name: name}, in.node)
 	n.Stores = []string{name}
@@ -335,7 +363,9 @@ const (
 )
 
 // GroupTableBy regroups the table by fn(key, value) -> (new key, new value),
-// through the repartition topic "<appID>-<name>-repartition". When a row moves
+// through the repartition topic "<appID>-<name>-repartition", where name is
+// [Named] given here (the aggregations of the grouping then share that
+// topic), or else the aggregation's name. When a row moves
 // from one group to another, the old group receives a subtraction and the new
 // one an addition. krSerde and vrSerde encode the new key and value (nil: the
 // built-in ones, if any).
@@ -351,10 +381,16 @@ func GroupTableBy[K, V, KR, VR any](t Table[K, V], fn func(K, V) (KR, VR), krSer
 		if err != nil {
 			return nil, err
 		}
-		if len(fns) != 1 {
-			return nil, fmt.Errorf("kstream: internal error: %s has %d outputs", mapper.Name, len(fns))
+		// One output per repartition topic: an unnamed grouping has one
+		// per aggregation.
+		next := func(newK, oldK KR, c *change[VR], m *graph.Meta) {
+			for _, f := range fns {
+				f(newK, oldK, c, m)
+			}
 		}
-		next := fns[0]
+		if len(fns) == 1 {
+			next = fns[0]
+		}
 		var nc change[VR]
 		return tableFn[K, V](func(k K, c *change[V], m *graph.Meta) {
 			if m.NullKey {
@@ -375,7 +411,11 @@ func GroupTableBy[K, V, KR, VR any](t Table[K, V], fn func(K, V) (KR, VR), krSer
 			}
 		}), nil
 	}
+	var shared *graph.Node // a named grouping's aggregations share its topic, as in Kafka Streams
 	gt.attach = func(name string) *graph.Node {
+		if shared != nil {
+			return shared
+		}
 		topic := graph.TopicRef{Name: name + "-repartition", Internal: true}
 		sink := t.b.g.AddNode(&graph.Node{Op: "repartition-sink", Kind: graph.KindSink, Name: topic.Name + "-sink",
 			Topic: topic, Repartition: true}, mapper)
@@ -383,6 +423,9 @@ func GroupTableBy[K, V, KR, VR any](t Table[K, V], fn func(K, V) (KR, VR), krSer
 		src := t.b.g.AddNode(&graph.Node{Op: "repartition-source", Kind: graph.KindSource, Name: topic.Name + "-source",
 			Topic: topic, Repartition: true})
 		src.Make = regroupSourceMake(src, gt.ks, gt.vs)
+		if o.name != "" {
+			shared = src
+		}
 		return src
 	}
 	return gt

@@ -89,7 +89,7 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 	}
 	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
 		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
-	d.rcfg = runtime.Config{AppID: cfg.appID}
+	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now }}
 	for _, st := range topo.Graph().SubTopologies {
 		for _, ref := range st.SourceTopics() {
 			d.readers[ref.Resolve(cfg.appID)] = st.ID
@@ -135,7 +135,6 @@ func (d *Driver) start() error {
 					return err
 				}
 			}
-			t.Context().WallClock = d.now
 		}
 	}
 	return d.collectAll()
@@ -361,7 +360,8 @@ func (in *InputTopic[K, V]) PipeRaw(ts int64, key, value []byte) error {
 // headers) and processes it, returning the processing error instead of
 // failing the test.
 func (in *InputTopic[K, V]) TryPipeRecord(rec kstream.Record[K, V]) error {
-	kb, err := in.ks.Append(nil, rec.Key)
+	// A non-nil buffer: an empty key is not a null key.
+	kb, err := in.ks.Append([]byte{}, rec.Key)
 	if err != nil {
 		return fmt.Errorf("kstest: encoding key for %s: %w", in.topic, err)
 	}

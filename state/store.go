@@ -31,18 +31,20 @@ type entry struct {
 	key, value []byte
 }
 
-func lessEntry(a, b entry) bool { return bytes.Compare(a.key, b.key) < 0 }
+func lessEntry(a, b *entry) bool { return bytes.Compare(a.key, b.key) < 0 }
 
-// Memory is an ordered in-memory Store (a B-tree). It is not safe for
+// Memory is an ordered in-memory Store: a hash index for point operations
+// and a B-tree of the same entries for ordered scans. It is not safe for
 // concurrent use: a task owns its store instances.
 type Memory struct {
-	tree   *btree.BTreeG[entry]
+	index  map[string]*entry
+	tree   *btree.BTreeG[*entry]
 	closed bool
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{tree: btree.NewG[entry](16, lessEntry)}
+	return &Memory{index: map[string]*entry{}, tree: btree.NewG[*entry](32, lessEntry)}
 }
 
 // Get implements Store.
@@ -50,8 +52,11 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 	if m.closed {
 		return nil, false, ErrClosed
 	}
-	e, ok := m.tree.Get(entry{key: key})
-	return e.value, ok, nil
+	e, ok := m.index[string(key)]
+	if !ok {
+		return nil, false, nil
+	}
+	return e.value, true, nil
 }
 
 // Put implements Store. It reuses the old value's memory when it fits.
@@ -59,23 +64,13 @@ func (m *Memory) Put(key, value []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
-	if e, ok := m.tree.Get(entry{key: key}); ok {
-		if cap(e.value) >= len(value) {
-			e.value = append(e.value[:0], value...)
-		} else {
-			e.value = bytes.Clone(value)
-		}
-		if e.value == nil {
-			e.value = []byte{}
-		}
-		m.tree.ReplaceOrInsert(e)
+	if e, ok := m.index[string(key)]; ok {
+		e.value = append(e.value[:0], value...)
 		return nil
 	}
-	v := bytes.Clone(value)
-	if v == nil {
-		v = []byte{}
-	}
-	m.tree.ReplaceOrInsert(entry{key: bytes.Clone(key), value: v})
+	e := &entry{key: bytes.Clone(key), value: append([]byte{}, value...)}
+	m.index[string(e.key)] = e
+	m.tree.ReplaceOrInsert(e)
 	return nil
 }
 
@@ -84,7 +79,10 @@ func (m *Memory) Delete(key []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
-	m.tree.Delete(entry{key: key})
+	if e, ok := m.index[string(key)]; ok {
+		delete(m.index, string(key))
+		m.tree.Delete(e)
+	}
 	return nil
 }
 
@@ -93,7 +91,7 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 	if m.closed {
 		return ErrClosed
 	}
-	visit := func(e entry) bool {
+	visit := func(e *entry) bool {
 		if hi != nil && bytes.Compare(e.key, hi) >= 0 {
 			return false
 		}
@@ -102,17 +100,18 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 	if lo == nil {
 		m.tree.Ascend(visit)
 	} else {
-		m.tree.AscendGreaterOrEqual(entry{key: lo}, visit)
+		m.tree.AscendGreaterOrEqual(&entry{key: lo}, visit)
 	}
 	return nil
 }
 
 // Len returns the number of keys.
-func (m *Memory) Len() int { return m.tree.Len() }
+func (m *Memory) Len() int { return len(m.index) }
 
 // Close implements Store.
 func (m *Memory) Close() error {
 	m.closed = true
 	m.tree.Clear(false)
+	clear(m.index)
 	return nil
 }

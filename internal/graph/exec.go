@@ -189,6 +189,9 @@ type TaskContext struct {
 
 	// StreamTime is the largest timestamp seen by the task, -1 before any.
 	StreamTime int64
+	// RecordTime is the timestamp of the record being processed (the
+	// punctuation time in a punctuation): changelog records carry it.
+	RecordTime int64
 	// WallClock is the current wall-clock time in milliseconds, as the
 	// runtime last set it.
 	WallClock int64
@@ -331,7 +334,7 @@ func (tc *TaskContext) PunctuateWallClock(now int64) {
 }
 
 func (tc *TaskContext) punctuate(wall bool, now int64) {
-	tc.Topic, tc.Offset = "", -1
+	tc.Topic, tc.Offset, tc.RecordTime = "", -1, now
 	live := tc.puncts[:0]
 	for _, p := range tc.puncts {
 		if !p.cancelled {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"time"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -51,6 +52,10 @@ type Config struct {
 	DeadLetterTopic string
 	// Logger logs skipped records. Default: slog.Default().
 	Logger *slog.Logger
+	// Clock returns the wall-clock time in milliseconds. NewTask reads it
+	// before the processors' Init, so that wall-clock punctuations scheduled
+	// there start from the current time. Default: the system clock.
+	Clock func() int64
 }
 
 // Task runs one sub-topology for one partition.
@@ -76,6 +81,11 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 	}
 	st := g.SubTopologies[sub]
 	tc := graph.NewTaskContext(cfg.AppID, sub, p)
+	if cfg.Clock != nil {
+		tc.WallClock = cfg.Clock()
+	} else {
+		tc.WallClock = time.Now().UnixMilli()
+	}
 	tc.Names = make([]string, len(g.Nodes))
 	for i, n := range g.Nodes {
 		tc.Names[i] = n.Name
@@ -181,7 +191,7 @@ func (t *Task) run(src func(*graph.RawRecord), topic string, recs []graph.RawRec
 	}()
 	for ; i < len(recs); i++ {
 		r := &recs[i]
-		tc.Topic, tc.Offset = topic, r.Offset
+		tc.Topic, tc.Offset, tc.RecordTime = topic, r.Offset, r.Timestamp
 		due := tc.Observe(r.Timestamp)
 		src(r)
 		if tc.Failed() {
@@ -295,7 +305,7 @@ func (t *Task) StoreSpec(name string) *graph.StoreSpec {
 
 // Restore applies changelog records to the store without logging them again:
 // a null value deletes the key; a timestamped store gets the record's
-// timestamp back in front of the value.
+// timestamp back in front of the value; a record with a null key is skipped.
 func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 	s, ok := t.stores[store]
 	if !ok {
@@ -306,6 +316,9 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		r := &recs[i]
 		var err error
 		switch {
+		case r.Key == nil:
+			// A null key in a source table's topic: the table dropped it.
+			continue
 		case r.Value == nil:
 			err = s.Store.Delete(r.Key)
 		case s.spec.Timestamped:
@@ -347,13 +360,22 @@ func (s *loggedStore) Put(key, value []byte) error {
 	if s.spec.FromSource {
 		return nil
 	}
-	ts := s.tc.StreamTime
+	ts := s.tc.RecordTime
 	if s.spec.Timestamped && len(value) >= 8 {
 		ts = int64(binary.BigEndian.Uint64(value))
 		value = value[8:]
 	}
-	s.tc.Out.AddBytes(s.topic, s.tc.Partition, key, value, ts, nil)
+	// An empty key or value is not Kafka's null: a null value would log a
+	// delete, and a compacted topic rejects null keys.
+	s.tc.Out.AddBytes(s.topic, s.tc.Partition, notNull(key), notNull(value), ts, nil)
 	return nil
+}
+
+func notNull(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
 }
 
 func (s *loggedStore) Delete(key []byte) error {
@@ -361,7 +383,7 @@ func (s *loggedStore) Delete(key []byte) error {
 		return err
 	}
 	if !s.spec.FromSource {
-		s.tc.Out.AddBytes(s.topic, s.tc.Partition, key, nil, s.tc.StreamTime, nil)
+		s.tc.Out.AddBytes(s.topic, s.tc.Partition, notNull(key), nil, s.tc.RecordTime, nil)
 	}
 	return nil
 }

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/kstreamgo/kstream/kafkaio"
+)
+
+// cluster is where one run happens: a fresh embedded cluster, or the
+// external brokers with a fresh prefix for topics and groups, which close
+// deletes.
+type cluster struct {
+	brokers []string
+	emb     *kafkaio.Embedded
+	admCl   *kgo.Client
+	adm     *kadm.Client
+	prefix  string
+	topics  []string
+	groups  []string
+}
+
+func openCluster(ctx context.Context, cfg *config) (*cluster, error) {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	c := &cluster{brokers: cfg.brokers, prefix: "bench-" + hex.EncodeToString(b)}
+	if len(c.brokers) == 0 {
+		e, err := kafkaio.StartEmbedded(ctx)
+		if err != nil {
+			return nil, err
+		}
+		c.emb, c.brokers = e, e.Seeds()
+	}
+	var err error
+	if c.admCl, err = kgo.NewClient(kgo.SeedBrokers(c.brokers...)); err != nil {
+		c.close()
+		return nil, fmt.Errorf("bench: admin client: %w", err)
+	}
+	c.adm = kadm.NewClient(c.admCl)
+	return c, nil
+}
+
+// name returns a topic or group name unique to this run.
+func (c *cluster) name(s string) string { return c.prefix + "-" + s }
+
+func (c *cluster) createTopics(ctx context.Context, partitions int32, topics ...string) error {
+	c.topics = append(c.topics, topics...)
+	if err := kafkaio.CreateTopics(ctx, c.brokers, partitions, topics); err != nil {
+		return err
+	}
+	// A real broker may need a moment before every partition has a leader.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		ends, err := c.adm.ListEndOffsets(ctx, topics...)
+		n := 0
+		ends.Each(func(kadm.ListedOffset) { n++ })
+		if err == nil && ends.Error() == nil && n == int(partitions)*len(topics) {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: topics %v not ready: %v", topics, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// close removes what the run created on external brokers, or stops the
+// embedded cluster.
+func (c *cluster) close() {
+	if c.emb != nil {
+		if c.admCl != nil {
+			c.admCl.Close()
+		}
+		c.emb.Close()
+		return
+	}
+	if c.adm == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if len(c.groups) > 0 {
+		_, _ = c.adm.DeleteGroups(ctx, c.groups...)
+	}
+	if len(c.topics) > 0 {
+		_, _ = c.adm.DeleteTopics(ctx, c.topics...)
+	}
+	c.admCl.Close()
+}
+
+// endOffsets sums the end offsets (high watermarks) of topic.
+func (c *cluster) endOffsets(ctx context.Context, topic string) (int64, error) {
+	l, err := c.adm.ListEndOffsets(ctx, topic)
+	return sumOffsets(l, err)
+}
+
+// stableOffsets sums the last stable offsets of topic: what a
+// read-committed consumer can read (transaction markers included).
+func (c *cluster) stableOffsets(ctx context.Context, topic string) (int64, error) {
+	l, err := c.adm.ListCommittedOffsets(ctx, topic)
+	return sumOffsets(l, err)
+}
+
+func sumOffsets(l kadm.ListedOffsets, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	if err := l.Error(); err != nil {
+		return 0, err
+	}
+	var n int64
+	l.Each(func(o kadm.ListedOffset) { n += o.Offset })
+	return n, nil
+}
+
+// lag returns how many records of topic group has not committed.
+func (c *cluster) lag(ctx context.Context, group, topic string) (int64, error) {
+	committed, err := c.adm.FetchOffsets(ctx, group)
+	if err != nil {
+		return 0, err
+	}
+	ends, err := c.adm.ListEndOffsets(ctx, topic)
+	if err != nil {
+		return 0, err
+	}
+	if err := ends.Error(); err != nil {
+		return 0, err
+	}
+	var lag int64
+	ends.Each(func(o kadm.ListedOffset) {
+		at := int64(0)
+		if r, ok := committed.Lookup(o.Topic, o.Partition); ok && r.Err == nil && r.At >= 0 {
+			at = r.At
+		}
+		lag += max(o.Offset-at, 0)
+	})
+	return lag, nil
+}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"time"
+)
+
+// config is what a harness run does, from the command line.
+type config struct {
+	brokers    []string // empty: a fresh embedded cluster per run
+	records    int      // passthrough input records
+	scenarios  []string
+	modes      []string
+	out        string
+	valueSize  int
+	partitions int32
+	quick      bool
+
+	// latency scenario
+	duration time.Duration // measured producing time per run
+	warmup   time.Duration // producing time before it, not measured
+	rate     int           // offered records/s
+	batches  []int         // records per poll (kafkaio.MaxBatch)
+
+	cpuProfile string // passthrough CPU profile path (suffixed per run)
+	timeout    time.Duration
+}
+
+const (
+	scenarioPassthrough = "passthrough"
+	scenarioLatency     = "latency"
+	modeALOS            = "alos"
+	modeEOS             = "eos"
+	implKstream         = "kstream"
+	implHand            = "hand"
+)
+
+func parseConfig(args []string, stderr io.Writer) (*config, error) {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	brokers := fs.String("brokers", "", "bootstrap brokers host:port,...; default: a fresh embedded cluster (kafkaio.StartEmbedded) per run")
+	records := fs.Int("records", 2_000_000, "passthrough input records (-quick: 200,000)")
+	scenarios := fs.String("scenarios", "passthrough,latency", "scenarios to run: passthrough, latency")
+	modes := fs.String("modes", "alos,eos", "processing guarantees: alos (at-least-once), eos (exactly-once)")
+	out := fs.String("out", "bench-results", "directory for results.json and results.svg")
+	valueSize := fs.Int("value-size", 100, "value size in bytes")
+	quick := fs.Bool("quick", false, "smoke run for CI: 200,000 records, 3 s latency runs")
+	duration := fs.Duration("duration", 10*time.Second, "measured producing time of a latency run (-quick: 3s)")
+	warmup := fs.Duration("warmup", time.Second, "unmeasured producing time before a latency run (-quick: 500ms)")
+	rate := fs.Int("rate", 10_000, "records/s offered in the latency scenario")
+	batches := fs.String("batches", "1,100", "records per poll (kafkaio.MaxBatch) in the latency scenario")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough run's measured window to this path, suffixed -<mode>-<impl>")
+	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	c := &config{
+		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
+		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout,
+	}
+	if *quick {
+		if !set["records"] {
+			c.records = 200_000
+		}
+		if !set["duration"] {
+			c.duration = 3 * time.Second
+		}
+		if !set["warmup"] {
+			c.warmup = 500 * time.Millisecond
+		}
+	}
+	if *brokers != "" {
+		c.brokers = splitList(*brokers)
+	}
+	c.scenarios = splitList(*scenarios)
+	c.modes = splitList(*modes)
+	for _, s := range c.scenarios {
+		if s != scenarioPassthrough && s != scenarioLatency {
+			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency)", s)
+		}
+	}
+	for _, m := range c.modes {
+		if m != modeALOS && m != modeEOS {
+			return nil, fmt.Errorf("unknown mode %q (want alos, eos)", m)
+		}
+	}
+	for _, b := range splitList(*batches) {
+		var n int
+		if _, err := fmt.Sscan(b, &n); err != nil || n <= 0 {
+			return nil, fmt.Errorf("bad -batches entry %q", b)
+		}
+		c.batches = append(c.batches, n)
+	}
+	switch {
+	case c.records <= 0:
+		return nil, errors.New("-records must be positive")
+	case c.valueSize < 16:
+		return nil, errors.New("-value-size must be at least 16 (the latency scenario stores the send time in the value)")
+	case c.rate <= 0 || c.duration <= 0:
+		return nil, errors.New("-rate and -duration must be positive")
+	case len(c.scenarios) == 0 || len(c.modes) == 0:
+		return nil, errors.New("no scenario or no mode to run")
+	case slices.Contains(c.scenarios, scenarioLatency) && len(c.batches) == 0:
+		return nil, errors.New("-batches is empty")
+	}
+	return c, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for f := range strings.SplitSeq(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if _, err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
