@@ -640,3 +640,34 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 	}
 	return Table[K, A]{b: b, node: n, ks: ks, vs: as, store: name}
 }
+
+// GlobalTable is a table replicated in full on every instance: every
+// partition of its topic, kept current on its own, readable by any task
+// (stream–global table joins look keys up in it, mapped by any function of
+// the stream record, so no co-partitioning is needed).
+type GlobalTable[K, V any] struct {
+	b     *Builder
+	store string
+	ks    serde.Serde[K]
+	vs    serde.Serde[V]
+}
+
+// StoreName returns the name of the global table's store.
+func (g GlobalTable[K, V]) StoreName() string { return g.store }
+
+// SourceGlobalTable reads every partition of topic into a global store named
+// by [Named] (default: the topic). The topic is its changelog. Before any
+// task processes, the store is brought up to the topic's end.
+func SourceGlobalTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) GlobalTable[K, V] {
+	o := collect(opts)
+	name := o.name
+	if name == "" {
+		name = topic
+	}
+	src := Source(b, topic, ks, vs)
+	n := b.proc("global-table", options{name: name}, src.node)
+	n.Stores = []string{name}
+	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true, Global: true})
+	n.Make = tableSourceMake(n, name, ks, vs)
+	return GlobalTable[K, V]{b: b, store: name, ks: ks, vs: vs}
+}

@@ -43,6 +43,7 @@ type App struct {
 	admCl     *kgo.Client
 	restoreCl *kgo.Client
 	plan      *topicPlan
+	global    *globalTables
 	nullKeyRR map[string]*atomic.Uint32
 	ctx       context.Context
 
@@ -181,8 +182,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	defer a.restoreCl.Close()
 
+	if err := a.startGlobal(ctx); err != nil {
+		return err
+	}
 	groups := make([][]string, len(a.g.SubTopologies))
 	for _, st := range a.g.SubTopologies {
+		if st.Global {
+			continue
+		}
 		for _, ref := range st.SourceTopics() {
 			groups[st.ID] = append(groups[st.ID], ref.Resolve(a.cfg.appID))
 		}
@@ -245,6 +252,10 @@ func (a *App) Close() {
 // Done is closed when Run has returned.
 func (a *App) Done() <-chan struct{} { return a.done }
 
+func isCtxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
 func (a *App) setFatal(err error) {
 	a.fatalErr.CompareAndSwap(nil, &err)
 }
@@ -283,7 +294,7 @@ func (a *App) loop(ctx context.Context) error {
 			return a.shutdown(errors.New("kafkaio: client closed"))
 		}
 		fetches.EachError(func(t string, p int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+			if !isCtxErr(err) {
 				a.log.Warn("kstream: fetch error", "topic", t, "partition", p, "error", err)
 			}
 		})
@@ -585,6 +596,9 @@ func (a *App) shutdown(err error) error {
 		delete(a.tasks, id)
 	}
 	a.mu.Unlock()
+	if a.global != nil {
+		a.global.close()
+	}
 	a.log.Info("kstream: stopped", "processed", a.processed.Load(), "error", err)
 	return err
 }

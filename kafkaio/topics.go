@@ -19,7 +19,8 @@ type topicPlan struct {
 	partitions map[string]int32
 	subCount   []int32
 	readers    map[string]int // source topic -> sub-topology
-	sources    []string       // every source topic, sorted
+	sources    []string       // every source topic the group reads, sorted
+	global     []string       // the topics of global tables
 }
 
 // planTopics checks the user topics, derives the partition counts of the
@@ -27,6 +28,10 @@ type topicPlan struct {
 func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *config) (*topicPlan, error) {
 	app := cfg.appID
 	p := &topicPlan{partitions: map[string]int32{}, subCount: make([]int32, len(g.SubTopologies)), readers: map[string]int{}}
+	global := map[int]bool{}
+	for _, st := range g.SubTopologies {
+		global[st.ID] = st.Global
+	}
 	writer := map[string]int{} // internal repartition topic -> sub-topology writing it
 	var user, internal []string
 	addUser := func(t string) {
@@ -38,6 +43,11 @@ func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *c
 		name := n.Topic.Resolve(app)
 		switch n.Kind {
 		case graph.KindSource:
+			if global[n.SubTopology] {
+				p.global = append(p.global, name)
+				addUser(name)
+				continue
+			}
 			p.readers[name] = n.SubTopology
 			p.sources = append(p.sources, name)
 			if !n.Topic.Internal {

@@ -112,32 +112,54 @@ func (d *Driver) fatal(err error) {
 	d.tb.Fatal(err)
 }
 
-// start creates every task and restores its stores from their changelogs.
+// start creates every task, the global one first, and restores their
+// stores from their changelogs.
 func (d *Driver) start() error {
+	d.rcfg.GlobalStore = nil
+	gsub, hasGlobal := runtime.GlobalSubTopology(d.topo)
+	if hasGlobal {
+		g, err := d.newTask(gsub, -1)
+		if err != nil {
+			return err
+		}
+		d.rcfg.GlobalStore = g.Store
+	}
 	for _, st := range d.topo.Graph().SubTopologies {
+		if st.Global {
+			continue
+		}
 		for p := range d.cfg.partitions {
-			t, err := runtime.NewTask(d.topo, &d.rcfg, st.ID, p)
-			if err != nil {
+			if _, err := d.newTask(st.ID, p); err != nil {
 				return err
-			}
-			d.tasks = append(d.tasks, t)
-			d.byID[t.ID] = t
-			for store, topic := range t.Changelogs() {
-				var recs []graph.RawRecord
-				if log := d.topics[topic]; log != nil {
-					for _, r := range log.recs {
-						if r.partition == p {
-							recs = append(recs, graph.RawRecord{Key: r.key, Value: r.value, Timestamp: r.ts, Offset: r.offset})
-						}
-					}
-				}
-				if err := t.Restore(store, recs); err != nil {
-					return err
-				}
 			}
 		}
 	}
 	return d.collectAll()
+}
+
+// newTask creates a task and restores its stores; partition -1 is the global
+// task, which restores from every partition.
+func (d *Driver) newTask(sub int, p int32) (*runtime.Task, error) {
+	t, err := runtime.NewTask(d.topo, &d.rcfg, sub, p)
+	if err != nil {
+		return nil, err
+	}
+	d.tasks = append(d.tasks, t)
+	d.byID[t.ID] = t
+	for store, topic := range t.Changelogs() {
+		var recs []graph.RawRecord
+		if log := d.topics[topic]; log != nil {
+			for _, r := range log.recs {
+				if r.partition == p || p < 0 {
+					recs = append(recs, graph.RawRecord{Key: r.key, Value: r.value, Timestamp: r.ts, Offset: r.offset})
+				}
+			}
+		}
+		if err := t.Restore(store, recs); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }
 
 // Restart simulates a crash and restart of the application: every task is
@@ -236,7 +258,11 @@ func (d *Driver) drain() error {
 		q := d.queue[0]
 		d.queue = d.queue[1:]
 		r := d.topics[q.topic].recs[q.idx]
-		t := d.byID[runtime.TaskID{SubTopology: d.readers[q.topic], Partition: r.partition}]
+		sub := d.readers[q.topic]
+		t := d.byID[runtime.TaskID{SubTopology: sub, Partition: r.partition}]
+		if t == nil { // the global task reads every partition
+			t = d.byID[runtime.TaskID{SubTopology: sub, Partition: -1}]
+		}
 		err := t.Process(q.topic, []graph.RawRecord{{Key: r.key, Value: r.value, Timestamp: r.ts, Headers: r.headers, Offset: r.offset}})
 		d.collect(t)
 		if err != nil {

@@ -81,7 +81,10 @@ type StoreSpec struct {
 	Timestamped bool
 	// FromSource is true when the changelog is the table's own source topic:
 	// writes are not logged again, and restoring reads that topic.
-	FromSource  bool
+	FromSource bool
+	// Global stores hold every partition of their topic, on every instance;
+	// any task may read them.
+	Global      bool
 	SubTopology int
 }
 
@@ -148,7 +151,10 @@ func (g *Graph) Errorf(format string, args ...any) {
 // SubTopology is a connected part of the graph between topics: a task runs
 // one sub-topology for one partition.
 type SubTopology struct {
-	ID      int
+	ID int
+	// Global marks the sub-topology that maintains global stores: one
+	// task reads every partition of its topics.
+	Global  bool
 	Nodes   []*Node // in ID order, which is a topological order
 	Sources []*Node
 	Stores  []*StoreSpec
@@ -233,7 +239,11 @@ func (g *Graph) Finish() (*Topology, error) {
 		}
 		for _, s := range n.Stores {
 			if o, ok := storeOwner[s]; ok {
-				union(n.ID, o)
+				// A global store is read from any sub-topology: it does
+				// not tie its readers to its owner.
+				if spec := g.Store(s); spec == nil || !spec.Global {
+					union(n.ID, o)
+				}
 			} else {
 				storeOwner[s] = n.ID
 			}
@@ -264,6 +274,9 @@ func (g *Graph) Finish() (*Topology, error) {
 		s.SubTopology = g.Nodes[owner].SubTopology
 		st := t.SubTopologies[s.SubTopology]
 		st.Stores = append(st.Stores, s)
+		if s.Global {
+			st.Global = true
+		}
 	}
 	for _, n := range g.Nodes {
 		for _, s := range n.Stores {
@@ -275,6 +288,13 @@ func (g *Graph) Finish() (*Topology, error) {
 	for _, st := range t.SubTopologies {
 		if len(st.Sources) == 0 {
 			errs = append(errs, fmt.Errorf("kstream: sub-topology %d has no source", st.ID))
+		}
+		if st.Global {
+			for _, n := range st.Nodes {
+				if n.Kind == KindSink {
+					errs = append(errs, fmt.Errorf("kstream: global table sub-topology %d cannot write to topic %s (node %s)", st.ID, n.Topic, n.Name))
+				}
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -309,7 +329,11 @@ func (t *Topology) Describe() string {
 	var b strings.Builder
 	b.WriteString("Topologies:\n")
 	for _, st := range t.SubTopologies {
-		fmt.Fprintf(&b, "  Sub-topology: %d\n", st.ID)
+		if st.Global {
+			fmt.Fprintf(&b, "  Sub-topology: %d for global store (will not generate tasks)\n", st.ID)
+		} else {
+			fmt.Fprintf(&b, "  Sub-topology: %d\n", st.ID)
+		}
 		for _, n := range st.Nodes {
 			switch n.Kind {
 			case KindSource:

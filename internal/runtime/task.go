@@ -52,6 +52,9 @@ type Config struct {
 	DeadLetterTopic string
 	// Logger logs skipped records. Default: slog.Default().
 	Logger *slog.Logger
+	// GlobalStore returns the instance's store of a global table, for the
+	// tasks that read it. Required when the topology has global tables.
+	GlobalStore func(name string) state.Store
 	// Clock returns the wall-clock time in milliseconds. NewTask reads it
 	// before the processors' Init, so that wall-clock punctuations scheduled
 	// there start from the current time. Default: the system clock.
@@ -114,6 +117,9 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 		t.stores[spec.Name] = ls
 		tc.SetStore(spec.Name, ls)
 	}
+	if err := t.connectGlobalStores(g, st); err != nil {
+		return t, err
+	}
 	execs := make(map[int]any, len(st.Nodes))
 	for i := len(st.Nodes) - 1; i >= 0; i-- {
 		n := st.Nodes[i]
@@ -138,6 +144,68 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 	}
 	return t, nil
 }
+
+// connectGlobalStores gives the task read-only access to the global stores
+// its nodes use.
+func (t *Task) connectGlobalStores(g *graph.Topology, st *graph.SubTopology) error {
+	for _, n := range st.Nodes {
+		for _, name := range n.Stores {
+			if _, own := t.stores[name]; own {
+				continue
+			}
+			spec := findStore(g, name)
+			if spec == nil || !spec.Global {
+				continue
+			}
+			var s state.Store
+			if t.cfg.GlobalStore != nil {
+				s = t.cfg.GlobalStore(name)
+			}
+			if s == nil {
+				return fmt.Errorf("runtime: task %s: global store %s is not available", t.ID, name)
+			}
+			t.tc.SetStore(name, readOnly{s, name})
+		}
+	}
+	return nil
+}
+
+func findStore(g *graph.Topology, name string) *graph.StoreSpec {
+	for _, s := range g.Stores {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// GlobalSubTopology returns the sub-topology that maintains the global
+// stores, if the topology has any. Its one task (partition -1) reads every
+// partition of its topics.
+func GlobalSubTopology(topo *kstream.Topology) (int, bool) {
+	for _, st := range topo.Graph().SubTopologies {
+		if st.Global {
+			return st.ID, true
+		}
+	}
+	return 0, false
+}
+
+// readOnly is a task's view of a global store: only the global task writes.
+type readOnly struct {
+	state.Store
+	name string
+}
+
+func (r readOnly) Put(_, _ []byte) error {
+	return fmt.Errorf("runtime: global store %s is read-only", r.name)
+}
+
+func (r readOnly) Delete(_ []byte) error {
+	return fmt.Errorf("runtime: global store %s is read-only", r.name)
+}
+
+func (r readOnly) Close() error { return nil }
 
 // Executor returns the executor of the node named name: for a processor, its
 // typed input function, such as func(K, V, *graph.Meta) for a stream node.

@@ -1,0 +1,82 @@
+package kafkaio_test
+
+import (
+	"testing"
+	"time"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/kafkaio"
+	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
+)
+
+type lookup struct {
+	ctx   *kstream.ProcessorContext[string, string]
+	store state.Store
+}
+
+func (l *lookup) Init(ctx *kstream.ProcessorContext[string, string]) (err error) {
+	l.ctx = ctx
+	l.store, err = ctx.Store("customers")
+	return err
+}
+
+func (l *lookup) Process(r kstream.Record[string, string]) error {
+	name := "?"
+	if b, ok, err := l.store.Get([]byte(r.Value)); err != nil {
+		return err
+	} else if ok {
+		name = string(b[8:])
+	}
+	l.ctx.Forward(kstream.Record[string, string]{Key: r.Key, Value: name, Timestamp: r.Timestamp})
+	return nil
+}
+
+func (l *lookup) Close() error { return nil }
+
+func TestGlobalTableBootstrapAndUpdates(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		customers, orders, out, app := unique("customers"), unique("orders"), unique("enriched"), unique("global")
+		mustCreate(t, c, 2, customers)
+		mustCreate(t, c, 3, orders, out)
+		produce(t, c, customers, []rec{{key: []byte("c1"), value: []byte("Ada")}, {key: []byte("c2"), value: []byte("Bob")}})
+		produce(t, c, orders, []rec{{key: []byte("o1"), value: []byte("c1")}, {key: []byte("o2"), value: []byte("c2")}})
+		b := kstream.NewBuilder()
+		kstream.SourceGlobalTable(b, customers, serde.String, serde.String, kstream.Named("customers"))
+		s := kstream.Source(b, orders, serde.String, serde.String)
+		kstream.Process(s, func() kstream.Processor[string, string, string, string] { return &lookup{} },
+			kstream.WithStores("customers")).To(out, serde.String, serde.String)
+		topo, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, false)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, a)
+		latest := func() map[string]string {
+			m := map[string]string{}
+			for _, r := range consumeAll(t, c, out, false) {
+				m[string(r.Key)] = string(r.Value)
+			}
+			return m
+		}
+		// Bootstrapped before the first order: both names are known.
+		waitFor(t, time.Minute, "first orders", func() bool { return len(latest()) == 2 })
+		if m := latest(); m["o1"] != "Ada" || m["o2"] != "Bob" {
+			t.Fatalf("first orders: %v", m)
+		}
+		// The table is updated while the stream reads it.
+		produce(t, c, customers, []rec{{key: []byte("c2"), value: []byte("Bea")}, {key: []byte("c1"), value: nil}})
+		time.Sleep(time.Second) // global updates propagate asynchronously, as in Kafka Streams
+		produce(t, c, orders, []rec{{key: []byte("o3"), value: []byte("c2")}, {key: []byte("o4"), value: []byte("c1")}})
+		waitFor(t, time.Minute, "later orders", func() bool { return len(latest()) == 4 })
+		if m := latest(); m["o3"] != "Bea" || m["o4"] != "?" {
+			t.Fatalf("later orders: %v", m)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
