@@ -91,4 +91,3 @@ func TestGlobalTableReadFromEveryTask(t *testing.T) {
 		t.Errorf("Describe does not show the global sub-topology:\n%s", desc)
 	}
 }
-

@@ -16,8 +16,8 @@ import (
 // globalTables keeps the instance's global stores current: one task reads
 // every partition of the global topics on its own goroutine and client.
 type globalTables struct {
-	task *runtime.Task
-	cl   *kgo.Client
+	task   *runtime.Task
+	cl     *kgo.Client
 	mu     sync.Mutex // serializes the task
 	closed bool
 }
