@@ -17,6 +17,7 @@ import (
 	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	kstream "github.com/kstreamgo/kstream"
@@ -42,6 +43,9 @@ type App struct {
 	adm       *kadm.Client
 	admCl     *kgo.Client
 	restoreCl *kgo.Client
+	soloCl    *kgo.Client // at-least-once: retries records of refused batches one by one
+	soloWG    sync.WaitGroup
+	soloMu    sync.Mutex
 	plan      *topicPlan
 	global    *globalTables
 	nullKeyRR map[string]*atomic.Uint32
@@ -223,6 +227,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 		)
 	}
 	opts = append(opts, a.cfg.clientOpts...)
+	if !a.cfg.exactlyOnce {
+		solo := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()),
+			kgo.ProducerLinger(0)}, a.cfg.clientOpts...)
+		if a.soloCl, err = kgo.NewClient(solo...); err != nil {
+			return fmt.Errorf("kafkaio: %w", err)
+		}
+		defer a.soloCl.Close()
+	}
 	if a.cfg.exactlyOnce {
 		if a.sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
 			return fmt.Errorf("kafkaio: %w", err)
@@ -466,6 +478,48 @@ func (a *App) promise(r *kgo.Record, err error) {
 	if a.crash.Load() || errors.Is(err, context.Canceled) && a.ctx.Err() != nil {
 		return
 	}
+	// The broker refuses a whole batch when one record is too large: give
+	// every record of it a second chance alone, so that the policy applies
+	// to the culprit only (the Java producer splits such batches too).
+	if errors.Is(err, kerr.MessageTooLarge) && a.soloCl != nil && r.Context != soloContext {
+		a.soloWG.Add(1)
+		go a.produceAlone(r)
+		return
+	}
+	a.produceFailed(r, err)
+}
+
+// soloContext marks records retried alone.
+var soloContext = context.WithValue(context.Background(), soloKey{}, true)
+
+type soloKey struct{}
+
+// produceAlone retries one record in a batch of its own, on a client that
+// produces one record at a time.
+func (a *App) produceAlone(r *kgo.Record) {
+	defer a.soloWG.Done()
+	a.soloMu.Lock()
+	defer a.soloMu.Unlock()
+	rec := &kgo.Record{Topic: r.Topic, Partition: r.Partition, Key: r.Key, Value: r.Value, Headers: r.Headers,
+		Timestamp: r.Timestamp, Context: soloContext}
+	if err := a.soloCl.ProduceSync(a.ctx, rec).FirstErr(); err != nil {
+		a.produceFailed(rec, err)
+	}
+}
+
+// flush waits until every produced record is acknowledged or handled by the
+// production error policy.
+func (a *App) flush(ctx context.Context, cl *kgo.Client) error {
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	a.soloWG.Wait()
+	// Records that failed alone may have gone to the dead-letter topic.
+	return cl.Flush(ctx)
+}
+
+// produceFailed applies the production error policy to a record.
+func (a *App) produceFailed(r *kgo.Record, err error) {
 	perr := fmt.Errorf("kafkaio: producing to %s/%d: %w", r.Topic, r.Partition, err)
 	if a.cfg.exactlyOnce {
 		a.setFatal(perr)
@@ -517,7 +571,7 @@ func (a *App) commit(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if a.sess == nil {
-		if err := a.cl.Flush(ctx); err != nil {
+		if err := a.flush(ctx, a.cl); err != nil {
 			return fmt.Errorf("kafkaio: flushing: %w", err)
 		}
 		if err := a.fatal(); err != nil {
@@ -622,7 +676,7 @@ func (a *App) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string]
 		return
 	}
 	if a.sess == nil && !a.crash.Load() && a.fatal() == nil {
-		if err := cl.Flush(ctx); err != nil {
+		if err := a.flush(ctx, cl); err != nil {
 			a.setFatal(fmt.Errorf("kafkaio: flushing on revoke: %w", err))
 		} else if a.fatal() == nil {
 			if err := cl.CommitUncommittedOffsets(ctx); err != nil {

@@ -88,9 +88,11 @@ func OnDeserializationError(p Policy) Opt { return func(c *config) { c.onDeseria
 func OnProcessingError(p Policy) Opt { return func(c *config) { c.onProcess = p } }
 
 // OnProductionError sets the policy for output records that Kafka refuses
-// (too large, for example). Under exactly-once a production error always
-// aborts the transaction; skip and dead-letter then apply to the record when
-// it is produced again.
+// (too large, for example). When the broker refuses a whole batch because one
+// record is too large, each record of the batch is retried alone, so that the
+// policy applies to that record only (the retried records may then come after
+// later records of their partition). Under exactly-once a production error
+// aborts the transaction and fails: the policy does not apply.
 func OnProductionError(p Policy) Opt { return func(c *config) { c.onProduce = p } }
 
 // DeadLetterTopic names the dead-letter topic. Default: "<appID>-dlq",

@@ -244,16 +244,26 @@ func TestChildProcessKilled(t *testing.T) {
 			}
 			return cmd
 		}
-		// Kill at several points: the delays are spread so that kills land
-		// in restore, mid-transaction and between commits.
-		for i, d := range []time.Duration{1200, 700, 1500, 400} {
+		// Kill at several points: each child runs until it has committed
+		// more output than the one before, then a little longer (so that
+		// kills land in restore, mid-transaction and between commits).
+		committed := 0
+		for i, extra := range []time.Duration{0, 150, 40, 300} {
 			cmd := start()
-			time.Sleep(d * time.Millisecond)
+			waitFor(t, 2*time.Minute, fmt.Sprintf("child %d to commit more output", i), func() bool {
+				n := len(consumeAll(t, c, out, true))
+				if n > committed {
+					committed = n
+					return true
+				}
+				return false
+			})
+			time.Sleep(extra * time.Millisecond)
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
 			_ = cmd.Wait()
-			t.Logf("killed child %d after %v", i, d*time.Millisecond)
+			t.Logf("killed child %d %v after it had %d outputs committed", i, extra*time.Millisecond, committed)
 		}
 		// The children made progress, and left work to do.
 		done := len(consumeAll(t, c, out, true))
@@ -290,7 +300,7 @@ func childOpts(app string, brokers []string, dir string) []kafkaio.Opt {
 func runChildApp(t *testing.T) {
 	c := cluster{brokers: strings.Split(os.Getenv("KSTREAM_CHILD_BROKERS"), ",")}
 	app := os.Getenv("KSTREAM_CHILD_APP")
-	a, err := kafkaio.NewApp(groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), 5*time.Millisecond),
+	a, err := kafkaio.NewApp(groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), 10*time.Millisecond),
 		childOpts(app, c.brokers, os.Getenv("KSTREAM_CHILD_DIR"))...)
 	if err != nil {
 		t.Fatal(err)
