@@ -25,6 +25,15 @@ func (a *App) restore(ctx context.Context, t *runtime.Task) error {
 		if err != nil {
 			return fmt.Errorf("kafkaio: restoring %s: %w", store, err)
 		}
+		if spec := t.StoreSpec(store); spec != nil && spec.FromSource {
+			// The topic is also the task's input: restore only what the
+			// group has committed; processing takes it from there.
+			committed, err := a.committedOffset(ctx, topic, p)
+			if err != nil {
+				return fmt.Errorf("kafkaio: restoring %s: %w", store, err)
+			}
+			end = min(end, committed)
+		}
 		a.log.Debug("kstream: changelog range", "topic", topic, "partition", p, "start", start, "end", end)
 		if end <= start {
 			continue
@@ -39,6 +48,19 @@ func (a *App) restore(ctx context.Context, t *runtime.Task) error {
 			"end_offset", end, "took", time.Since(began))
 	}
 	return nil
+}
+
+// committedOffset returns the group's committed offset of a partition (0 if
+// none).
+func (a *App) committedOffset(ctx context.Context, topic string, p int32) (int64, error) {
+	offs, err := a.adm.FetchOffsets(ctx, a.cfg.appID)
+	if err != nil {
+		return 0, err
+	}
+	if o, ok := offs.Lookup(topic, p); ok && o.Err == nil && o.At > 0 {
+		return o.At, nil
+	}
+	return 0, nil
 }
 
 // offsetRange returns a partition's log start offset and last stable offset,

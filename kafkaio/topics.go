@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -88,35 +89,51 @@ func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *c
 		return nil, fmt.Errorf("kafkaio: topics %s do not exist: create them before starting the application", strings.Join(missing, ", "))
 	}
 
-	// Partition counts: a sub-topology has as many tasks as its source topics
-	// have partitions (all equal: co-partitioning); a repartition topic has
-	// as many partitions as the sub-topology writing it has tasks.
-	for changed := true; changed; {
-		changed = false
+	// Partition counts: a sub-topology has as many tasks as its source
+	// topics have partitions (all equal: co-partitioning), known as soon as
+	// one of them is known. An internal topic takes the count of the
+	// sub-topology that reads it, so that it is co-partitioned with the
+	// reader's other inputs (the foreign-key join's topics); only when the
+	// reader has no other way to know, it takes the count of its writer (or
+	// InternalTopicPartitions).
+	for {
+		changed := false
 		for _, st := range g.SubTopologies {
 			if p.subCount[st.ID] != 0 {
 				continue
 			}
 			var n int32
-			ok := true
 			for _, src := range st.Sources {
 				name := src.Topic.Resolve(app)
 				c, known := p.partitions[name]
 				if !known {
-					ok = false
-					break
+					continue
 				}
 				if n != 0 && c != n {
 					return nil, fmt.Errorf("kafkaio: sub-topology %d reads topics with different partition counts (%s has %d, expected %d): co-partitioned topics need equal counts", st.ID, name, c, n)
 				}
 				n = c
 			}
-			if ok && n > 0 {
+			if n > 0 {
 				p.subCount[st.ID] = n
 				changed = true
 			}
 		}
-		for t, w := range writer {
+		for t := range writer {
+			if _, known := p.partitions[t]; known {
+				continue
+			}
+			if r, ok := p.readers[t]; ok && p.subCount[r] != 0 {
+				p.partitions[t] = p.subCount[r]
+				changed = true
+			}
+		}
+		if changed {
+			continue
+		}
+		// No progress: give one topic its writer's count, then derive again.
+		for _, t := range slices.Sorted(maps.Keys(writer)) {
+			w := writer[t]
 			if _, known := p.partitions[t]; known || p.subCount[w] == 0 {
 				continue
 			}
@@ -126,6 +143,19 @@ func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *c
 			}
 			p.partitions[t] = n
 			changed = true
+			break
+		}
+		if !changed {
+			break
+		}
+	}
+	// Every source topic of a sub-topology must now agree.
+	for _, st := range g.SubTopologies {
+		for _, src := range st.Sources {
+			name := src.Topic.Resolve(app)
+			if c, known := p.partitions[name]; known && p.subCount[st.ID] != 0 && c != p.subCount[st.ID] {
+				return nil, fmt.Errorf("kafkaio: sub-topology %d reads topics with different partition counts (%s has %d, expected %d): co-partitioned topics need equal counts", st.ID, name, c, p.subCount[st.ID])
+			}
 		}
 	}
 	for _, st := range g.SubTopologies {
