@@ -226,6 +226,35 @@ func GroupBy[K, V, KR any](s Stream[K, V], fn func(K, V) KR, krSerde serde.Serde
 	return newGrouped(sel, o.name, true)
 }
 
+// groupedInput returns the stream that an aggregation named name reads from
+// the grouping, repartitioned if the grouping needs it (through the
+// grouping's shared topic when it is named), and its key serde. It is the
+// input path of aggregateStream.
+func groupedInput[K, V any](g Grouped[K, V], name string) (Stream[K, V], serde.Serde[K]) {
+	b := g.s.b
+	in := g.s
+	repartitioned := g.repartition || in.keyChanged
+	if repartitioned {
+		if g.shared != nil && g.shared.node != nil {
+			in = *g.shared
+		} else {
+			rname := g.name
+			if rname == "" {
+				rname = name
+			}
+			in = repartition(in, rname)
+			if g.shared != nil {
+				*g.shared = in
+			}
+		}
+	}
+	ks := in.ks
+	if !repartitioned { // else the repartition resolved it, or reported it missing
+		ks = resolveSerde(b, in.ks, name, "key")
+	}
+	return in, ks
+}
+
 // Count counts the records per key; tombstones and null keys are dropped and
 // counted. The result table is materialized in a store named by [Named]
 // (required).
@@ -254,26 +283,7 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 	b := g.s.b
 	o := collect(os)
 	name := b.requireName(o, op, g.s.node)
-	in := g.s
-	repartitioned := g.repartition || in.keyChanged
-	if repartitioned {
-		if g.shared != nil && g.shared.node != nil {
-			in = *g.shared
-		} else {
-			rname := g.name
-			if rname == "" {
-				rname = name
-			}
-			in = repartition(in, rname)
-			if g.shared != nil {
-				*g.shared = in
-			}
-		}
-	}
-	ks := in.ks
-	if !repartitioned { // else the repartition resolved it, or reported it missing
-		ks = resolveSerde(b, in.ks, name, "key")
-	}
+	in, ks := groupedInput(g, name)
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	n := b.proc(op, options{name: name}, in.node)
 	n.Stores = []string{name}

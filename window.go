@@ -483,35 +483,6 @@ type sessionOps[K, V, A any] struct {
 	add   func(k K, v V, acc A, ok bool) A
 }
 
-// groupedInput returns the stream that an aggregation named name reads from
-// the grouping, repartitioned if the grouping needs it (through the
-// grouping's shared topic when it is named), and its key serde. It is the
-// input path of aggregateStream.
-func groupedInput[K, V any](g Grouped[K, V], name string) (Stream[K, V], serde.Serde[K]) {
-	b := g.s.b
-	in := g.s
-	repartitioned := g.repartition || in.keyChanged
-	if repartitioned {
-		if g.shared != nil && g.shared.node != nil {
-			in = *g.shared
-		} else {
-			rname := g.name
-			if rname == "" {
-				rname = name
-			}
-			in = repartition(in, rname)
-			if g.shared != nil {
-				*g.shared = in
-			}
-		}
-	}
-	ks := in.ks
-	if !repartitioned { // else the repartition resolved it, or reported it missing
-		ks = resolveSerde(b, in.ks, name, "key")
-	}
-	return in, ks
-}
-
 // windowedNode adds the node and store of a windowed aggregation.
 func windowedNode[K, V any](g Grouped[K, V], op string, o options, specErr string) (name string, ks serde.Serde[K], n *graph.Node) {
 	b := g.s.b
