@@ -159,6 +159,14 @@ func (s Stream[K, V]) Foreach(fn func(K, V), opts ...Opt) {
 func peekMake[K, V any](n *graph.Node, fn func(K, V)) graph.MakeFunc {
 	id := int32(n.ID)
 	return func(tc *graph.TaskContext, children []any) (any, error) {
+		if len(children) == 0 { // Foreach: nothing to pass the record to
+			return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+				if !m.Tombstone {
+					tc.Node = id
+					fn(k, v)
+				}
+			}), nil
+		}
 		next, err := streamNext[K, V](children)
 		if err != nil {
 			return nil, err
