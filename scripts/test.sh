@@ -9,6 +9,8 @@
 #   KSTREAM_BROKERS        use this broker instead of starting one
 #   KSTREAM_SKIP_BROKER=1  do not start a broker (broker tests then skip)
 #   KSTREAM_TEST_PKGS      packages to test (default ./...)
+#   KSTREAM_RECORD=1       rewrite the Kafka Streams recordings of testdata/scenarios
+#                          instead of failing when they changed
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -51,6 +53,25 @@ echo "gofmt: ${#go_files[@]} files ok"
 section "go vet"
 go vet ./...
 echo "go vet: ok"
+
+section "Kafka Streams recordings (testdata/scenarios)"
+# The differential tests (differential_test.go) compare kstest's output with
+# Kafka Streams' output recorded in testdata/scenarios/*.expected.json. Run
+# every scenario through Kafka Streams' TopologyTestDriver again
+# (internal/javaref/streams) and fail if a recording changed;
+# KSTREAM_RECORD=1 rewrites them instead.
+if command -v java >/dev/null && command -v mvn >/dev/null; then
+  kafka_version="$(sed -n 's:.*<kafka\.version>[[:space:]]*\([^<[:space:]]*\)[[:space:]]*</kafka\.version>.*:\1:p' internal/javaref/pom.xml | head -n1)"
+  javaref_target=internal/javaref/target/streams
+  mvn -B -q -ntp -Dstyle.color=never -f internal/javaref/streams/pom.xml -Dkafka.version="$kafka_version" \
+    compile dependency:build-classpath
+  record_args=(-check)
+  if [[ "${KSTREAM_RECORD:-}" == 1 ]]; then record_args=(); fi
+  java -cp "$javaref_target/classes:$(cat "$javaref_target/classpath.txt")" \
+    dev.kstream.javaref.Scenarios ${record_args[@]+"${record_args[@]}"} testdata/scenarios
+else
+  echo "java or mvn not found: recordings not checked (go test still compares kstest with them)"
+fi
 
 broker_started=0
 test_status=0
