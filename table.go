@@ -118,8 +118,10 @@ func tableSourceMake[K, V any](n *graph.Node, store string, ks serde.Serde[K], v
 }
 
 // Filter keeps the keys whose value satisfies pred: an update whose new value
-// fails pred becomes a delete. Like Kafka Streams, it forwards that delete
-// even when the key was not in the filtered table.
+// fails pred becomes a delete of the key. An update whose old and new values
+// both fail pred concerns no key of the filtered table and is not forwarded,
+// as in Kafka Streams when its upstream table is materialized (kstream's
+// tables always know their old values).
 func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Opt) Table[K, V] {
 	n := t.b.proc("table-filter", collect(opts), t.node)
 	id := int32(n.ID)
@@ -138,7 +140,9 @@ func (t Table[K, V]) Filter(pred func(K, V) bool, opts ...Opt) Table[K, V] {
 			if c.HasOld && pred(k, c.Old) {
 				nc.Old, nc.HasOld = c.Old, true
 			}
-			next(k, &nc, m)
+			if nc.HasNew || nc.HasOld {
+				next(k, &nc, m)
+			}
 		}), nil
 	}
 	return Table[K, V]{b: t.b, node: n, ks: t.ks, vs: t.vs}
