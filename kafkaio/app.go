@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -23,6 +24,7 @@ import (
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
+	"github.com/kstreamgo/kstream/state"
 )
 
 // App runs a topology on Kafka: one consumer group member of the application
@@ -48,6 +50,12 @@ type App struct {
 	soloMu    sync.Mutex
 	plan      *topicPlan
 	global    *globalTables
+	db        *state.DB
+
+	// Acknowledged changelog offsets ("topic/partition" -> next offset),
+	// for the checkpoints.
+	ackMu     sync.Mutex
+	acked     map[string]int64
 	nullKeyRR map[string]*atomic.Uint32
 	ctx       context.Context
 
@@ -65,6 +73,7 @@ type App struct {
 // task is a runtime task plus the buffers the app reuses for it every poll.
 type task struct {
 	rt      *runtime.Task
+	ckpt    map[string]int64 // the offsets of its last checkpoint
 	raw     []graph.RawRecord
 	batches []batch
 	err     error
@@ -108,7 +117,7 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 		cfg.logger = slog.Default()
 	}
 	a := &App{topo: topo, g: topo.Graph(), cfg: cfg, log: cfg.logger.With("app", cfg.appID),
-		tasks: map[runtime.TaskID]*task{}, assigned: map[runtime.TaskID]bool{},
+		tasks: map[runtime.TaskID]*task{}, assigned: map[runtime.TaskID]bool{}, acked: map[string]int64{},
 		ready: make(chan struct{}), done: make(chan struct{})}
 	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: a.onRecordError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log}
 	return a, nil
@@ -166,7 +175,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	defer close(a.done)
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
-	a.ctx = ctx
+	// Records are produced with a context that stopping does not cancel: a
+	// record dropped at shutdown would be missing from the final commit.
+	a.ctx = context.WithoutCancel(ctx)
 	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.clientOpts...)
 	if a.admCl, err = kgo.NewClient(base...); err != nil {
 		return fmt.Errorf("kafkaio: %w", err)
@@ -186,6 +197,17 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	defer a.restoreCl.Close()
 
+	if a.cfg.stateDir != "" {
+		budget := a.cfg.memoryBudget
+		if budget <= 0 {
+			budget = 256 << 20
+		}
+		if a.db, err = state.Open(filepath.Join(a.cfg.stateDir, "pebble"), state.MemoryBudget(budget)); err != nil {
+			return fmt.Errorf("kafkaio: opening the state directory: %w", err)
+		}
+		defer a.db.Close()
+		a.rcfg.DB = a.db
+	}
 	if err := a.startGlobal(ctx); err != nil {
 		return err
 	}
@@ -455,7 +477,11 @@ func (a *App) produce(t *runtime.Task) {
 		}
 		rec.Timestamp = time.UnixMilli(r.Timestamp)
 		rec.Headers = graphToKgoHeaders(r.Headers)
-		a.cl.Produce(a.ctx, rec, a.promise)
+		if r.Changelog && a.db != nil {
+			a.cl.Produce(a.ctx, rec, a.changelogPromise)
+		} else {
+			a.cl.Produce(a.ctx, rec, a.promise)
+		}
 	}
 	out.Reset()
 }
@@ -475,7 +501,7 @@ func (a *App) promise(r *kgo.Record, err error) {
 	if err == nil {
 		return
 	}
-	if a.crash.Load() || errors.Is(err, context.Canceled) && a.ctx.Err() != nil {
+	if a.crash.Load() {
 		return
 	}
 	// The broker refuses a whole batch when one record is too large: give
@@ -487,6 +513,63 @@ func (a *App) promise(r *kgo.Record, err error) {
 		return
 	}
 	a.produceFailed(r, err)
+}
+
+// changelogPromise notes the offset of each acknowledged changelog record,
+// for the tasks' checkpoints.
+func (a *App) changelogPromise(r *kgo.Record, err error) {
+	if err != nil {
+		a.promise(r, err)
+		return
+	}
+	k := partKey(r.Topic, r.Partition)
+	a.ackMu.Lock()
+	if r.Offset+1 > a.acked[k] {
+		a.acked[k] = r.Offset + 1
+	}
+	a.ackMu.Unlock()
+}
+
+// checkpoint commits every task's store writes with its checkpoint: the
+// acknowledged changelog offsets and the committed input offsets. Call it
+// only once the writes are durable in Kafka (after the offset commit, or the
+// transaction's).
+func (a *App) checkpoint(cl *kgo.Client) error {
+	if a.db == nil {
+		return nil
+	}
+	a.ackMu.Lock()
+	acked := maps.Clone(a.acked)
+	a.ackMu.Unlock()
+	committed := cl.CommittedOffsets()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		if !t.rt.Persistent() {
+			continue
+		}
+		if t.ckpt == nil {
+			t.ckpt = map[string]int64{}
+		}
+		p := t.rt.ID.Partition
+		for _, topic := range t.rt.Changelogs() {
+			k := partKey(topic, p)
+			if o, ok := acked[k]; ok {
+				t.ckpt[k] = o
+			} else if o, ok := committed[topic][p]; ok && o.Offset >= 0 {
+				t.ckpt[k] = o.Offset // a source table's topic: the input offset
+			}
+		}
+		for _, topic := range t.rt.Topics() {
+			if o, ok := committed[topic][p]; ok && o.Offset >= 0 {
+				t.ckpt[partKey(topic, p)] = o.Offset
+			}
+		}
+		if err := t.rt.Commit(t.ckpt); err != nil {
+			return fmt.Errorf("kafkaio: checkpointing task %s: %w", t.rt.ID, err)
+		}
+	}
+	return nil
 }
 
 // soloContext marks records retried alone.
@@ -581,7 +664,7 @@ func (a *App) commit(ctx context.Context) error {
 			return fmt.Errorf("kafkaio: committing offsets: %w", err)
 		}
 		a.commits.Add(1)
-		return nil
+		return a.checkpoint(a.cl)
 	}
 	try := kgo.TryCommit
 	if a.fatal() != nil {
@@ -596,6 +679,9 @@ func (a *App) commit(ctx context.Context) error {
 	}
 	if committed {
 		a.commits.Add(1)
+		if err := a.checkpoint(a.cl); err != nil {
+			return err
+		}
 	} else {
 		a.aborts.Add(1)
 		a.log.Info("kstream: transaction aborted (rebalance); rolling tasks back to the last commit")
@@ -613,6 +699,7 @@ func (a *App) rollback() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, t := range a.tasks {
+		_ = t.rt.Discard()
 		_ = t.rt.Close()
 		delete(a.tasks, id)
 	}
@@ -683,6 +770,9 @@ func (a *App) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string]
 				a.log.Warn("kstream: commit on revoke failed", "error", err)
 			} else {
 				a.commits.Add(1)
+				if err := a.checkpoint(cl); err != nil {
+					a.setFatal(err)
+				}
 			}
 		}
 	}

@@ -41,7 +41,13 @@ type config struct {
 	instanceID     string
 	logger         *slog.Logger
 	partitions     int32
+	memoryBudget   int64
 }
+
+// MemoryBudget bounds the memory of the instance's persistent state (with
+// StateDir): the read cache and Pebble's caches and memtables together,
+// whatever the number of stores and partitions. Default: 256 MiB.
+func MemoryBudget(bytes int64) Opt { return func(c *config) { c.memoryBudget = bytes } }
 
 // AppID names the application: its consumer group, the prefix of its internal
 // topics, and of its transactional IDs. Required.
@@ -50,10 +56,13 @@ func AppID(id string) Opt { return func(c *config) { c.appID = id } }
 // Brokers lists the bootstrap brokers (host:port). Required.
 func Brokers(addrs ...string) Opt { return func(c *config) { c.brokers = append(c.brokers, addrs...) } }
 
-// StateDir is where the instance keeps local state, including its stable
-// instance ID (so that a restarted exactly-once instance fences its previous
-// incarnation at once). Default: none (in-memory stores, a random instance
-// ID).
+// StateDir is where the instance keeps local state: its stores in one
+// Pebble database (behind one read cache) with a checkpoint per task, so that
+// a restarted or returning task replays only the changelog tail after its
+// checkpoint; and its stable instance ID (so that a restarted exactly-once
+// instance fences its previous incarnation at once). Default: none
+// (in-memory stores restored in full from their changelogs, a random
+// instance ID).
 func StateDir(dir string) Opt { return func(c *config) { c.stateDir = dir } }
 
 // ExactlyOnce turns on exactly-once processing: one transactional producer

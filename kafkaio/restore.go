@@ -3,6 +3,7 @@ package kafkaio
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -19,6 +20,23 @@ const restoreChunk = 4096
 // the end that is committed now (the last stable offset), before the task
 // processes anything.
 func (a *App) restore(ctx context.Context, t *runtime.Task) error {
+	// Persistent stores restart from their checkpoint: only the changelog
+	// tail after it is replayed. No checkpoint, or a corrupt one, means a
+	// full restore into wiped stores.
+	ckpt, ok, err := t.Checkpoint()
+	if err != nil {
+		a.log.Warn("kstream: unusable checkpoint: restoring the task in full", "task", t.ID.String(), "error", err)
+	}
+	if t.Persistent() && !ok {
+		if err := t.Wipe(); err != nil {
+			return fmt.Errorf("kafkaio: wiping task %s: %w", t.ID, err)
+		}
+		ckpt = nil
+	}
+	offsets := map[string]int64{}
+	for k, v := range ckpt {
+		offsets[k] = v
+	}
 	for store, topic := range t.Changelogs() {
 		p := t.ID.Partition
 		start, end, err := a.offsetRange(ctx, topic, p)
@@ -34,21 +52,38 @@ func (a *App) restore(ctx context.Context, t *runtime.Task) error {
 			}
 			end = min(end, committed)
 		}
-		a.log.Debug("kstream: changelog range", "topic", topic, "partition", p, "start", start, "end", end)
-		if end <= start {
+		from := start
+		key := partKey(topic, p)
+		if c, ok := ckpt[key]; ok {
+			if c > end {
+				// The changelog lost what the checkpoint says we have
+				// (a recreated topic): start over.
+				a.log.Warn("kstream: checkpoint ahead of its changelog: restoring the task in full", "task", t.ID.String(), "topic", topic)
+				if err := t.Wipe(); err != nil {
+					return err
+				}
+				return a.restore(ctx, t)
+			}
+			from = max(c, start)
+		}
+		if end <= from {
+			offsets[key] = max(offsets[key], end)
 			continue
 		}
 		began := time.Now()
-		n, err := a.restorePartition(ctx, t, store, topic, p, end)
+		n, err := a.restorePartition(ctx, t, store, topic, p, from, end, offsets)
 		if err != nil {
 			return err
 		}
 		a.restored.Add(n)
 		a.log.Info("kstream: restored store", "store", store, "task", t.ID.String(), "records", n,
-			"end_offset", end, "took", time.Since(began))
+			"from_offset", from, "end_offset", end, "took", time.Since(began))
 	}
-	return nil
+	return t.Commit(offsets)
 }
+
+// partKey names a topic partition in checkpoints.
+func partKey(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
 
 // committedOffset returns the group's committed offset of a partition (0 if
 // none).
@@ -95,8 +130,10 @@ func (a *App) offsetRange(ctx context.Context, topic string, p int32) (start, en
 	}
 }
 
-func (a *App) restorePartition(ctx context.Context, t *runtime.Task, store, topic string, p int32, end int64) (int64, error) {
-	a.restoreCl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().AtStart()}})
+// restorePartition replays a changelog partition from offset from to end,
+// committing persistent stores every chunk with its progress in offsets.
+func (a *App) restorePartition(ctx context.Context, t *runtime.Task, store, topic string, p int32, from, end int64, offsets map[string]int64) (int64, error) {
+	a.restoreCl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
 	defer a.restoreCl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
 	var n int64
 	buf := make([]graph.RawRecord, 0, restoreChunk)
@@ -105,6 +142,10 @@ func (a *App) restorePartition(ctx context.Context, t *runtime.Task, store, topi
 			return nil
 		}
 		if err := t.Restore(store, buf); err != nil {
+			return err
+		}
+		offsets[partKey(topic, p)] = buf[len(buf)-1].Offset + 1
+		if err := t.Commit(offsets); err != nil {
 			return err
 		}
 		n += int64(len(buf))
@@ -152,7 +193,9 @@ func (a *App) restorePartition(ctx context.Context, t *runtime.Task, store, topi
 			return n, ferr
 		}
 		if done {
-			return n, flush()
+			err := flush()
+			offsets[partKey(topic, p)] = end
+			return n, err
 		}
 	}
 }

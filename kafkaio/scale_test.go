@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -16,6 +17,7 @@ import (
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/kafkaio"
 	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
 )
 
 // groupCount counts input records per value, re-keying through a
@@ -188,6 +190,10 @@ func TestAbruptStopAndRestart(t *testing.T) {
 				})
 				kafkaio.Crash(first)
 				processedBefore := first.Stats().Processed
+				// What the restart must replay: the committed changelog
+				// records after each task's checkpoint, and no more.
+				tail, total := changelogTail(t, c, dir, app, "group-counts", 4)
+				t.Logf("changelog: %d records, %d after the checkpoints", total, tail)
 				second, err := kafkaio.NewApp(topo, appOpts(c, app, eos, kafkaio.StateDir(dir))...)
 				if err != nil {
 					t.Fatal(err)
@@ -199,13 +205,32 @@ func TestAbruptStopAndRestart(t *testing.T) {
 					t.Fatal(err)
 				}
 				t.Logf("first: %d processed before the crash; second: %+v", processedBefore, second.Stats())
-				if second.Stats().Restored == 0 {
-					t.Errorf("the second instance restored nothing from the changelog")
+				if got := second.Stats().Restored; got != tail {
+					t.Errorf("the second instance restored %d changelog records, want exactly the %d after the checkpoints", got, tail)
+				}
+				if tail >= total {
+					t.Errorf("the tail after the checkpoints is the whole changelog (%d records): no checkpoint was used", total)
 				}
 				checkCounts(t, latestCounts(t, c, out, eos), want, eos)
 				if eos {
-					if n := len(consumeAll(t, c, out, true)); n != len(recs) {
+					outs := consumeAll(t, c, out, true)
+					if n := len(outs); n != len(recs) {
 						t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, len(recs))
+						seen := map[string][]int64{}
+						for _, r := range outs {
+							v, _ := serde.Int64.Decode(r.Value)
+							seen[string(r.Key)] = append(seen[string(r.Key)], v)
+						}
+						shown := 0
+						for k, vs := range seen {
+							for i, v := range vs {
+								if v != int64(i+1) && shown < 5 {
+									t.Logf("key %s: counts %v", k, vs)
+									shown++
+									break
+								}
+							}
+						}
 					}
 				}
 			})
@@ -287,6 +312,37 @@ func TestChildProcessKilled(t *testing.T) {
 			t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, len(recs))
 		}
 	})
+}
+
+// changelogTail opens the state directory of a stopped instance and counts
+// the committed records of a store's changelog after each task's checkpoint
+// (all of them when a task has none), and in all.
+func changelogTail(t *testing.T, c cluster, dir, app, store string, partitions int32) (tail, total int64) {
+	t.Helper()
+	db, err := state.Open(filepath.Join(dir, "pebble"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	topic := app + "-" + store + "-changelog"
+	from := map[int32]int64{}
+	for p := range partitions {
+		// The store's task: the sub-topology after the repartition, 1.
+		ck, ok, err := db.Checkpoint(fmt.Sprintf("%s/1_%d", app, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			from[p] = ck[fmt.Sprintf("%s/%d", topic, p)]
+		}
+	}
+	for _, r := range consumeAll(t, c, topic, true) {
+		total++
+		if r.Offset >= from[r.Partition] {
+			tail++
+		}
+	}
+	return tail, total
 }
 
 func childOpts(app string, brokers []string, dir string) []kafkaio.Opt {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,12 +12,14 @@ import (
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
 	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
 )
 
 // Option configures a Driver.
 type Option func(*config)
 
 type config struct {
+	stateDir   string
 	partitions int32
 	appID      string
 	start      time.Time
@@ -31,6 +34,12 @@ func Partitions(n int) Option {
 		}
 	}
 }
+
+// StateDir keeps the tasks' stores in a Pebble database in dir (behind the
+// read cache), as kafkaio does with its StateDir, instead of in memory. The
+// driver checkpoints every task after each piped record, so Restart replays
+// only the changelog records after the checkpoints.
+func StateDir(dir string) Option { return func(c *config) { c.stateDir = dir } }
 
 // AppID sets the application ID that internal topic names start with
 // (default "kstest").
@@ -54,6 +63,10 @@ type Driver struct {
 	queue   []queued
 	now     int64
 	closed  bool
+	db      *state.DB
+	// Restored counts the changelog records replayed into stores, over
+	// the driver's life (restarts included).
+	Restored int64
 }
 
 type stored struct {
@@ -90,6 +103,14 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
 		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
 	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now }}
+	if cfg.stateDir != "" {
+		db, err := state.Open(cfg.stateDir, state.MemoryBudget(64<<20))
+		if err != nil {
+			d.fatal(fmt.Errorf("kstest: %w", err))
+			return d
+		}
+		d.db, d.rcfg.DB = db, db
+	}
 	for _, st := range topo.Graph().SubTopologies {
 		for _, ref := range st.SourceTopics() {
 			d.readers[ref.Resolve(cfg.appID)] = st.ID
@@ -146,11 +167,18 @@ func (d *Driver) newTask(sub int, p int32) (*runtime.Task, error) {
 	}
 	d.tasks = append(d.tasks, t)
 	d.byID[t.ID] = t
+	ckpt, ok, err := t.Checkpoint()
+	if err != nil || (t.Persistent() && !ok) {
+		if err := t.Wipe(); err != nil {
+			return nil, err
+		}
+		ckpt = nil
+	}
 	for store, topic := range t.Changelogs() {
 		var recs []graph.RawRecord
 		if log := d.topics[topic]; log != nil {
 			for _, r := range log.recs {
-				if r.partition == p || p < 0 {
+				if (r.partition == p || p < 0) && r.offset >= ckpt[partKey(topic, r.partition)] {
 					recs = append(recs, graph.RawRecord{Key: r.key, Value: r.value, Timestamp: r.ts, Offset: r.offset})
 				}
 			}
@@ -158,8 +186,30 @@ func (d *Driver) newTask(sub int, p int32) (*runtime.Task, error) {
 		if err := t.Restore(store, recs); err != nil {
 			return nil, err
 		}
+		d.Restored += int64(len(recs))
 	}
-	return t, nil
+	return t, d.checkpoint(t)
+}
+
+func partKey(topic string, p int32) string { return topic + "/" + strconv.Itoa(int(p)) }
+
+// checkpoint commits a persistent task's store writes with the next offsets
+// of its changelogs.
+func (d *Driver) checkpoint(t *runtime.Task) error {
+	if !t.Persistent() {
+		return nil
+	}
+	offsets := map[string]int64{}
+	for _, topic := range t.Changelogs() {
+		if log := d.topics[topic]; log != nil {
+			for p, next := range log.next {
+				if int32(p) == t.ID.Partition {
+					offsets[partKey(topic, int32(p))] = next
+				}
+			}
+		}
+	}
+	return t.Commit(offsets)
 }
 
 // Restart simulates a crash and restart of the application: every task is
@@ -186,6 +236,9 @@ func (d *Driver) Close() {
 	d.closed = true
 	for _, t := range d.tasks {
 		_ = t.Close()
+	}
+	if d.db != nil {
+		_ = d.db.Close()
 	}
 }
 
@@ -280,7 +333,13 @@ func (d *Driver) pipe(topic string, key, value []byte, ts int64, headers []graph
 		return errors.New("kstest: driver is closed")
 	}
 	d.produce(topic, -1, key, value, ts, headers)
-	return d.drain()
+	err := d.drain()
+	for _, t := range d.tasks {
+		if cerr := d.checkpoint(t); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // AdvanceWallClock moves the fake wall clock forward by dt and runs the

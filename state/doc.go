@@ -1,10 +1,53 @@
 // Package state holds kstream's state stores: a byte-level, ordered [Store]
-// interface, an in-memory backend ([NewMemory]), and typed views over it
-// ([KV]).
+// interface; an in-memory backend ([NewMemory]); the persistent backend, a
+// [DB] of one Pebble database with one fastcache in front of it; and typed
+// views over any of them ([KV]).
 //
 // Stores are byte-level so that one backend serves every typed store of a
 // process, and ordered so that range scans work on keys encoded with the
 // order-preserving codecs of package serde. Every store a topology uses is
 // backed by a changelog topic; the runtime wraps each task's store so that
 // writes are recorded there.
+//
+// # The persistent DB
+//
+// A process opens one [DB] per state directory with [Open]. It holds every
+// partition of every store of the process's tasks, each under its own key
+// prefix ([DB.Store] returns a [Store] view of one), and one memory budget
+// ([MemoryBudget]) bounds it, however many stores and partitions there are.
+//
+// Reads go to the fastcache first and to Pebble on a miss, which fills the
+// cache; the cache is never the store of record, and every write updates or
+// deletes its entry. Pebble is tuned for point reads (bloom filters on every
+// level; see [Open]).
+//
+// # Task commits
+//
+// A task writes through a [Batch], its write buffer: [Batch.Store] returns a
+// view of a store partition whose writes go into the batch and whose reads
+// see them first. At commit, the runtime records the task's checkpoint in the
+// batch ([Batch.SetCheckpoint]: the offsets of its changelogs and inputs) and
+// applies the batch with [Batch.Commit]: the store writes and the checkpoint
+// are applied in one atomic Pebble commit, so local state never gets ahead of
+// its checkpoint. Under exactly-once the batch is committed only after the
+// Kafka transaction commits, and [Batch.Discard] drops it when the
+// transaction aborts. On restart, [DB.Checkpoint] says where to resume the
+// changelog; a checkpoint that fails its checksum is reported as
+// [ErrCorruptCheckpoint], and a full restore starts with [DB.DropPartition]
+// and [DB.DeleteCheckpoint].
+//
+// # Iteration
+//
+// [Store.Range] calls a function for each entry of a key range, in byte
+// order, and releases its Pebble iterator before it returns, whether the
+// function stopped the scan or not. [KV.Range] and [KV.Entries] are Go
+// iterators over decoded entries; their errors are reported by [KV.Err]
+// after the loop:
+//
+//	for word, n := range counts.Range("a", "m") {
+//		...
+//	}
+//	if err := counts.Err(); err != nil {
+//		...
+//	}
 package state

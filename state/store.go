@@ -8,8 +8,12 @@ import (
 )
 
 // Store is a byte-level, ordered key-value store. A nil value is never
-// stored: use Delete. Slices returned by Get and passed to Range callbacks are
-// valid only until the next write to the store and must not be modified.
+// stored: use Delete. Slices returned by Get are valid only until the next
+// write to the store, and slices passed to Range callbacks only until the
+// callback returns; neither may be modified.
+//
+// Backends: Memory (NewMemory), and store partitions of a persistent DB
+// (DB.Store, and Batch.Store for a task's write buffer).
 type Store interface {
 	// Get returns the value of key and whether it was found.
 	Get(key []byte) ([]byte, bool, error)
@@ -20,7 +24,8 @@ type Store interface {
 	// Range calls fn for each key in [lo, hi) in ascending byte order (nil lo:
 	// from the first key; nil hi: to the last) until fn returns false.
 	Range(lo, hi []byte, fn func(key, value []byte) bool) error
-	// Close releases the store.
+	// Close releases the store. For a view of a DB (DB.Store, Batch.Store)
+	// it releases only the view: the DB and the data stay.
 	Close() error
 }
 

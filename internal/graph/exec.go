@@ -49,6 +49,8 @@ type OutRecord struct {
 	valueEnd   int // valueStart < 0: null value (tombstone)
 	Timestamp  int64
 	Headers    []Header
+	// Changelog marks a record of a store's changelog.
+	Changelog bool
 }
 
 // OutBuffer collects a task's output between two drains without allocating
@@ -89,6 +91,13 @@ func (b *OutBuffer) AddBytes(topic string, partition int32, key, value []byte, t
 
 // Size returns the number of key and value bytes buffered.
 func (b *OutBuffer) Size() int { return len(b.arena) }
+
+// AddChangelog appends a changelog record, copying key and value (nil value:
+// a delete).
+func (b *OutBuffer) AddChangelog(topic string, partition int32, key, value []byte, ts int64) {
+	b.AddBytes(topic, partition, key, value, ts, nil)
+	b.recs[len(b.recs)-1].Changelog = true
+}
 
 // Len returns the number of buffered records.
 func (b *OutBuffer) Len() int { return len(b.recs) }

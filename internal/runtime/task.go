@@ -52,6 +52,10 @@ type Config struct {
 	DeadLetterTopic string
 	// Logger logs skipped records. Default: slog.Default().
 	Logger *slog.Logger
+	// DB, when set, holds the tasks' stores (unless NewStore is set): each
+	// task buffers its writes in a batch that Commit applies atomically
+	// with a checkpoint.
+	DB *state.DB
 	// GlobalStore returns the instance's store of a global table, for the
 	// tasks that read it. Required when the topology has global tables.
 	GlobalStore func(name string) state.Store
@@ -70,6 +74,7 @@ type Task struct {
 	sources map[string]func(*graph.RawRecord)
 	stores  map[string]*loggedStore
 	execs   map[string]any
+	batch   *state.Batch // the write buffer of a task on a state.DB
 	// Skipped counts the records skipped or dead-lettered by the error policy.
 	Skipped int64
 }
@@ -105,7 +110,16 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 		}
 	}()
 	newStore := cfg.NewStore
-	if newStore == nil {
+	switch {
+	case newStore != nil:
+	case cfg.DB != nil:
+		// Writes go to the task's batch (its reads see them first) until
+		// Commit applies it with the checkpoint.
+		t.batch = cfg.DB.NewBatch()
+		newStore = func(spec *graph.StoreSpec, p int32) (state.Store, error) {
+			return t.batch.Store(cfg.DB.Store(spec.Name, p)), nil
+		}
+	default:
 		newStore = func(*graph.StoreSpec, int32) (state.Store, error) { return state.NewMemory(), nil }
 	}
 	for _, spec := range st.Stores {
@@ -403,9 +417,71 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 	return nil
 }
 
-// Close runs the processors' Close and closes the stores.
+// CheckpointName is the name of the task's checkpoint in the DB.
+func (t *Task) CheckpointName() string { return t.cfg.AppID + "/" + t.ID.String() }
+
+// Persistent reports whether the task's stores live in a DB (with
+// checkpoints) rather than in memory.
+func (t *Task) Persistent() bool { return t.batch != nil }
+
+// Commit applies the task's buffered store writes to the DB atomically with
+// a checkpoint of offsets ("topic/partition" -> next offset). Without a DB it
+// does nothing.
+func (t *Task) Commit(offsets map[string]int64) error {
+	if t.batch == nil {
+		return nil
+	}
+	if err := t.batch.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
+		return err
+	}
+	return t.batch.Commit()
+}
+
+// Discard drops the task's store writes since the last Commit (an aborted
+// transaction). The task's executors may hold state of their own: recreate
+// the task after a Discard.
+func (t *Task) Discard() error {
+	if t.batch == nil {
+		return nil
+	}
+	return t.batch.Discard()
+}
+
+// Checkpoint returns the task's last committed checkpoint in the DB.
+func (t *Task) Checkpoint() (map[string]int64, bool, error) {
+	if t.batch == nil {
+		return nil, false, nil
+	}
+	return t.cfg.DB.Checkpoint(t.CheckpointName())
+}
+
+// Wipe deletes the task's stores and checkpoint from the DB, before a full
+// restore.
+func (t *Task) Wipe() error {
+	if t.batch == nil {
+		return nil
+	}
+	if err := t.batch.Discard(); err != nil {
+		return err
+	}
+	for name, s := range t.stores {
+		if s.spec.Global {
+			continue
+		}
+		if err := t.cfg.DB.DropPartition(name, t.ID.Partition); err != nil {
+			return err
+		}
+	}
+	return t.cfg.DB.DeleteCheckpoint(t.CheckpointName())
+}
+
+// Close runs the processors' Close and closes the stores. Writes not
+// committed are dropped; committed ones stay in the DB for the task's return.
 func (t *Task) Close() error {
 	errs := []error{t.tc.Close()}
+	if t.batch != nil {
+		defer func() { _ = t.batch.Close() }()
+	}
 	for _, s := range t.stores {
 		errs = append(errs, s.Store.Close())
 	}
@@ -435,7 +511,7 @@ func (s *loggedStore) Put(key, value []byte) error {
 	}
 	// An empty key or value is not Kafka's null: a null value would log a
 	// delete, and a compacted topic rejects null keys.
-	s.tc.Out.AddBytes(s.topic, s.tc.Partition, notNull(key), notNull(value), ts, nil)
+	s.tc.Out.AddChangelog(s.topic, s.tc.Partition, notNull(key), notNull(value), ts)
 	return nil
 }
 
@@ -451,7 +527,7 @@ func (s *loggedStore) Delete(key []byte) error {
 		return err
 	}
 	if !s.spec.FromSource {
-		s.tc.Out.AddBytes(s.topic, s.tc.Partition, notNull(key), nil, s.tc.RecordTime, nil)
+		s.tc.Out.AddChangelog(s.topic, s.tc.Partition, notNull(key), nil, s.tc.RecordTime)
 	}
 	return nil
 }

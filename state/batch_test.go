@@ -1,0 +1,196 @@
+package state
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"testing"
+)
+
+func TestBatchAtomicity(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			db := be.open(t)
+			s1, s2 := db.Store("one", 0), db.Store("two", 7)
+			mustPut(t, s1, "kept", "0")
+			mustPut(t, s1, "gone", "0")
+			mustPut(t, s2, "x", "0")
+			wantGet(t, s1, "gone", "0", true) // cached
+
+			b := db.NewBatch()
+			defer b.Close()
+			b1, b2 := b.Store(s1), b.Store(s2)
+			mustPut(t, b1, "new", "1")
+			mustPut(t, b1, "kept", "1")
+			mustDelete(t, b1, "gone")
+			mustPut(t, b2, "x", "1")
+			mustPut(t, b2, "y", "1")
+			if err := b.SetCheckpoint("task", map[string]int64{"in/0": 10}); err != nil {
+				t.Fatal(err)
+			}
+
+			// Invisible outside the batch...
+			wantGet(t, s1, "new", "", false)
+			wantGet(t, s1, "kept", "0", true)
+			wantGet(t, s1, "gone", "0", true)
+			wantGet(t, s2, "x", "0", true)
+			if got, want := collect(t, s1, nil, nil), []string{"gone=0", "kept=0"}; !slices.Equal(got, want) {
+				t.Errorf("s1 before commit = %q, want %q", got, want)
+			}
+			if _, ok, err := db.Checkpoint("task"); ok || err != nil {
+				t.Errorf("checkpoint visible before commit: %v, %v", ok, err)
+			}
+			// ...visible through it, merged over the DB.
+			wantGet(t, b1, "new", "1", true)
+			wantGet(t, b1, "kept", "1", true)
+			wantGet(t, b1, "gone", "", false)
+			wantGet(t, b2, "x", "1", true)
+			if got, want := collect(t, b1, nil, nil), []string{"kept=1", "new=1"}; !slices.Equal(got, want) {
+				t.Errorf("b1 before commit = %q, want %q", got, want)
+			}
+			if got, want := collect(t, b2, nil, nil), []string{"x=1", "y=1"}; !slices.Equal(got, want) {
+				t.Errorf("b2 before commit = %q, want %q", got, want)
+			}
+			if b.Count() != 6 {
+				t.Errorf("Count = %d, want 6", b.Count())
+			}
+
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			if b.Count() != 0 {
+				t.Errorf("Count after Commit = %d, want 0", b.Count())
+			}
+			for _, s := range []Store{s1, b1} {
+				wantGet(t, s, "new", "1", true)
+				wantGet(t, s, "kept", "1", true)
+				wantGet(t, s, "gone", "", false)
+				if got, want := collect(t, s, nil, nil), []string{"kept=1", "new=1"}; !slices.Equal(got, want) {
+					t.Errorf("after commit = %q, want %q", got, want)
+				}
+			}
+			wantGet(t, s2, "y", "1", true)
+			cp, ok, err := db.Checkpoint("task")
+			if err != nil || !ok || cp["in/0"] != 10 {
+				t.Errorf("Checkpoint after commit = %v, %v, %v", cp, ok, err)
+			}
+
+			// The batch is reusable; Discard drops writes and checkpoint.
+			mustPut(t, b1, "new", "2")
+			mustDelete(t, b2, "x")
+			if err := b.SetCheckpoint("task", map[string]int64{"in/0": 20}); err != nil {
+				t.Fatal(err)
+			}
+			wantGet(t, b1, "new", "2", true)
+			if err := b.Discard(); err != nil {
+				t.Fatal(err)
+			}
+			wantGet(t, b1, "new", "1", true)
+			wantGet(t, b2, "x", "1", true)
+			wantGet(t, s1, "new", "1", true)
+			if cp, _, _ := db.Checkpoint("task"); cp["in/0"] != 10 {
+				t.Errorf("Discard kept the checkpoint: %v", cp)
+			}
+			if err := b.Commit(); err != nil { // empty
+				t.Fatal(err)
+			}
+
+			// Committing again after a discard works.
+			mustPut(t, b1, "new", "3")
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			wantGet(t, s1, "new", "3", true)
+
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Close(); !errors.Is(err, ErrClosed) {
+				t.Errorf("second Close: %v, want ErrClosed", err)
+			}
+			if err := b1.Put([]byte("k"), nil); !errors.Is(err, ErrClosed) {
+				t.Errorf("Put through a closed batch: %v, want ErrClosed", err)
+			}
+			if err := b.Commit(); !errors.Is(err, ErrClosed) {
+				t.Errorf("Commit of a closed batch: %v, want ErrClosed", err)
+			}
+		})
+	}
+}
+
+// TestBatchesAreIndependent checks that two tasks' batches do not see each
+// other's uncommitted writes.
+func TestBatchesAreIndependent(t *testing.T) {
+	db := backends[0].open(t)
+	s := db.Store("s", 0)
+	b1, b2 := db.NewBatch(), db.NewBatch()
+	defer b1.Close()
+	defer b2.Close()
+	mustPut(t, b1.Store(s), "a", "1")
+	mustPut(t, b2.Store(s), "b", "2")
+	wantGet(t, b1.Store(s), "b", "", false)
+	wantGet(t, b2.Store(s), "a", "", false)
+	if err := b1.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, b2.Store(s), "a", "1", true)
+	if err := b2.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := collect(t, s, nil, nil), []string{"a=1", "b=2"}; !slices.Equal(got, want) {
+		t.Errorf("Range = %q, want %q", got, want)
+	}
+}
+
+// TestBatchManyKeys commits batches over many stripes and partitions and
+// compares with a model.
+func TestBatchManyKeys(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			db := be.open(t)
+			b := db.NewBatch()
+			defer b.Close()
+			model := map[string]string{}
+			for round := range 5 {
+				for i := range 2000 {
+					p := int32(i % 4)
+					k := fmt.Sprintf("%d/k%04d", p, (i*7+round*13)%1500)
+					s := b.Store(db.Store("m", p))
+					key := k[2:]
+					if (i+round)%5 == 0 {
+						mustDelete(t, s, key)
+						delete(model, k)
+					} else {
+						v := fmt.Sprintf("r%d-%d", round, i)
+						mustPut(t, s, key, v)
+						model[k] = v
+					}
+				}
+				if round%2 == 0 {
+					if err := b.Commit(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				// Whether committed or not, the batch's views see the model.
+				got := map[string]string{}
+				for p := range int32(4) {
+					db.Store("m", p) // (a view per read, as a query would)
+					b.Store(db.Store("m", p)).Range(nil, nil, func(k, v []byte) bool {
+						got[fmt.Sprintf("%d/%s", p, k)] = string(v)
+						return true
+					})
+				}
+				if !maps.Equal(got, model) {
+					t.Fatalf("round %d: batch view differs from the model (%d vs %d keys)", round, len(got), len(model))
+				}
+			}
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range model {
+				wantGet(t, db.Store("m", int32(k[0]-'0')), k[2:], v, true)
+			}
+		})
+	}
+}

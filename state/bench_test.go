@@ -1,0 +1,463 @@
+package state
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/VictoriaMetrics/fastcache"
+)
+
+// Benchmarks on a real directory:
+//
+//	go test -run='^$' -bench=. -benchtime=2s ./state        (1M keys)
+//	go test -run='^$' -bench=. -short ./state               (100k keys)
+//	go test -run='^$' -bench=MemoryBudgetRSS ./state        (peak RSS)
+//
+// Keys are 16 bytes, values 100 bytes.
+
+const benchValueSize = 100
+
+func benchKeys() int {
+	if testing.Short() {
+		return 100_000
+	}
+	return 1_000_000
+}
+
+// benchKey writes the 16-byte key of i into dst: "k" and 15 decimal digits.
+// (fmt.Appendf would cost a fifth of a cached Get.)
+func benchKey(dst []byte, i int) []byte {
+	dst = append(dst[:0], "k000000000000000"...)
+	for j := 15; j > 0 && i > 0; j-- {
+		dst[j] = byte('0' + i%10)
+		i /= 10
+	}
+	return dst
+}
+
+var (
+	benchDirOnce sync.Once
+	benchDir     string
+	benchDirErr  error
+	benchDirRoot string
+)
+
+// loadedDir returns a state directory holding benchKeys() keys in store
+// "bench" partition 0, written once per test binary run.
+func loadedDir(b *testing.B) string {
+	benchDirOnce.Do(func() {
+		root, err := os.MkdirTemp("", "kstream-state-bench-")
+		if err != nil {
+			benchDirErr = err
+			return
+		}
+		benchDirRoot = root
+		benchDir = filepath.Join(root, "db")
+		db, err := Open(benchDir)
+		if err != nil {
+			benchDirErr = err
+			return
+		}
+		s := db.Store("bench", 0)
+		batch := db.NewBatch()
+		bs := batch.Store(s)
+		val := bytes.Repeat([]byte{'v'}, benchValueSize)
+		var key []byte
+		for i := range benchKeys() {
+			key = benchKey(key, i)
+			if err := bs.Put(key, val); err != nil {
+				benchDirErr = err
+				return
+			}
+			if i%1000 == 999 {
+				if err := batch.Commit(); err != nil {
+					benchDirErr = err
+					return
+				}
+			}
+		}
+		benchDirErr = batch.Commit()
+		batch.Close()
+		if err := db.Close(); benchDirErr == nil {
+			benchDirErr = err
+		}
+	})
+	if benchDirErr != nil {
+		b.Fatal(benchDirErr)
+	}
+	return benchDir
+}
+
+// openLoaded opens the loaded directory (one DB at a time).
+func openLoaded(b *testing.B, opts ...Option) *DB {
+	db, err := Open(loadedDir(b), opts...)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return db
+}
+
+// stride visits the keys in a scattered order without a random number
+// generator in the loop: i*stride mod n for a stride prime to n.
+const stride = 7919
+
+func benchGets(b *testing.B, db *DB, warm bool) {
+	s := db.Store("bench", 0)
+	n := benchKeys()
+	var key []byte
+	if warm {
+		for i := range n {
+			key = benchKey(key, i)
+			if _, ok, err := s.Get(key); !ok || err != nil {
+				b.Fatalf("warm-up Get(%s): %v, %v", key, ok, err)
+			}
+		}
+	}
+	before := db.Stats()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU()
+	i := 0
+	for b.Loop() {
+		i = (i + stride) % n
+		key = benchKey(key, i)
+		v, ok, err := s.Get(key)
+		if !ok || err != nil || len(v) != benchValueSize {
+			b.Fatalf("Get(%s): %d bytes, %v, %v", key, len(v), ok, err)
+		}
+	}
+	cpu.report(b)
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+	after := db.Stats()
+	if gets := after.CacheGets - before.CacheGets; gets > 0 {
+		hits := gets - (after.CacheMisses - before.CacheMisses)
+		b.ReportMetric(100*float64(hits)/float64(gets), "hit%")
+	}
+}
+
+// hitBudget is the memory budget of the cache-hit benchmarks: its 256 MiB
+// fastcache holds the 1M keys with their 100-byte values (121 MiB of
+// entries).
+const hitBudget = 1 << 30
+
+// BenchmarkGet reads random keys of the loaded store on one goroutine.
+//   - cache-hit: every key is in the fastcache (MemoryBudget(1 GiB));
+//   - fastcache-only: the floor, fastcache alone with the same entries;
+//   - nocache: WithoutCache, every Get is a Pebble point read (bloom
+//     filters, block cache of 192 MiB);
+//   - small-cache: MemoryBudget(128 MiB), whose 32 MiB fastcache holds a
+//     fraction of the 1M-key working set: mostly misses that fill the cache.
+func BenchmarkGet(b *testing.B) {
+	b.Run("cache-hit", func(b *testing.B) {
+		benchGets(b, openLoaded(b, MemoryBudget(hitBudget)), true)
+	})
+	b.Run("fastcache-only", func(b *testing.B) {
+		c := fastcache.New(int(splitBudget(hitBudget, false).fastcache))
+		defer c.Reset()
+		n := benchKeys()
+		val := bytes.Repeat([]byte{'v'}, benchValueSize)
+		var key []byte
+		for i := range n {
+			key = benchKey(key, i)
+			c.Set(key, val)
+		}
+		b.ReportAllocs()
+		cpu := startCPU()
+		i := 0
+		for b.Loop() {
+			i = (i + stride) % n
+			key = benchKey(key, i)
+			v, ok := c.HasGet(nil, key)
+			if !ok || len(v) != benchValueSize {
+				b.Fatalf("HasGet(%s): %d bytes, %v", key, len(v), ok)
+			}
+		}
+		cpu.report(b)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+	})
+	b.Run("nocache", func(b *testing.B) {
+		benchGets(b, openLoaded(b, WithoutCache()), true)
+	})
+	b.Run("small-cache", func(b *testing.B) {
+		benchGets(b, openLoaded(b, MemoryBudget(128<<20)), true)
+	})
+}
+
+// BenchmarkGetParallel is BenchmarkGet/cache-hit on GOMAXPROCS goroutines.
+func BenchmarkGetParallel(b *testing.B) {
+	db := openLoaded(b, MemoryBudget(hitBudget))
+	s := db.Store("bench", 0)
+	n := benchKeys()
+	var key []byte
+	for i := range n {
+		key = benchKey(key, i)
+		s.Get(key)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var seq sync.Mutex
+	next := 0
+	b.RunParallel(func(pb *testing.PB) {
+		seq.Lock()
+		i := next * 104729
+		next++
+		seq.Unlock()
+		var key []byte
+		for pb.Next() {
+			i = (i + stride) % n
+			key = benchKey(key, i)
+			if _, ok, err := s.Get(key); !ok || err != nil {
+				b.Errorf("Get(%s): %v, %v", key, ok, err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+}
+
+// BenchmarkPut writes 16-byte keys with 100-byte values, overwriting keys of
+// a 1M-key space in scattered order.
+//   - batched: through a Batch committed every 1000 writes, as a task does
+//     (default budget: 16 MiB memtables; the commit puts the values into the
+//     fastcache);
+//   - batched-nocache: the same WithoutCache;
+//   - batched-64MiB: MemoryBudget(64 MiB): 4 MiB memtables, no fastcache;
+//   - unbatched: Store.Put, one Pebble commit per write.
+func BenchmarkPut(b *testing.B) {
+	val := bytes.Repeat([]byte{'w'}, benchValueSize)
+	n := benchKeys()
+	batched := func(b *testing.B, opts ...Option) {
+		db := openDB(b, b.TempDir(), opts...)
+		batch := db.NewBatch()
+		defer batch.Close()
+		s := batch.Store(db.Store("bench", 0))
+		var key []byte
+		b.ReportAllocs()
+		cpu := startCPU()
+		i := 0
+		for b.Loop() {
+			i++
+			key = benchKey(key, (i*stride)%n)
+			if err := s.Put(key, val); err != nil {
+				b.Fatal(err)
+			}
+			if i%1000 == 0 {
+				if err := batch.Commit(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+		if err := batch.Commit(); err != nil {
+			b.Fatal(err)
+		}
+		cpu.report(b)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+	}
+	b.Run("batched", func(b *testing.B) { batched(b) })
+	b.Run("batched-nocache", func(b *testing.B) { batched(b, WithoutCache()) })
+	b.Run("batched-64MiB", func(b *testing.B) { batched(b, MemoryBudget(64<<20)) })
+	b.Run("unbatched", func(b *testing.B) {
+		db := openDB(b, b.TempDir())
+		s := db.Store("bench", 0)
+		var key []byte
+		b.ReportAllocs()
+		cpu := startCPU()
+		i := 0
+		for b.Loop() {
+			i++
+			key = benchKey(key, (i*stride)%n)
+			if err := s.Put(key, val); err != nil {
+				b.Fatal(err)
+			}
+		}
+		cpu.report(b)
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "puts/s")
+	})
+}
+
+// cpuClock measures the CPU time of the process (all threads, user and
+// system), which on a shared machine is steadier than wall time.
+type cpuClock struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuClock { return cpuClock{processCPU()} }
+
+// report reports the CPU time per operation and the operations per CPU
+// second.
+func (c cpuClock) report(b *testing.B) {
+	d := processCPU() - c.start
+	if d <= 0 {
+		return
+	}
+	b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(b.N)/d.Seconds(), "ops/cpu-s")
+}
+
+// rssChildEnv, when set, makes the test binary run rssChild instead of the
+// tests (see TestMain): a fresh process, so that its peak RSS is the
+// workload's alone. Its value is the directory to use.
+const rssChildEnv = "KSTREAM_STATE_RSS_CHILD"
+
+// rssBudgetEnv is the child's memory budget in MiB.
+const rssBudgetEnv = "KSTREAM_STATE_RSS_BUDGET_MIB"
+
+const (
+	rssKeys  = 2_000_000
+	rssReads = 200_000
+)
+
+// BenchmarkMemoryBudgetRSS writes 2M distinct 16-byte keys with 8-byte
+// values in a child process, through batches of 10,000, then reads 200k of
+// them, and reports the child's peak RSS (VmHWM). It reports; it asserts
+// nothing. The sub-benchmarks vary the budget (64 MiB has no fastcache, 256
+// MiB has one) and glibc's MALLOC_ARENA_MAX: Pebble allocates its caches
+// with C malloc, and the default per-thread arenas fragment.
+func BenchmarkMemoryBudgetRSS(b *testing.B) {
+	for _, budget := range []int{64, 256} {
+		for _, arenas := range []string{"", "2"} {
+			name := fmt.Sprintf("budget=%dMiB", budget)
+			if arenas != "" {
+				name += ",MALLOC_ARENA_MAX=" + arenas
+			}
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					cmd := exec.Command(os.Args[0], "-test.run=^$")
+					cmd.Env = append(os.Environ(), rssChildEnv+"="+b.TempDir(), fmt.Sprintf("%s=%d", rssBudgetEnv, budget))
+					if arenas != "" {
+						cmd.Env = append(cmd.Env, "MALLOC_ARENA_MAX="+arenas)
+					}
+					out, err := cmd.CombinedOutput()
+					if err != nil {
+						b.Fatalf("child: %v\n%s", err, out)
+					}
+					sc := bufio.NewScanner(bytes.NewReader(out))
+					for sc.Scan() {
+						line := sc.Text()
+						if v, ok := strings.CutPrefix(line, "VmHWM-KiB "); ok {
+							kib, _ := strconv.ParseFloat(v, 64)
+							b.ReportMetric(kib/1024, "peak-RSS-MiB")
+						} else if line != "" {
+							b.Log(line)
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+// rssChild is the child process of BenchmarkMemoryBudgetRSS.
+func rssChild() int {
+	dir := os.Getenv(rssChildEnv)
+	fail := func(err error) int {
+		fmt.Println("error:", err)
+		return 1
+	}
+	budget, err := strconv.ParseInt(os.Getenv(rssBudgetEnv), 10, 64)
+	if err != nil {
+		return fail(err)
+	}
+	db, err := Open(filepath.Join(dir, "db"), MemoryBudget(budget<<20))
+	if err != nil {
+		return fail(err)
+	}
+	s := db.Store("rss", 0)
+	batch := db.NewBatch()
+	bs := batch.Store(s)
+	key := make([]byte, 16)
+	val := make([]byte, 8)
+	setKey := func(i int) {
+		binary.BigEndian.PutUint64(key, uint64(i)*0x9E3779B97F4A7C15) // scattered
+		binary.BigEndian.PutUint64(key[8:], uint64(i))                // distinct
+	}
+	start := time.Now()
+	for i := range rssKeys {
+		setKey(i)
+		binary.BigEndian.PutUint64(val, uint64(i))
+		if err := bs.Put(key, val); err != nil {
+			return fail(err)
+		}
+		if i%10_000 == 9_999 {
+			if err := batch.Commit(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := batch.Commit(); err != nil {
+		return fail(err)
+	}
+	afterWrites := vmHWM()
+	writeTime := time.Since(start)
+	start = time.Now()
+	for i := range rssReads {
+		setKey(i * (rssKeys / rssReads))
+		if _, ok, err := s.Get(key); !ok || err != nil {
+			return fail(fmt.Errorf("key %d: %v, %v", i, ok, err))
+		}
+	}
+	readTime := time.Since(start)
+	st := db.Stats()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Printf("%d writes in %v, %d reads in %v\n", rssKeys, writeTime.Round(time.Millisecond),
+		rssReads, readTime.Round(time.Millisecond))
+	fmt.Printf("VmHWM after writes %d MiB; fastcache %d MiB of %d, block cache %d MiB, memtables %d MiB, disk %d MiB; Go heap in use %d MiB, Go sys %d MiB\n",
+		afterWrites>>10, st.CacheBytes>>20, st.CacheMaxBytes>>20, st.BlockCacheBytes>>20, st.MemTableBytes>>20,
+		st.DiskBytes>>20, ms.HeapInuse>>20, ms.Sys>>20)
+	batch.Close()
+	if err := db.Close(); err != nil {
+		return fail(err)
+	}
+	fmt.Printf("VmHWM-KiB %d\n", vmHWM())
+	return 0
+}
+
+// vmHWM returns the process's peak resident set size in KiB, from
+// /proc/self/status, or -1.
+func vmHWM() int64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
+}
+
+func TestBenchKey(t *testing.T) {
+	for _, i := range []int{0, 7, 1234567, 999_999_999_999_999} {
+		if got, want := string(benchKey(nil, i)), fmt.Sprintf("k%015d", i); got != want {
+			t.Errorf("benchKey(%d) = %q, want %q", i, got, want)
+		}
+	}
+}

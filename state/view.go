@@ -1,0 +1,182 @@
+package state
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// view is a Store over one store partition of a DB, returned by DB.Store.
+type view struct {
+	db     *DB
+	part   *partState
+	closed atomic.Bool
+}
+
+var _ Store = (*view)(nil)
+
+func (v *view) check() error {
+	if v.closed.Load() || v.db.closed.Load() {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Get implements Store. The returned slice is the caller's: it stays valid
+// after writes.
+func (v *view) Get(key []byte) ([]byte, bool, error) {
+	if err := v.check(); err != nil {
+		return nil, false, err
+	}
+	epoch := v.part.epoch.Load()
+	if c := v.db.cache; c != nil {
+		var buf [128]byte
+		if val, ok := c.HasGet(nil, appendCacheKey(buf[:0], epoch, key)); ok {
+			if val == nil {
+				val = []byte{}
+			}
+			return val, true, nil
+		}
+	}
+	return v.load(epoch, key)
+}
+
+// load reads key from Pebble and caches the value. It holds the key's stripe
+// (if there is a cache) so that a concurrent write of the key cannot be
+// followed by this read's older value going into the cache.
+func (v *view) load(epoch uint64, key []byte) ([]byte, bool, error) {
+	db := v.db
+	full := v.part.fullKey(key)
+	if db.cache != nil {
+		mu := &db.stripes[db.stripe(full)]
+		mu.Lock()
+		defer mu.Unlock()
+	}
+	val, closer, err := db.pdb.Get(full)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("state: get: %w", err)
+	}
+	// val is Pebble's until closer.Close: copy it first.
+	out := make([]byte, len(val))
+	copy(out, val)
+	if err := closer.Close(); err != nil {
+		return nil, false, fmt.Errorf("state: get: %w", err)
+	}
+	db.cacheSet(epoch, key, out)
+	return out, true, nil
+}
+
+// Put implements Store: it writes to Pebble at once (NoSync) and puts the
+// value into the cache.
+func (v *view) Put(key, value []byte) error {
+	if err := v.check(); err != nil {
+		return err
+	}
+	db := v.db
+	full := v.part.fullKey(key)
+	mu := &db.stripes[db.stripe(full)]
+	mu.Lock()
+	defer mu.Unlock()
+	epoch := v.part.epoch.Load()
+	if err := db.pdb.Set(full, value, pebble.NoSync); err != nil {
+		db.cacheDel(epoch, key)
+		return fmt.Errorf("state: put: %w", err)
+	}
+	db.cacheSet(epoch, key, value)
+	return nil
+}
+
+// Delete implements Store: it writes a deletion to Pebble at once (NoSync)
+// and deletes the cache entry.
+func (v *view) Delete(key []byte) error {
+	if err := v.check(); err != nil {
+		return err
+	}
+	db := v.db
+	full := v.part.fullKey(key)
+	mu := &db.stripes[db.stripe(full)]
+	mu.Lock()
+	defer mu.Unlock()
+	db.cacheDel(v.part.epoch.Load(), key)
+	if err := db.pdb.Delete(full, pebble.NoSync); err != nil {
+		return fmt.Errorf("state: delete: %w", err)
+	}
+	return nil
+}
+
+// Range implements Store. It reads Pebble, not the cache; keys are passed to
+// fn without the store prefix. The slices passed to fn are valid only until
+// fn returns. The Pebble iterator is closed before Range returns, also when
+// fn stops the scan or panics, and its error is returned.
+func (v *view) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
+	if err := v.check(); err != nil {
+		return err
+	}
+	return v.db.scan(v.db.pdb, v.part.prefix, lo, hi, fn)
+}
+
+// Close implements Store. It marks the view closed; the DB, the data and
+// other views of the same store partition are not affected.
+func (v *view) Close() error {
+	v.closed.Store(true)
+	return nil
+}
+
+// iterSource is a Pebble DB or indexed batch.
+type iterSource interface {
+	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// scan calls fn for the keys in [prefix+lo, prefix+hi) of src, with prefix
+// cut off. A nil lo is the start and a nil hi the end of the prefix's range.
+func (db *DB) scan(src iterSource, prefix, lo, hi []byte, fn func(key, value []byte) bool) (err error) {
+	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
+		return nil
+	}
+	opts := &pebble.IterOptions{LowerBound: concat(prefix, lo)}
+	if hi == nil {
+		opts.UpperBound = serde.PrefixEnd(prefix)
+	} else {
+		opts.UpperBound = concat(prefix, hi)
+	}
+	it, err := src.NewIter(opts)
+	if err != nil {
+		return fmt.Errorf("state: range: %w", err)
+	}
+	db.iters.Add(1)
+	defer func() {
+		cerr := it.Close()
+		db.iters.Add(-1)
+		if cerr != nil && err == nil {
+			err = fmt.Errorf("state: range: %w", cerr)
+		}
+	}()
+	n := len(prefix)
+	for ok := it.First(); ok; ok = it.Next() {
+		val, verr := it.ValueAndErr()
+		if verr != nil {
+			return fmt.Errorf("state: range: %w", verr)
+		}
+		if !fn(it.Key()[n:], val) {
+			return nil
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("state: range: %w", err)
+	}
+	return nil
+}
+
+// concat returns a+b in a new slice.
+func concat(a, b []byte) []byte {
+	out := make([]byte, 0, len(a)+len(b))
+	out = append(out, a...)
+	return append(out, b...)
+}
