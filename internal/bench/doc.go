@@ -26,8 +26,10 @@
 //     time that the producer put in the record (in its timestamp, in
 //     milliseconds, and in the first 8 bytes of its value, in nanoseconds,
 //     which is what the percentiles use). Each implementation runs with
-//     batches of 1 and 100 records per poll, and with franz-go's default
-//     producer linger (10 ms) and with linger 0.
+//     batches of 1 and 100 records per poll (-batches), and with franz-go's
+//     default producer linger (10 ms) and with linger 0. A "floor" row
+//     measures the same load on the input topic, with no processing: the
+//     latency of the cluster and clients alone.
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups
@@ -36,5 +38,7 @@
 // The table goes to stdout, a progress line to stderr, and results.json and
 // results.svg (records/s per scenario, mode and implementation) to -out.
 // -cpuprofile writes a CPU profile of each passthrough run's measured window.
+// -repeat runs the passthrough several times (alternating the order of the
+// implementations) and reports the medians: use it on a busy machine.
 // -quick is a smoke run for CI (200,000 records, 3 s latency runs).
 package main

@@ -30,7 +30,9 @@ type config struct {
 	rate     int           // offered records/s
 	batches  []int         // records per poll (kafkaio.MaxBatch)
 
-	cpuProfile string // passthrough CPU profile path (suffixed per run)
+	repeat     int           // passthrough runs per implementation (median reported)
+	commit     time.Duration // commit interval of both implementations; 0: kstream's defaults
+	cpuProfile string        // passthrough CPU profile path (suffixed per run)
 	timeout    time.Duration
 }
 
@@ -41,6 +43,8 @@ const (
 	modeEOS             = "eos"
 	implKstream         = "kstream"
 	implHand            = "hand"
+	implFloor           = "floor" // latency: producer to consumer, no processing
+	floorVariant        = "no processing"
 )
 
 func parseConfig(args []string, stderr io.Writer) (*config, error) {
@@ -58,6 +62,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	rate := fs.Int("rate", 10_000, "records/s offered in the latency scenario")
 	batches := fs.String("batches", "1,100", "records per poll (kafkaio.MaxBatch) in the latency scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough run's measured window to this path, suffixed -<mode>-<impl>")
+	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
+	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -69,7 +75,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	c := &config{
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
-		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout,
+		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
 	}
 	if *quick {
 		if !set["records"] {
@@ -105,6 +111,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		c.batches = append(c.batches, n)
 	}
 	switch {
+	case c.repeat <= 0:
+		return nil, errors.New("-repeat must be positive")
 	case c.records <= 0:
 		return nil, errors.New("-records must be positive")
 	case c.valueSize < 16:

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+// startPipeline starts impl on the cluster, reading in and writing out.
+func startPipeline(ctx context.Context, c *cluster, impl, in, out string, p params, logw io.Writer) (pipeline, error) {
+	group := c.name(impl)
+	c.groups = append(c.groups, group)
+	if impl == implKstream {
+		return startKstream(ctx, c.brokers, group, in, out, p, logw)
+	}
+	return startHand(ctx, c.brokers, group, in, out, p)
+}
+
+// runPassthrough pre-fills a fresh input topic and measures how long impl
+// takes to turn it into the expected output.
+func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl string, logw io.Writer) (r row, err error) {
+	p := params{eos: mode == modeEOS, batch: 10000, linger: defaultLinger, partitions: cfg.partitions, commit: cfg.commit}
+	r = row{Scenario: scenarioPassthrough, Mode: mode, Impl: impl, Batch: p.batch, Linger: lingerLabel(p.linger),
+		Variant: p.variant(), CommitMs: ms(p.commitInterval())}
+	label := fmt.Sprintf("%s %s %s", scenarioPassthrough, mode, impl)
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+
+	c, err := openCluster(ctx, cfg)
+	if err != nil {
+		return r, err
+	}
+	defer c.close()
+	in, out := c.name("in"), c.name("out")
+	if err := c.createTopics(ctx, cfg.partitions, in, out); err != nil {
+		return r, err
+	}
+	var filled atomic.Int64
+	prog.set(label+": prefill", filled.Load)
+	expected, err := prefill(ctx, c.brokers, in, cfg.records, cfg.valueSize, &filled)
+	if err != nil {
+		return r, err
+	}
+	runtime.GC()
+
+	stopProfile, err := startProfile(cfg.cpuProfile, mode, impl)
+	if err != nil {
+		return r, err
+	}
+	cpu0, t0 := cpuSeconds(), time.Now()
+	pl, err := startPipeline(ctx, c, impl, in, out, p, logw)
+	if err != nil {
+		stopProfile()
+		return r, err
+	}
+	prog.set(label, pl.processed)
+	first, done, werr := waitOutput(ctx, c, pl, p.eos, in, out, int64(cfg.records), expected)
+	cpu1 := cpuSeconds()
+	stopProfile()
+	prog.set(label+": stopping", nil)
+	serr := pl.stop()
+	if werr != nil {
+		return r, werr
+	}
+	if serr != nil {
+		return r, serr
+	}
+
+	r.Records = int64(cfg.records)
+	r.Seconds = done.Sub(t0).Seconds()
+	r.RecordsPerSec = float64(r.Records) / r.Seconds
+	r.StartupMs = ms(first.Sub(t0))
+	if d := done.Sub(first).Seconds(); d > 0 {
+		r.SteadyRecordsPerSec = float64(r.Records) / d
+	}
+	r.CPUSeconds = cpu1 - cpu0
+	r.CPUSecPerMRec = r.CPUSeconds / (float64(r.Records) / 1e6)
+	if !p.eos {
+		// No transaction markers at-least-once: the end offsets count the
+		// records, and more than expected means duplicates.
+		if n, err := c.endOffsets(ctx, out); err == nil && n != expected {
+			r.Note = fmt.Sprintf("output has %d records, expected %d", n, expected)
+		}
+	}
+	return r, nil
+}
+
+// waitOutput waits until the whole expected output is visible: at-least-once
+// when the output end offsets reach expected, exactly-once when the last
+// stable offsets reach it and the group has committed the whole input (the
+// stable offsets also count transaction markers, so they alone would stop
+// early). It returns when the first input record was processed and when the
+// output was complete. Offsets are only listed once the pipeline has
+// processed the whole input, every 2 ms.
+func waitOutput(ctx context.Context, c *cluster, pl pipeline, eos bool, in, out string, input, expected int64) (first, done time.Time, err error) {
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return first, done, fmt.Errorf("bench: waiting for the output (processed %d of %d): %w", pl.processed(), input, ctx.Err())
+		case <-pl.finished():
+			return first, done, stoppedEarly(pl)
+		case now := <-t.C:
+			n := pl.processed()
+			if n > 0 && first.IsZero() {
+				first = now
+			}
+			if n < input {
+				continue
+			}
+			var got int64
+			if eos {
+				got, err = c.stableOffsets(ctx, out)
+			} else {
+				got, err = c.endOffsets(ctx, out)
+			}
+			if err != nil || got < expected {
+				continue
+			}
+			if eos {
+				if lag, err := c.lag(ctx, pl.group(), in); err != nil || lag > 0 {
+					continue
+				}
+			}
+			return first, time.Now(), nil
+		}
+	}
+}
+
+// startProfile starts a CPU profile to path-<mode>-<impl>.prof (path "":
+// none) and returns the function that stops it.
+func startProfile(path, mode, impl string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	name := fmt.Sprintf("%s-%s-%s.prof", strings.TrimSuffix(path, ".prof"), mode, impl)
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	f, err := os.Create(name)
+	if err != nil {
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("bench: cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func lingerLabel(d time.Duration) string {
+	if d < 0 {
+		return "default(10ms)"
+	}
+	return d.String()
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// The filter of both implementations drops the keys ending in dropSuffix:
+// one record in dropEvery.
+const (
+	dropSuffix = "#x"
+	dropEvery  = 1000
+)
+
+var dropSuffixBytes = []byte(dropSuffix)
+
+// keep is the filter predicate of both implementations.
+func keep(key []byte) bool { return !bytes.HasSuffix(key, dropSuffixBytes) }
+
+// appendKey appends the key of record i: "user-<i>", with dropSuffix for one
+// record in dropEvery.
+func appendKey(dst []byte, i int) []byte {
+	dst = append(dst, "user-"...)
+	dst = strconv.AppendInt(dst, int64(i), 10)
+	if i%dropEvery == dropEvery-1 {
+		dst = append(dst, dropSuffix...)
+	}
+	return dst
+}
+
+// kept returns how many of the records 0..n-1 pass the filter.
+func kept(n int) int64 { return int64(n - n/dropEvery) }
+
+// valuePool is random bytes that values are sliced from: values do not
+// compress much, as with real payloads.
+func valuePool(size int) []byte {
+	r := rand.New(rand.NewChaCha8([32]byte{'k', 's', 't', 'r', 'e', 'a', 'm'}))
+	b := make([]byte, 1<<20+size)
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+// newProducer returns a client producing keyed records to the partitions
+// Java's default partitioner would pick (murmur2 of the key).
+func newProducer(brokers []string, extra ...kgo.Opt) (*kgo.Client, error) {
+	opts := append([]kgo.Opt{kgo.SeedBrokers(brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil))}, extra...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("bench: producer: %w", err)
+	}
+	return cl, nil
+}
+
+// prefill writes n records to topic, timestamped with their produce time,
+// counting them in done. It returns how many pass the filter.
+func prefill(ctx context.Context, brokers []string, topic string, n, valueSize int, done *atomic.Int64) (int64, error) {
+	cl, err := newProducer(brokers)
+	if err != nil {
+		return 0, err
+	}
+	defer cl.Close()
+	pool := valuePool(valueSize)
+	var firstErr atomic.Pointer[error]
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+		}
+		done.Add(1)
+	}
+	const chunk = 4096
+	for i := 0; i < n; i += chunk {
+		m := min(chunk, n-i)
+		recs := make([]kgo.Record, m)
+		keys := make([]byte, 0, m*16)
+		for j := range recs {
+			start := len(keys)
+			keys = appendKey(keys, i+j)
+			off := ((i + j) * 4099) % (len(pool) - valueSize)
+			recs[j] = kgo.Record{Topic: topic, Key: keys[start:len(keys):len(keys)], Value: pool[off : off+valueSize : off+valueSize]}
+			cl.Produce(ctx, &recs[j], promise)
+		}
+		if p := firstErr.Load(); p != nil {
+			return 0, fmt.Errorf("bench: prefilling %s: %w", topic, *p)
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return 0, fmt.Errorf("bench: prefilling %s: %w", topic, err)
+	}
+	if p := firstErr.Load(); p != nil {
+		return 0, fmt.Errorf("bench: prefilling %s: %w", topic, *p)
+	}
+	return kept(n), nil
+}
+
+// The latency scenario's values start with the send time in nanoseconds
+// and a warm-up flag.
+func stampValue(v []byte, sent time.Time, warm bool) {
+	binary.BigEndian.PutUint64(v, uint64(sent.UnixNano()))
+	v[8] = 0
+	if warm {
+		v[8] = 1
+	}
+}
+
+func readStamp(v []byte) (sentNanos int64, warm, ok bool) {
+	if len(v) < 9 {
+		return 0, false, false
+	}
+	return int64(binary.BigEndian.Uint64(v)), v[8] == 1, true
+}
