@@ -3,6 +3,7 @@ package state
 import (
 	"bytes"
 	"errors"
+	"unsafe"
 
 	"github.com/google/btree"
 )
@@ -34,17 +35,22 @@ var ErrClosed = errors.New("state: store is closed")
 
 type entry struct {
 	key, value []byte
+	inTree     bool // in the B-tree; else waiting in pending
+	deleted    bool // deleted while pending
 }
 
 func lessEntry(a, b *entry) bool { return bytes.Compare(a.key, b.key) < 0 }
 
-// Memory is an ordered in-memory Store: a hash index for point operations
-// and a B-tree of the same entries for ordered scans. It is not safe for
-// concurrent use: a task owns its store instances.
+// Memory is an ordered in-memory Store: a hash index for point operations,
+// and a B-tree of the same entries for ordered scans, which new keys join
+// lazily, at the next Range (a restore or a run of point updates pays for
+// ordering only when something scans). It is not safe for concurrent use: a
+// task owns its store instances.
 type Memory struct {
-	index  map[string]*entry
-	tree   *btree.BTreeG[*entry]
-	closed bool
+	index   map[string]*entry
+	tree    *btree.BTreeG[*entry]
+	pending []*entry
+	closed  bool
 }
 
 // NewMemory returns an empty in-memory store.
@@ -64,7 +70,8 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 	return e.value, true, nil
 }
 
-// Put implements Store. It reuses the old value's memory when it fits.
+// Put implements Store. It reuses the old value's memory when it fits; a new
+// key and its value share one allocation.
 func (m *Memory) Put(key, value []byte) error {
 	if m.closed {
 		return ErrClosed
@@ -73,10 +80,22 @@ func (m *Memory) Put(key, value []byte) error {
 		e.value = append(e.value[:0], value...)
 		return nil
 	}
-	e := &entry{key: bytes.Clone(key), value: append([]byte{}, value...)}
-	m.index[string(e.key)] = e
-	m.tree.ReplaceOrInsert(e)
+	buf := make([]byte, len(key)+len(value))
+	copy(buf, key)
+	copy(buf[len(key):], value)
+	e := &entry{key: buf[:len(key):len(key)], value: buf[len(key):]}
+	m.index[keyString(e.key)] = e
+	m.pending = append(m.pending, e)
 	return nil
+}
+
+// keyString views an entry's key, never modified, as a string without
+// copying it.
+func keyString(k []byte) string {
+	if len(k) == 0 {
+		return ""
+	}
+	return unsafe.String(&k[0], len(k))
 }
 
 // Delete implements Store.
@@ -86,9 +105,25 @@ func (m *Memory) Delete(key []byte) error {
 	}
 	if e, ok := m.index[string(key)]; ok {
 		delete(m.index, string(key))
-		m.tree.Delete(e)
+		if e.inTree {
+			m.tree.Delete(e)
+		} else {
+			e.deleted = true
+		}
 	}
 	return nil
+}
+
+// order moves the pending entries into the B-tree.
+func (m *Memory) order() {
+	for _, e := range m.pending {
+		if !e.deleted {
+			m.tree.ReplaceOrInsert(e)
+			e.inTree = true
+		}
+	}
+	clear(m.pending)
+	m.pending = m.pending[:0]
 }
 
 // Range implements Store.
@@ -96,6 +131,7 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 	if m.closed {
 		return ErrClosed
 	}
+	m.order()
 	visit := func(e *entry) bool {
 		if hi != nil && bytes.Compare(e.key, hi) >= 0 {
 			return false
@@ -118,5 +154,6 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.tree.Clear(false)
 	clear(m.index)
+	m.pending = nil
 	return nil
 }
