@@ -60,6 +60,10 @@ type App struct {
 	ctx       context.Context
 
 	fatalErr atomic.Pointer[error]
+	// dirty is set when records were polled or produced since the last
+	// commit: an idle commit interval commits nothing (an empty transaction
+	// costs round trips, and franz-go stalls after one).
+	dirty    atomic.Bool
 	running  atomic.Bool
 	crash    atomic.Bool // stop without committing (tests)
 	ready    chan struct{}
@@ -236,6 +240,10 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
 	}
+	if a.cfg.maxBatch == 1 {
+		// Latency-oriented: no linger either (ClientOpts may override).
+		opts = append(opts, kgo.ProducerLinger(0))
+	}
 	if a.cfg.exactlyOnce {
 		id, err := a.instanceID()
 		if err != nil {
@@ -315,7 +323,10 @@ func (a *App) loop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return a.shutdown(nil)
 		}
-		wait := min(a.cfg.commitInterval-time.Since(lastCommit), 100*time.Millisecond)
+		wait := 100 * time.Millisecond
+		if a.dirty.Load() {
+			wait = min(a.cfg.commitInterval-time.Since(lastCommit), wait)
+		}
 		pollCtx, cancel := context.WithTimeout(ctx, max(wait, time.Millisecond))
 		var fetches kgo.Fetches
 		if a.sess != nil {
@@ -344,7 +355,12 @@ func (a *App) loop(ctx context.Context) error {
 		if err := a.punctuate(); err != nil {
 			return a.shutdown(err)
 		}
-		if time.Since(lastCommit) >= a.cfg.commitInterval {
+		if fetches.NumRecords() > 0 {
+			a.dirty.Store(true)
+		}
+		// When idle, lastCommit stays old, so the first work after it commits
+		// at once.
+		if a.dirty.Load() && time.Since(lastCommit) >= a.cfg.commitInterval {
 			if err := a.commit(ctx); err != nil {
 				return a.shutdown(err)
 			}
@@ -457,6 +473,7 @@ func (a *App) produce(t *runtime.Task) {
 	if n == 0 {
 		return
 	}
+	a.dirty.Store(true)
 	recs := make([]kgo.Record, n)
 	slab := make([]byte, 0, out.Size())
 	for i := range n {
@@ -649,6 +666,9 @@ func (a *App) punctuate() error {
 // offsets; exactly-once, end the transaction (rolling the tasks back if it
 // aborted) and begin the next.
 func (a *App) commit(ctx context.Context) error {
+	if !a.dirty.Swap(false) {
+		return nil
+	}
 	// A commit runs to its end even when Run is being stopped: a cancelled
 	// transaction would leave the producer in an unknown state.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)

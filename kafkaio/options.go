@@ -80,7 +80,9 @@ func CommitInterval(d time.Duration) Opt { return func(c *config) { c.commitInte
 func Workers(n int) Opt { return func(c *config) { c.workers = n } }
 
 // MaxBatch caps the records taken in one poll, and so the batch a task
-// processes at once. Default: 10,000. 1 processes records one by one.
+// processes at once. Default: 10,000. 1 processes records one by one, for
+// latency: it also sets the producer's linger to 0 (franz-go's default is
+// 10 ms) and, unless CommitInterval says otherwise, commits every 100 ms.
 func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
 
 // ClientOpts passes franz-go options through to the clients, after kstream's
