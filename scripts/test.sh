@@ -134,7 +134,7 @@ if [[ -n "${KSTREAM_BROKERS:-}" && "${pkgs[*]:-}" == "./..." ]]; then
   go test -race -count=1 -timeout 30m "${others[@]}" "$@"
   test_status=$?
   echo "-- kafkaio under -race, embedded cluster"
-  KSTREAM_BROKERS= go test -race -count=1 -timeout 30m ./kafkaio "$@"
+  KSTREAM_BROKERS='' go test -race -count=1 -timeout 30m ./kafkaio "$@"
   status=$?
   ((test_status == 0)) && test_status=$status
   echo "-- kafkaio against the real broker ($KSTREAM_BROKERS)"
