@@ -557,7 +557,7 @@ func FuzzOrderedFloat64(f *testing.F) {
 	f.Add(-1.0, math.Nextafter(-1, -2))
 	f.Fuzz(func(t *testing.T, a, b float64) {
 		if math.IsNaN(a) || math.IsNaN(b) {
-			t.Skip("NaN has no numeric order")
+			return // NaN has no numeric order
 		}
 		got := bytes.Compare(encodeWith(t, serde.OrderedFloat64, a), encodeWith(t, serde.OrderedFloat64, b))
 		if want := compareFloat(a, b); got != want {

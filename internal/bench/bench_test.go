@@ -16,7 +16,7 @@ import (
 // non-zero rates. It tests the harness, not the performance.
 func TestHarness(t *testing.T) {
 	if testing.Short() {
-		t.Skip("runs the whole harness on embedded clusters (about 20 s)")
+		t.Skip("-short: runs the whole harness on embedded clusters (about 20 s)")
 	}
 	dir := t.TempDir()
 	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-duration", "500ms", "-warmup", "100ms",
