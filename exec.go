@@ -7,6 +7,7 @@ import (
 
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
 )
 
 // Executors are typed per-record functions composed at task creation: each
@@ -88,6 +89,29 @@ func resolveSerde[T any](b *Builder, s serde.Serde[T], node, what string) serde.
 	var zero T
 	b.g.Errorf("kstream: node %s: no %s serde for type %T: set one with WithSerdes or pass one to the operator", node, what, zero)
 	return nil
+}
+
+// tableReader reads a timestamped store (tables, aggregations) by typed key;
+// after get, kbuf holds the encoded key, for the write that usually follows.
+type tableReader[K, V any] struct {
+	st   state.Store
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+	kbuf []byte
+}
+
+func (r *tableReader[K, V]) get(k K) (v V, ts int64, found bool, err error) {
+	if r.kbuf, err = r.ks.Append(r.kbuf[:0], k); err != nil {
+		return v, 0, false, fmt.Errorf("encoding key: %w", err)
+	}
+	b, found, err := r.st.Get(r.kbuf)
+	if err != nil || !found {
+		return v, 0, false, err
+	}
+	if ts, v, err = decodeTimestamped(b, r.vs); err != nil {
+		return v, 0, false, fmt.Errorf("decoding stored value: %w", err)
+	}
+	return v, ts, true, nil
 }
 
 // Timestamped store values: 8 bytes of big-endian timestamp, then the value.

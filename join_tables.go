@@ -9,7 +9,6 @@ import (
 
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/serde"
-	"github.com/kstreamgo/kstream/state"
 )
 
 // Table–table joins: on the primary key (JoinTables, LeftJoinTables,
@@ -245,28 +244,6 @@ func tableJoinSideMake[K, VIn, VOther, VR any](n *graph.Node, otherStore string,
 			next(k, &out, &mm)
 		}), nil
 	}
-}
-
-// tableReader reads a table's timestamped store by typed key.
-type tableReader[K, V any] struct {
-	st   state.Store
-	ks   serde.Serde[K]
-	vs   serde.Serde[V]
-	kbuf []byte
-}
-
-func (r *tableReader[K, V]) get(k K) (v V, ts int64, found bool, err error) {
-	if r.kbuf, err = r.ks.Append(r.kbuf[:0], k); err != nil {
-		return v, 0, false, fmt.Errorf("encoding key: %w", err)
-	}
-	b, found, err := r.st.Get(r.kbuf)
-	if err != nil || !found {
-		return v, 0, false, err
-	}
-	if ts, v, err = decodeTimestamped(b, r.vs); err != nil {
-		return v, 0, false, fmt.Errorf("decoding stored value: %w", err)
-	}
-	return v, ts, true, nil
 }
 
 // tableJoinInput returns t with resolved serdes and a store a join can read: its

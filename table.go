@@ -78,35 +78,24 @@ func tableSourceMake[K, V any](n *graph.Node, store string, ks serde.Serde[K], v
 		if err != nil {
 			return nil, err
 		}
-		var kbuf, vbuf []byte
+		r := tableReader[K, V]{st: st, ks: ks, vs: vs}
+		var vbuf []byte
 		var c change[V]
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			if m.NullKey {
 				tc.Drop(n.Name)
 				return
 			}
-			var err error
-			if kbuf, err = ks.Append(kbuf[:0], k); err != nil {
-				tc.Fail(n.Name, fmt.Errorf("encoding key: %w", err))
-				return
-			}
-			c = change[V]{New: v, HasNew: !m.Tombstone}
-			old, found, err := st.Get(kbuf)
+			old, _, found, err := r.get(k)
 			if err != nil {
 				tc.Fail(n.Name, err)
 				return
 			}
-			if found {
-				if _, c.Old, err = decodeTimestamped(old, vs); err != nil {
-					tc.Fail(n.Name, fmt.Errorf("decoding stored value: %w", err))
-					return
-				}
-				c.HasOld = true
-			}
+			c = change[V]{New: v, HasNew: !m.Tombstone, Old: old, HasOld: found}
 			if m.Tombstone {
-				err = st.Delete(kbuf)
+				err = st.Delete(r.kbuf)
 			} else if vbuf, err = appendTimestamped(vbuf[:0], m.Timestamp, v, vs); err == nil {
-				err = st.Put(kbuf, vbuf)
+				err = st.Put(r.kbuf, vbuf)
 			}
 			if err != nil {
 				tc.Fail(n.Name, err)
@@ -302,7 +291,8 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 		if err != nil {
 			return nil, err
 		}
-		var kbuf, vbuf []byte
+		r := tableReader[K, A]{st: st, ks: ks, vs: as}
+		var vbuf []byte
 		var mm graph.Meta
 		var c change[A]
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
@@ -310,24 +300,13 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 				tc.Drop(name)
 				return
 			}
-			var err error
-			if kbuf, err = ks.Append(kbuf[:0], k); err != nil {
-				tc.Fail(name, fmt.Errorf("encoding key: %w", err))
-				return
-			}
-			old, found, err := st.Get(kbuf)
+			oldAgg, oldTs, found, err := r.get(k)
 			if err != nil {
 				tc.Fail(name, err)
 				return
 			}
 			ts := m.Timestamp
-			var oldAgg A
 			if found {
-				var oldTs int64
-				if oldTs, oldAgg, err = decodeTimestamped(old, as); err != nil {
-					tc.Fail(name, fmt.Errorf("decoding stored aggregate: %w", err))
-					return
-				}
 				ts = max(ts, oldTs)
 			}
 			tc.Node = id
@@ -341,7 +320,7 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 				tc.Fail(name, fmt.Errorf("encoding aggregate: %w", err))
 				return
 			}
-			if err = st.Put(kbuf, vbuf); err != nil {
+			if err = st.Put(r.kbuf, vbuf); err != nil {
 				tc.Fail(name, err)
 				return
 			}
@@ -597,27 +576,15 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 		if err != nil {
 			return nil, err
 		}
-		var kbuf, vbuf []byte
+		r := tableReader[K, A]{st: st, ks: ks, vs: as}
+		var vbuf []byte
 		var mm graph.Meta
 		var nc change[A]
 		return tableFn[K, V](func(k K, c *change[V], m *graph.Meta) {
-			var err error
-			if kbuf, err = ks.Append(kbuf[:0], k); err != nil {
-				tc.Fail(name, fmt.Errorf("encoding key: %w", err))
-				return
-			}
-			old, found, err := st.Get(kbuf)
+			oldAgg, oldTs, found, err := r.get(k)
 			if err != nil {
 				tc.Fail(name, err)
 				return
-			}
-			var oldAgg A
-			var oldTs int64
-			if found {
-				if oldTs, oldAgg, err = decodeTimestamped(old, as); err != nil {
-					tc.Fail(name, fmt.Errorf("decoding stored aggregate: %w", err))
-					return
-				}
 			}
 			tc.Node = id
 			ts := m.Timestamp
@@ -638,10 +605,10 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 			}
 			if hasAgg {
 				if vbuf, err = appendTimestamped(vbuf[:0], ts, agg, as); err == nil {
-					err = st.Put(kbuf, vbuf)
+					err = st.Put(r.kbuf, vbuf)
 				}
 			} else {
-				err = st.Delete(kbuf)
+				err = st.Delete(r.kbuf)
 			}
 			if err != nil {
 				tc.Fail(name, err)
