@@ -56,7 +56,7 @@ type App struct {
 	// for the checkpoints.
 	ackMu     sync.Mutex
 	acked     map[string]int64
-	nullKeyRR map[string]*atomic.Uint32
+	outTopics map[string]*outTopic // every topic the app writes
 	ctx       context.Context
 
 	fatalErr atomic.Pointer[error]
@@ -191,9 +191,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.plan, err = planTopics(ctx, a.adm, a.g, &a.cfg); err != nil {
 		return err
 	}
-	a.nullKeyRR = map[string]*atomic.Uint32{}
-	for t := range a.plan.partitions {
-		a.nullKeyRR[t] = new(atomic.Uint32)
+	a.outTopics = map[string]*outTopic{}
+	for t, n := range a.plan.partitions {
+		a.outTopics[t] = &outTopic{name: t, partitions: max(n, 1)}
 	}
 	restoreOpts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
 	if a.restoreCl, err = kgo.NewClient(append(restoreOpts, a.cfg.clientOpts...)...); err != nil {
@@ -476,6 +476,7 @@ func (a *App) produce(t *runtime.Task) {
 	a.dirty.Store(true)
 	recs := make([]kgo.Record, n)
 	slab := make([]byte, 0, out.Size())
+	var to *outTopic // the topic of the previous record: outputs come in runs of one topic
 	for i := range n {
 		r := out.At(i)
 		rec := &recs[i]
@@ -490,7 +491,10 @@ func (a *App) produce(t *runtime.Task) {
 		}
 		rec.Partition = r.Partition
 		if rec.Partition < 0 {
-			rec.Partition = a.partitionFor(r.Topic, rec.Key)
+			if to == nil || to.name != r.Topic {
+				to = a.outTopic(r.Topic)
+			}
+			rec.Partition = to.partition(rec.Key)
 		}
 		rec.Timestamp = time.UnixMilli(r.Timestamp)
 		rec.Headers = graphToKgoHeaders(r.Headers)
@@ -503,15 +507,29 @@ func (a *App) produce(t *runtime.Task) {
 	out.Reset()
 }
 
-func (a *App) partitionFor(topic string, key []byte) int32 {
-	n := a.plan.partitions[topic]
-	if n <= 0 {
-		n = 1
+// outTopic is a topic the app writes: its partition count, and the round
+// robin of its null-key records.
+type outTopic struct {
+	name       string
+	partitions int32
+	rr         atomic.Uint32
+}
+
+func (a *App) outTopic(topic string) *outTopic {
+	if t := a.outTopics[topic]; t != nil {
+		return t
 	}
+	// Not planned: cannot happen for sinks, changelogs or the DLQ.
+	return &outTopic{name: topic, partitions: 1}
+}
+
+// partition places a record as Kafka's default partitioner does: murmur2 of
+// the key, round robin for null keys.
+func (t *outTopic) partition(key []byte) int32 {
 	if key == nil {
-		return int32((a.nullKeyRR[topic].Add(1) - 1) % uint32(n))
+		return int32((t.rr.Add(1) - 1) % uint32(t.partitions))
 	}
-	return runtime.PartitionForKey(key, n)
+	return runtime.PartitionForKey(key, t.partitions)
 }
 
 func (a *App) promise(r *kgo.Record, err error) {
@@ -640,7 +658,7 @@ func (a *App) produceFailed(r *kgo.Record, err error) {
 				kgo.RecordHeader{Key: "kstream.error", Value: []byte(err.Error())},
 				kgo.RecordHeader{Key: "kstream.error.kind", Value: []byte("production")},
 				kgo.RecordHeader{Key: "kstream.target.topic", Value: []byte(r.Topic)})}
-		dl.Partition = a.partitionFor(dl.Topic, dl.Key)
+		dl.Partition = a.outTopic(dl.Topic).partition(dl.Key)
 		a.cl.Produce(a.ctx, dl, a.promise)
 	default:
 		a.setFatal(perr)
