@@ -69,6 +69,7 @@ type Config struct {
 type Task struct {
 	ID      TaskID
 	cfg     *Config
+	topo    *kstream.Topology
 	sub     *graph.SubTopology
 	tc      *graph.TaskContext
 	sources map[string]func(*graph.RawRecord)
@@ -82,28 +83,35 @@ type Task struct {
 // NewTask creates the task of sub-topology sub on partition p: its stores
 // (empty: restore them before processing) and its executors. A processor's
 // Init runs here.
-func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, err error) {
+func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (*Task, error) {
+	t, err := NewStandby(topo, cfg, sub, p)
+	if err != nil {
+		return nil, err
+	}
+	if err := t.Activate(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// NewStandby creates the stores of the task of sub-topology sub on partition
+// p, and no executor: a standby replica, which keeps the stores current from
+// their changelogs (Restore, Commit) without processing. Activate turns it
+// into a processing task with the same stores.
+func NewStandby(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, err error) {
 	g := topo.Graph()
 	if sub < 0 || sub >= len(g.SubTopologies) {
 		return nil, fmt.Errorf("runtime: no sub-topology %d", sub)
 	}
 	st := g.SubTopologies[sub]
 	tc := graph.NewTaskContext(cfg.AppID, sub, p)
-	if cfg.Clock != nil {
-		tc.WallClock = cfg.Clock()
-	} else {
-		tc.WallClock = time.Now().UnixMilli()
-	}
 	tc.Names = make([]string, len(g.Nodes))
 	for i, n := range g.Nodes {
 		tc.Names[i] = n.Name
 	}
-	t = &Task{ID: TaskID{sub, p}, cfg: cfg, sub: st, tc: tc,
-		sources: map[string]func(*graph.RawRecord){}, stores: map[string]*loggedStore{}, execs: map[string]any{}}
+	t = &Task{ID: TaskID{sub, p}, cfg: cfg, topo: topo, sub: st, tc: tc,
+		sources: map[string]func(*graph.RawRecord){}, stores: map[string]*loggedStore{}}
 	defer func() {
-		if v := recover(); v != nil {
-			err = fmt.Errorf("runtime: creating task %s: node %s panicked: %v", t.ID, tc.Names[tc.Node], v)
-		}
 		if err != nil {
 			_ = t.Close()
 			t = nil
@@ -131,8 +139,38 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 		t.stores[spec.Name] = ls
 		tc.SetStore(spec.Name, ls)
 	}
+	return t, nil
+}
+
+// Active reports whether the task processes records (it was activated), or
+// is a standby.
+func (t *Task) Active() bool { return t.execs != nil }
+
+// Activate creates the executors of a task made by NewStandby, on its
+// stores as they are, and runs the processors' Init. On error the task is
+// closed.
+func (t *Task) Activate() (err error) {
+	if t.execs != nil {
+		return fmt.Errorf("runtime: task %s is already active", t.ID)
+	}
+	tc, st, cfg := t.tc, t.sub, t.cfg
+	if cfg.Clock != nil {
+		tc.WallClock = cfg.Clock()
+	} else {
+		tc.WallClock = time.Now().UnixMilli()
+	}
+	t.execs = map[string]any{}
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("runtime: creating task %s: node %s panicked: %v", t.ID, tc.Names[tc.Node], v)
+		}
+		if err != nil {
+			_ = t.Close()
+		}
+	}()
+	g := t.topo.Graph()
 	if err := t.connectGlobalStores(g, st); err != nil {
-		return t, err
+		return err
 	}
 	execs := make(map[int]any, len(st.Nodes))
 	for i := len(st.Nodes) - 1; i >= 0; i-- {
@@ -144,19 +182,19 @@ func NewTask(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task, er
 		tc.Node = int32(n.ID)
 		e, err := n.Make(tc, children)
 		if err != nil {
-			return t, fmt.Errorf("runtime: task %s: %w", t.ID, err)
+			return fmt.Errorf("runtime: task %s: %w", t.ID, err)
 		}
 		execs[n.ID] = e
 		t.execs[n.Name] = e
 		if n.Kind == graph.KindSource {
 			src, ok := e.(func(*graph.RawRecord))
 			if !ok {
-				return t, fmt.Errorf("runtime: task %s: source %s has executor %T", t.ID, n.Name, e)
+				return fmt.Errorf("runtime: task %s: source %s has executor %T", t.ID, n.Name, e)
 			}
 			t.sources[n.Topic.Resolve(cfg.AppID)] = src
 		}
 	}
-	return t, nil
+	return nil
 }
 
 // connectGlobalStores gives the task read-only access to the global stores
