@@ -51,6 +51,15 @@ type App struct {
 	plan      *topicPlan
 	global    *globalTables
 	db        *state.DB
+	balancer  *balancer
+	standby   *standbys // nil without StandbyReplicas
+	// assignGen counts changes of assigned, so that the standbys are
+	// reconciled only when the assignment changed.
+	assignGen   atomic.Int64
+	standbySeen struct {
+		tasks *[]taskKey
+		gen   int64
+	}
 
 	// Acknowledged changelog offsets ("topic/partition" -> next offset),
 	// for the checkpoints.
@@ -215,20 +224,31 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if err := a.startGlobal(ctx); err != nil {
 		return err
 	}
-	groups := make([][]string, len(a.g.SubTopologies))
+	a.balancer = &balancer{groups: make([][]string, len(a.g.SubTopologies)),
+		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas}
 	for _, st := range a.g.SubTopologies {
 		if st.Global {
 			continue
 		}
 		for _, ref := range st.SourceTopics() {
-			groups[st.ID] = append(groups[st.ID], ref.Resolve(a.cfg.appID))
+			a.balancer.groups[st.ID] = append(a.balancer.groups[st.ID], ref.Resolve(a.cfg.appID))
+		}
+		for _, spec := range st.Stores {
+			if !spec.Global && !spec.FromSource {
+				a.balancer.stateful[st.ID] = true
+			}
+		}
+	}
+	if a.cfg.standbyReplicas > 0 {
+		if err := a.startStandbys(ctx); err != nil {
+			return err
 		}
 	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(a.cfg.brokers...),
 		kgo.ConsumerGroup(a.cfg.appID),
 		kgo.ConsumeTopics(a.plan.sources...),
-		kgo.Balancers(&balancer{groups: groups}),
+		kgo.Balancers(a.balancer),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
@@ -775,6 +795,10 @@ func (a *App) shutdown(err error) error {
 		delete(a.tasks, id)
 	}
 	a.mu.Unlock()
+	if a.standby != nil {
+		a.cancel() // stops the standbys' goroutine
+		a.standby.close()
+	}
 	if a.global != nil {
 		a.global.close()
 	}
@@ -794,6 +818,7 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 			a.assigned[runtime.TaskID{SubTopology: sub, Partition: p}] = true
 		}
 	}
+	a.assignGen.Add(1)
 }
 
 func (a *App) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
@@ -832,6 +857,7 @@ func (a *App) dropTasks(parts map[string][]int32) {
 		for _, p := range ps {
 			id := runtime.TaskID{SubTopology: sub, Partition: p}
 			delete(a.assigned, id)
+			a.assignGen.Add(1)
 			if t, ok := a.tasks[id]; ok {
 				_ = t.rt.Close()
 				delete(a.tasks, id)
@@ -840,8 +866,25 @@ func (a *App) dropTasks(parts map[string][]int32) {
 	}
 }
 
-// ensureTasks creates and restores the tasks assigned but not yet running.
+// ensureTasks creates and restores the tasks assigned but not yet running
+// (promoting their standbys when there are), and makes the standbys follow
+// the assignment.
 func (a *App) ensureTasks(ctx context.Context) error {
+	if err := a.createTasks(ctx); err != nil {
+		return err
+	}
+	if a.standby == nil {
+		return nil
+	}
+	tasks, gen := a.balancer.assigned.Load(), a.assignGen.Load()
+	if tasks == a.standbySeen.tasks && gen == a.standbySeen.gen {
+		return nil
+	}
+	a.standbySeen.tasks, a.standbySeen.gen = tasks, gen
+	return a.standby.reconcile(tasks)
+}
+
+func (a *App) createTasks(ctx context.Context) error {
 	a.mu.Lock()
 	var want []runtime.TaskID
 	for id := range a.assigned {
@@ -851,12 +894,26 @@ func (a *App) ensureTasks(ctx context.Context) error {
 	}
 	a.mu.Unlock()
 	for _, id := range want {
-		rt, err := runtime.NewTask(a.topo, &a.rcfg, id.SubTopology, id.Partition)
-		if err != nil {
+		var rt *runtime.Task
+		var from map[string]int64
+		var err error
+		if a.standby != nil {
+			if rt, from, err = a.standby.take(id); err != nil {
+				return err
+			}
+		}
+		if rt == nil {
+			if rt, err = runtime.NewStandby(a.topo, &a.rcfg, id.SubTopology, id.Partition); err != nil {
+				return err
+			}
+		}
+		if err := a.restore(ctx, rt, from); err != nil {
+			_ = rt.Close()
 			return err
 		}
-		if err := a.restore(ctx, rt); err != nil {
-			_ = rt.Close()
+		// The processors start (Init) on restored stores, as in Kafka
+		// Streams.
+		if err := rt.Activate(); err != nil {
 			return err
 		}
 		rt.Context().WallClock = time.Now().UnixMilli()
@@ -881,6 +938,11 @@ type Stats struct {
 	Commits, Aborts int64
 	// Tasks is the number of tasks running now.
 	Tasks int
+	// Standbys is the number of standby replicas held now (see
+	// StandbyReplicas); StandbyApplied counts the changelog records they
+	// applied.
+	Standbys       int
+	StandbyApplied int64
 }
 
 // Stats returns the app's counters.
@@ -892,8 +954,12 @@ func (a *App) Stats() Stats {
 		skipped += t.rt.Skipped
 	}
 	a.mu.Unlock()
-	return Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
+	st := Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
 		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n}
+	if a.standby != nil {
+		st.Standbys, st.StandbyApplied = a.standby.count(), a.standby.applied.Load()
+	}
+	return st
 }
 
 // Lag returns how many records of the source topics (repartition topics

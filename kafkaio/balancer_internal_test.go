@@ -3,6 +3,7 @@ package kafkaio
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -115,6 +116,113 @@ func TestPartitionerMatchesFranzGo(t *testing.T) {
 		want := int32(tp.Partition(&kgo.Record{Key: key}, int(n)))
 		if got := runtime.PartitionForKey(key, n); got != want {
 			t.Fatalf("key %x over %d partitions: kstream %d, franz-go %d", key, n, got, want)
+		}
+	}
+}
+
+// syncAssignments balances and returns, per member, what the member parses
+// from its SyncGroup assignment: partitions, and standby tasks.
+func syncAssignments(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) (map[string]map[string][]int32, map[string][]taskKey) {
+	t.Helper()
+	gmb, _, err := b.MemberBalancer(members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	into, err := gmb.(kgo.GroupMemberBalancerOrError).BalanceOrError(topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts, standbys := map[string]map[string][]int32{}, map[string][]taskKey{}
+	for _, a := range into.IntoSyncAssignment() {
+		recv := &balancer{groups: b.groups}
+		p, err := recv.ParseSyncAssignment(a.MemberAssignment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[a.MemberID], standbys[a.MemberID] = p, *recv.assigned.Load()
+	}
+	return parts, standbys
+}
+
+func TestBalancerPlacesStandbys(t *testing.T) {
+	// Sub-topology 0 is stateless (reads a), 1 stateful (reads r): 6 tasks each.
+	b := &balancer{groups: [][]string{{"a"}, {"r"}}, stateful: []bool{false, true}, standbys: 1}
+	topics := map[string]int32{"a": 6, "r": 6}
+	var members []kmsg.JoinGroupResponseMember
+	for i := range 3 {
+		members = append(members, member(b, fmt.Sprintf("m%d", i), 1, nil))
+	}
+	parts, standbys := syncAssignments(t, b, members, topics)
+	owner := map[int32]string{}
+	for m, ts := range parts {
+		if n := len(ts["r"]); n != 2 {
+			t.Errorf("member %s runs %d stateful tasks, want 2 (stateful tasks are balanced on their own): %v", m, n, parts)
+		}
+		for _, p := range ts["r"] {
+			owner[p] = m
+		}
+	}
+	held := map[int32]int{}
+	for m, ks := range standbys {
+		if len(ks) != 2 {
+			t.Errorf("member %s holds %d standbys, want 2: %v", m, len(ks), standbys)
+		}
+		for _, k := range ks {
+			if k.sub != 1 {
+				t.Errorf("member %s got a standby of stateless task %v", m, k)
+			}
+			if owner[k.p] == m {
+				t.Errorf("member %s holds a standby of task %v, which it runs", m, k)
+			}
+			held[k.p]++
+		}
+	}
+	for p := range int32(6) {
+		if held[p] != 1 {
+			t.Errorf("task 1_%d has %d standbys, want 1", p, held[p])
+		}
+	}
+
+}
+
+func TestBalancerGivesOrphansToTheirStandbys(t *testing.T) {
+	b := &balancer{groups: [][]string{{"r"}}, stateful: []bool{true}, standbys: 1}
+	topics := map[string]int32{"r": 6}
+	// Tasks 0 and 1 lost their owner; m1 and m2 have room for one each, and
+	// hold their standbys crosswise to the order a load-only choice takes.
+	join := func(id string, owned []int32, warm ...taskKey) kmsg.JoinGroupResponseMember {
+		mb := &balancer{groups: b.groups}
+		mb.warm.Store(&warm)
+		return member(mb, id, 3, map[string][]int32{"r": owned})
+	}
+	members := []kmsg.JoinGroupResponseMember{
+		join("m0", []int32{2, 3}),
+		join("m1", []int32{4}, taskKey{0, 1}),
+		join("m2", []int32{5}, taskKey{0, 0}),
+	}
+	plan, standbys := syncAssignments(t, b, members, topics)
+	if !slices.Contains(plan["m2"]["r"], 0) || !slices.Contains(plan["m1"]["r"], 1) {
+		t.Errorf("orphaned tasks went elsewhere than to their standbys (0 to m2, 1 to m1): %v", plan)
+	}
+	// Their former standby holders now run them: they get standbys elsewhere.
+	for m, ks := range standbys {
+		for _, k := range ks {
+			if slices.Contains(plan[m]["r"], k.p) {
+				t.Errorf("member %s holds a standby of task %v, which it runs", m, k)
+			}
+		}
+	}
+}
+
+func TestTaskListRoundTrip(t *testing.T) {
+	in := []taskKey{{0, 0}, {3, 17}, {1 << 10, 1<<31 - 1}}
+	out, err := parseTasks(appendTasks(nil, in))
+	if err != nil || fmt.Sprint(out) != fmt.Sprint(in) {
+		t.Fatalf("round trip: %v, %v; want %v", out, err, in)
+	}
+	for _, bad := range [][]byte{{2}, {1, 0x80}, {1, 1}} {
+		if _, err := parseTasks(bad); err == nil {
+			t.Errorf("parseTasks(%x): no error", bad)
 		}
 	}
 }

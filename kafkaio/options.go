@@ -26,28 +26,40 @@ const (
 )
 
 type config struct {
-	appID          string
-	brokers        []string
-	stateDir       string
-	exactlyOnce    bool
-	commitInterval time.Duration
-	workers        int
-	maxBatch       int
-	clientOpts     []kgo.Opt
-	onDeserialize  Policy
-	onProcess      Policy
-	onProduce      Policy
-	dlqTopic       string
-	instanceID     string
-	logger         *slog.Logger
-	partitions     int32
-	memoryBudget   int64
+	appID           string
+	brokers         []string
+	stateDir        string
+	exactlyOnce     bool
+	commitInterval  time.Duration
+	workers         int
+	maxBatch        int
+	clientOpts      []kgo.Opt
+	onDeserialize   Policy
+	onProcess       Policy
+	onProduce       Policy
+	dlqTopic        string
+	instanceID      string
+	logger          *slog.Logger
+	partitions      int32
+	memoryBudget    int64
+	standbyReplicas int
 }
 
 // MemoryBudget bounds the memory of the instance's persistent state (with
 // StateDir): the read cache and Pebble's caches and memtables together,
 // whatever the number of stores and partitions. Default: 256 MiB.
 func MemoryBudget(bytes int64) Opt { return func(c *config) { c.memoryBudget = bytes } }
+
+// StandbyReplicas keeps n warm copies of every stateful task's stores on
+// other instances of the application (as Kafka Streams'
+// num.standby.replicas): each is kept current from the changelogs, and when
+// the task's instance leaves, the group gives the task to an instance holding
+// a copy, which restores only the changelog tail it had not applied yet. With
+// StateDir the copies live in the state directory and survive restarts;
+// without it, in memory. A source table's store (its changelog is its input
+// topic) has no standby. Default 0; a copy needs another instance: a single
+// instance holds none.
+func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n } }
 
 // AppID names the application: its consumer group, the prefix of its internal
 // topics, and of its transactional IDs. Required.

@@ -16,18 +16,21 @@ import (
 // restoreChunk is how many changelog records are applied at once.
 const restoreChunk = 4096
 
-// restore fills a new task's stores from their changelogs, from the start to
-// the end that is committed now (the last stable offset), before the task
-// processes anything.
-func (a *App) restore(ctx context.Context, t *runtime.Task) error {
-	// Persistent stores restart from their checkpoint: only the changelog
-	// tail after it is replayed. No checkpoint, or a corrupt one, means a
-	// full restore into wiped stores.
+// restore fills a new task's stores from their changelogs, up to the end
+// that is committed now (the last stable offset), before the task processes
+// anything. Persistent stores restart from their checkpoint; in-memory stores
+// from the offsets in from (a promoted standby's), else from the start.
+func (a *App) restore(ctx context.Context, t *runtime.Task, from map[string]int64) error {
+	// Only the changelog tail after the checkpoint is replayed. No
+	// checkpoint, or a corrupt one, means a full restore into wiped stores.
 	ckpt, ok, err := t.Checkpoint()
 	if err != nil {
 		a.log.Warn("kstream: unusable checkpoint: restoring the task in full", "task", t.ID.String(), "error", err)
 	}
-	if t.Persistent() && !ok {
+	switch {
+	case !t.Persistent():
+		ckpt = from
+	case !ok:
 		if err := t.Wipe(); err != nil {
 			return fmt.Errorf("kafkaio: wiping task %s: %w", t.ID, err)
 		}
@@ -62,7 +65,7 @@ func (a *App) restore(ctx context.Context, t *runtime.Task) error {
 				if err := t.Wipe(); err != nil {
 					return err
 				}
-				return a.restore(ctx, t)
+				return a.restore(ctx, t, nil)
 			}
 			from = max(c, start)
 		}

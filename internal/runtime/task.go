@@ -494,9 +494,18 @@ func (t *Task) Checkpoint() (map[string]int64, bool, error) {
 }
 
 // Wipe deletes the task's stores and checkpoint from the DB, before a full
-// restore.
+// restore; in-memory stores are replaced by empty ones.
 func (t *Task) Wipe() error {
 	if t.batch == nil {
+		if t.cfg.NewStore != nil {
+			return nil
+		}
+		for _, s := range t.stores {
+			if !s.spec.Global {
+				_ = s.Store.Close()
+				s.Store = state.NewMemory()
+			}
+		}
 		return nil
 	}
 	if err := t.batch.Discard(); err != nil {

@@ -1,0 +1,76 @@
+package kafkaio_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/kstreamgo/kstream/kafkaio"
+)
+
+// TestStandbyPromotion runs two instances with one standby replica each:
+// every stateful task has a warm copy on the other instance. When one
+// instance stops, the other takes its tasks over from their standbys: it
+// replays nothing of the changelogs (the standbys had applied them), and the
+// counts stay exact as processing goes on.
+func TestStandbyPromotion(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "pebble"}[persistent], func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				in, out, app := unique("in"), unique("out"), unique("standby")
+				const parts = 4
+				mustCreate(t, c, parts, in, out)
+				topo := groupCount(t, in, out)
+				changelog := app + "-group-counts-changelog"
+				newApp := func() (*kafkaio.App, func() error) {
+					opts := appOpts(c, app, true, kafkaio.StandbyReplicas(1))
+					if persistent {
+						opts = append(opts, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20))
+					}
+					a, err := kafkaio.NewApp(topo, opts...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return a, runApp(t, a)
+				}
+				a, stopA := newApp()
+				b, _ := newApp()
+				waitFor(t, time.Minute, "both instances to hold tasks and standbys", func() bool {
+					sa, sb := a.Stats(), b.Stats()
+					return sa.Tasks > 0 && sb.Tasks > 0 && sa.Standbys > 0 && sb.Standbys > 0 && sa.Tasks+sb.Tasks == 2*parts
+				})
+				want := map[string]int64{}
+				next := 0
+				feed := func(n int) {
+					recs, _ := groupInput(n, 40)
+					for i := range recs {
+						recs[i].key = []byte(fmt.Sprint(next + i))
+						want[string(recs[i].value)]++
+					}
+					next += n
+					produce(t, c, in, recs)
+				}
+				feed(4000)
+				waitCaughtUp(t, a, 2*time.Minute)
+				waitCaughtUp(t, b, 2*time.Minute)
+				logged := int64(len(consumeAll(t, c, changelog, true)))
+				waitFor(t, time.Minute, "the standbys to apply the changelogs", func() bool {
+					return a.Stats().StandbyApplied+b.Stats().StandbyApplied >= logged
+				})
+				if got := a.Stats().StandbyApplied + b.Stats().StandbyApplied; got != logged {
+					t.Errorf("the standbys applied %d changelog records, the changelog has %d (one standby per task)", got, logged)
+				}
+				if err := stopA(); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, time.Minute, "the other instance to take every task", func() bool { return b.Stats().Tasks == 2*parts })
+				feed(4000)
+				waitCaughtUp(t, b, 2*time.Minute)
+				if s := b.Stats(); s.Restored != 0 {
+					t.Errorf("promoted standbys replayed %d changelog records, want 0 (they were current)", s.Restored)
+				}
+				checkCounts(t, latestCounts(t, c, out, true), want, true)
+			})
+		})
+	}
+}
