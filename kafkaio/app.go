@@ -81,6 +81,7 @@ type App struct {
 	cancel   context.CancelFunc
 
 	processed, skipped, restored, commits, aborts atomic.Int64
+	progress                                      progress
 }
 
 // task is a runtime task plus the buffers the app reuses for it every poll.

@@ -1,9 +1,12 @@
 package kafkaio
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -15,6 +18,77 @@ import (
 
 // restoreChunk is how many changelog records are applied at once.
 const restoreChunk = 4096
+
+// restoreLogInterval is how often a long restore logs its progress.
+const restoreLogInterval = 5 * time.Second
+
+// RestoreProgress is where the restore of one store partition of a task
+// stands (see App.RestoreProgress).
+type RestoreProgress struct {
+	// Task is the task ("<sub-topology>_<partition>"), Store the store,
+	// Topic and Partition its changelog partition.
+	Task, Store, Topic string
+	Partition          int32
+	// Restored counts the changelog records applied so far; Remaining is
+	// the number of offsets left to the end of the changelog as it was when
+	// the restore began (0 once Done).
+	Restored, Remaining int64
+	// Started is when the restore began; Took how long it took, once Done.
+	Started time.Time
+	Took    time.Duration
+	Done    bool
+}
+
+// restoreEntry is one restore in progress, updated under progress.mu.
+type restoreEntry struct{ RestoreProgress }
+
+// progress keeps the latest restore of every store partition of the
+// instance.
+type progress struct {
+	mu      sync.Mutex
+	entries map[string]*restoreEntry // by task/store
+}
+
+func (p *progress) start(r RestoreProgress) *restoreEntry {
+	e := &restoreEntry{r}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.entries == nil {
+		p.entries = map[string]*restoreEntry{}
+	}
+	p.entries[r.Task+"/"+r.Store] = e
+	return e
+}
+
+func (p *progress) update(e *restoreEntry, restored, remaining int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e.Restored, e.Remaining = restored, max(remaining, 0)
+}
+
+func (p *progress) finish(e *restoreEntry) time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e.Done, e.Remaining, e.Took = true, 0, time.Since(e.Started)
+	return e.Took
+}
+
+// RestoreProgress returns the latest restore of each store partition this
+// instance has restored since it started, in progress or done, sorted by
+// task and store. A task restores its stores before it processes (see
+// StateDir for what is restored).
+func (a *App) RestoreProgress() []RestoreProgress {
+	a.progress.mu.Lock()
+	defer a.progress.mu.Unlock()
+	out := make([]RestoreProgress, 0, len(a.progress.entries))
+	for _, e := range a.progress.entries {
+		out = append(out, e.RestoreProgress)
+	}
+	slices.SortFunc(out, func(x, y RestoreProgress) int {
+		return cmp.Or(cmp.Compare(x.Task, y.Task), cmp.Compare(x.Store, y.Store))
+	})
+	return out
+}
 
 // restore fills a new task's stores from their changelogs, up to the end
 // that is committed now (the last stable offset), before the task processes
@@ -73,14 +147,15 @@ func (a *App) restore(ctx context.Context, t *runtime.Task, from map[string]int6
 			offsets[key] = max(offsets[key], end)
 			continue
 		}
-		began := time.Now()
-		n, err := a.restorePartition(ctx, t, store, topic, p, from, end, offsets)
+		prog := a.progress.start(RestoreProgress{Task: t.ID.String(), Store: store, Topic: topic, Partition: p,
+			Remaining: end - from, Started: time.Now()})
+		n, err := a.restorePartition(ctx, t, prog, from, end, offsets)
 		if err != nil {
 			return err
 		}
-		a.restored.Add(n)
+		took := a.progress.finish(prog)
 		a.log.Info("kstream: restored store", "store", store, "task", t.ID.String(), "records", n,
-			"from_offset", from, "end_offset", end, "took", time.Since(began))
+			"from_offset", from, "end_offset", end, "took", took)
 	}
 	return t.Commit(offsets)
 }
@@ -135,7 +210,9 @@ func (a *App) offsetRange(ctx context.Context, topic string, p int32) (start, en
 
 // restorePartition replays a changelog partition from offset from to end,
 // committing persistent stores every chunk with its progress in offsets.
-func (a *App) restorePartition(ctx context.Context, t *runtime.Task, store, topic string, p int32, from, end int64, offsets map[string]int64) (int64, error) {
+func (a *App) restorePartition(ctx context.Context, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (int64, error) {
+	store, topic, p := prog.Store, prog.Topic, prog.Partition
+	lastLog := time.Now()
 	a.restoreCl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
 	defer a.restoreCl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
 	var n int64
@@ -147,11 +224,18 @@ func (a *App) restorePartition(ctx context.Context, t *runtime.Task, store, topi
 		if err := t.Restore(store, buf); err != nil {
 			return err
 		}
-		offsets[partKey(topic, p)] = buf[len(buf)-1].Offset + 1
+		next := buf[len(buf)-1].Offset + 1
+		offsets[partKey(topic, p)] = next
 		if err := t.Commit(offsets); err != nil {
 			return err
 		}
 		n += int64(len(buf))
+		a.restored.Add(int64(len(buf)))
+		a.progress.update(prog, n, end-next)
+		if time.Since(lastLog) >= restoreLogInterval {
+			lastLog = time.Now()
+			a.log.Info("kstream: restoring store", "store", store, "task", t.ID.String(), "restored", n, "remaining", end-next)
+		}
 		clear(buf)
 		buf = buf[:0]
 		return nil

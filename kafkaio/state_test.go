@@ -46,6 +46,17 @@ func TestPersistentStateRestore(t *testing.T) {
 			waitFor(t, time.Minute, "tasks", func() bool { return a.Stats().Tasks > 0 })
 			waitCaughtUp(t, a, 2*time.Minute)
 			s := a.Stats()
+			// The progress of every store partition restore is exposed.
+			var restored int64
+			for _, p := range a.RestoreProgress() {
+				if !p.Done || p.Remaining != 0 || p.Store != "group-counts" || p.Topic != changelog {
+					t.Errorf("restore progress %+v: want a finished restore of group-counts from %s", p, changelog)
+				}
+				restored += p.Restored
+			}
+			if restored != s.Restored {
+				t.Errorf("restore progress sums to %d records, stats say %d", restored, s.Restored)
+			}
 			if err := stop(); err != nil {
 				t.Fatal(err)
 			}
