@@ -74,3 +74,75 @@ func TestStandbyPromotion(t *testing.T) {
 		})
 	}
 }
+
+// TestRevokedTaskReturns checks that a revoked task's state stays on disk: an
+// instance gives half its tasks to a second one, and when the second leaves,
+// the first restores only what the second added to their changelogs.
+func TestRevokedTaskReturns(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("in"), unique("out"), unique("return")
+		const parts = 4
+		mustCreate(t, c, parts, in, out)
+		topo := groupCount(t, in, out)
+		changelog := app + "-group-counts-changelog"
+		newApp := func() (*kafkaio.App, func() error) {
+			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, runApp(t, a)
+		}
+		want := map[string]int64{}
+		next := 0
+		feed := func(n int) {
+			recs, _ := groupInput(n, 40)
+			for i := range recs {
+				recs[i].key = []byte(fmt.Sprint(next + i))
+				want[string(recs[i].value)]++
+			}
+			next += n
+			produce(t, c, in, recs)
+		}
+		a, _ := newApp()
+		waitFor(t, time.Minute, "the first instance to run every task", func() bool { return a.Stats().Tasks == 2*parts })
+		feed(4000)
+		waitCaughtUp(t, a, 2*time.Minute)
+		before := map[int32]int64{} // changelog end per partition, in records
+		for _, r := range consumeAll(t, c, changelog, true) {
+			before[r.Partition] = max(before[r.Partition], r.Offset+1)
+		}
+
+		b, stopB := newApp()
+		waitFor(t, time.Minute, "the second instance to take half the tasks", func() bool {
+			return a.Stats().Tasks == parts && b.Stats().Tasks == parts
+		})
+		moved := map[int32]bool{} // the store partitions the second instance took
+		for _, p := range b.RestoreProgress() {
+			moved[p.Partition] = true
+		}
+		if len(moved) == 0 {
+			t.Fatal("the second instance restored no store partition")
+		}
+		feed(4000)
+		waitCaughtUp(t, b, 2*time.Minute)
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the first instance to take every task back", func() bool { return a.Stats().Tasks == 2*parts })
+		waitCaughtUp(t, a, 2*time.Minute)
+
+		var tail, total int64
+		for _, r := range consumeAll(t, c, changelog, true) {
+			if moved[r.Partition] {
+				total++
+				if r.Offset >= before[r.Partition] {
+					tail++
+				}
+			}
+		}
+		if got := a.Stats().Restored; got != tail || tail == 0 || tail >= total {
+			t.Errorf("returning tasks restored %d changelog records, want the %d the second instance added (of %d)", got, tail, total)
+		}
+		checkCounts(t, latestCounts(t, c, out, true), want, true)
+	})
+}
