@@ -52,7 +52,7 @@ type App struct {
 	global    *globalTables
 	db        *state.DB
 	balancer  *balancer
-	standby   *standbys // nil without StandbyReplicas
+	standby   *standbys // nil without StandbyReplicas; set under mu
 	// assignGen counts changes of assigned, so that the standbys are
 	// reconciled only when the assignment changed.
 	assignGen   atomic.Int64
@@ -954,11 +954,12 @@ func (a *App) Stats() Stats {
 	for _, t := range a.tasks {
 		skipped += t.rt.Skipped
 	}
+	sb := a.standby
 	a.mu.Unlock()
 	st := Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
 		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n}
-	if a.standby != nil {
-		st.Standbys, st.StandbyApplied = a.standby.count(), a.standby.applied.Load()
+	if sb != nil {
+		st.Standbys, st.StandbyApplied = sb.count(), sb.applied.Load()
 	}
 	return st
 }

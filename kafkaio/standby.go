@@ -58,7 +58,9 @@ func (a *App) startStandbys(ctx context.Context) error {
 		return fmt.Errorf("kafkaio: %w", err)
 	}
 	s := &standbys{a: a, cl: cl, tasks: map[runtime.TaskID]*replica{}, parts: map[string]*replica{}, done: make(chan struct{})}
+	a.mu.Lock() // Stats reads it from other goroutines
 	a.standby = s
+	a.mu.Unlock()
 	go s.run(ctx)
 	return nil
 }
