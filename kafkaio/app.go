@@ -20,6 +20,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -79,6 +80,13 @@ type App struct {
 	done     chan struct{}
 	stopOnce sync.Once
 	cancel   context.CancelFunc
+
+	// At-least-once without a state directory, commits do not stop the
+	// loop (see commitAsync): epoch collects the records produced since the
+	// last commit; sealed, the earlier epochs waiting for their records'
+	// acknowledgements before their offsets are committed. Main loop only.
+	epoch  *commitEpoch
+	sealed []*commitEpoch
 
 	processed, skipped, restored, commits, aborts atomic.Int64
 	progress                                      progress
@@ -294,6 +302,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	} else if a.cl, err = kgo.NewClient(opts...); err != nil {
 		return fmt.Errorf("kafkaio: %w", err)
 	}
+	if !a.cfg.exactlyOnce && a.db == nil {
+		a.epoch = &commitEpoch{}
+	}
 	close(a.ready)
 	a.log.Info("kstream: started", "exactly_once", a.cfg.exactlyOnce, "sources", a.plan.sources)
 	return a.loop(ctx)
@@ -386,6 +397,10 @@ func (a *App) loop(ctx context.Context) error {
 				return a.shutdown(err)
 			}
 			lastCommit = time.Now()
+		} else if len(a.sealed) > 0 {
+			if err := a.commitSealed(ctx); err != nil {
+				return a.shutdown(err)
+			}
 		}
 		if a.sess != nil {
 			a.sess.AllowRebalance()
@@ -495,6 +510,17 @@ func (a *App) produce(t *runtime.Task) {
 		return
 	}
 	a.dirty.Store(true)
+	promise := a.promise
+	if ep := a.epoch; ep != nil {
+		ep.pending.Add(int64(n))
+		promise = func(r *kgo.Record, err error) {
+			if err != nil {
+				ep.failed.Store(true)
+			}
+			a.promise(r, err)
+			ep.pending.Add(-1)
+		}
+	}
 	recs := make([]kgo.Record, n)
 	slab := make([]byte, 0, out.Size())
 	var to *outTopic // the topic of the previous record: outputs come in runs of one topic
@@ -522,7 +548,7 @@ func (a *App) produce(t *runtime.Task) {
 		if r.Changelog && a.db != nil {
 			a.cl.Produce(a.ctx, rec, a.changelogPromise)
 		} else {
-			a.cl.Produce(a.ctx, rec, a.promise)
+			a.cl.Produce(a.ctx, rec, promise)
 		}
 	}
 	out.Reset()
@@ -712,6 +738,9 @@ func (a *App) commit(ctx context.Context) error {
 	// transaction would leave the producer in an unknown state.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
+	if a.epoch != nil {
+		return a.commitAsync(ctx)
+	}
 	if a.sess == nil {
 		if err := a.flush(ctx, a.cl); err != nil {
 			return fmt.Errorf("kafkaio: flushing: %w", err)
@@ -752,6 +781,98 @@ func (a *App) commit(ctx context.Context) error {
 	return nil
 }
 
+// commitEpoch is the records produced between two at-least-once commits,
+// and the input offsets that they complete.
+type commitEpoch struct {
+	pending atomic.Int64 // produced, not yet acknowledged
+	failed  atomic.Bool  // a record failed: commit the slow, careful way
+	offsets map[string]map[int32]kgo.EpochOffset
+}
+
+// commitAsync commits at-least-once without waiting: it seals the current
+// epoch with the offsets polled (and so processed) so far; commitSealed
+// commits them once every record produced in the epoch is acknowledged
+// (flush-then-commit, without stopping the loop: with small batches, a
+// blocking commit every interval delays the records that arrive meanwhile,
+// which is what a p99 latency shows). franz-go orders the commits, the
+// synchronous ones of revokes and shutdown included.
+func (a *App) commitAsync(ctx context.Context) error {
+	ep := a.epoch
+	ep.offsets = a.cl.UncommittedOffsets()
+	a.epoch = &commitEpoch{}
+	a.sealed = append(a.sealed, ep)
+	return a.commitSealed(ctx)
+}
+
+// commitSealed commits, in order, the sealed epochs whose records are all
+// acknowledged. An epoch in which a record failed goes through the blocking
+// path instead (flush, which waits for the error policy's retries and
+// dead letters, then commit), as does everything after it.
+func (a *App) commitSealed(ctx context.Context) error {
+	for len(a.sealed) > 0 {
+		ep := a.sealed[0]
+		if ep.pending.Load() > 0 {
+			return nil
+		}
+		if err := a.fatal(); err != nil {
+			return err
+		}
+		if ep.failed.Load() {
+			return a.commitSync(ctx)
+		}
+		a.sealed = a.sealed[1:]
+		a.cl.CommitOffsets(a.ctx, ep.offsets, func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+			if err == nil {
+				err = commitResponseErr(resp)
+			}
+			if err != nil {
+				// The next commit covers these offsets too.
+				a.log.Warn("kstream: asynchronous offset commit failed", "error", err)
+				return
+			}
+			a.commits.Add(1)
+		})
+	}
+	return nil
+}
+
+// commitSync flushes and commits everything processed, synchronously, and
+// drops the sealed epochs (their offsets are older). At-least-once only.
+func (a *App) commitSync(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := a.flush(cctx, a.cl); err != nil {
+		return fmt.Errorf("kafkaio: flushing: %w", err)
+	}
+	if err := a.fatal(); err != nil {
+		return err
+	}
+	a.sealed = nil
+	if a.epoch != nil {
+		a.epoch = &commitEpoch{}
+	}
+	if err := a.cl.CommitUncommittedOffsets(cctx); err != nil {
+		return fmt.Errorf("kafkaio: committing offsets: %w", err)
+	}
+	a.commits.Add(1)
+	return nil
+}
+
+// commitResponseErr returns the first partition error of a commit response.
+func commitResponseErr(resp *kmsg.OffsetCommitResponse) error {
+	if resp == nil {
+		return nil
+	}
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return fmt.Errorf("%s/%d: %w", t.Topic, p.Partition, err)
+			}
+		}
+	}
+	return nil
+}
+
 // rollback closes every task: ensureTasks recreates them from the committed
 // changelogs, as the consumer rewinds to the committed offsets.
 func (a *App) rollback() {
@@ -770,7 +891,11 @@ func (a *App) shutdown(err error) error {
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err == nil && !a.crash.Load() {
-		if cerr := a.commit(cctx); cerr != nil {
+		commit := a.commit
+		if a.epoch != nil {
+			commit = a.commitSync // and wait for it
+		}
+		if cerr := commit(cctx); cerr != nil {
 			err = cerr
 		}
 		if a.sess != nil {
@@ -836,6 +961,12 @@ func (a *App) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string]
 				a.commits.Add(1)
 				if err := a.checkpoint(cl); err != nil {
 					a.setFatal(err)
+				}
+				// Rebalances wait for the loop's polls, so this does not
+				// race with it. The sealed epochs' offsets are older.
+				a.sealed = nil
+				if a.epoch != nil {
+					a.epoch = &commitEpoch{}
 				}
 			}
 		}
