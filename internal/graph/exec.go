@@ -68,8 +68,21 @@ func (b *OutBuffer) Arena() []byte { return b.arena }
 // arena[vs:ve] of the extended arena a (ks < 0: null key; vs < 0: null value).
 func (b *OutBuffer) Add(a []byte, topic string, partition int32, ks, ke, vs, ve int, ts int64, headers []Header) {
 	b.arena = a
-	b.recs = append(b.recs, OutRecord{Topic: topic, Partition: partition, keyStart: ks, keyEnd: ke,
-		valueStart: vs, valueEnd: ve, Timestamp: ts, Headers: headers})
+	r := b.grow()
+	r.Topic, r.Partition, r.Timestamp, r.Headers, r.Changelog = topic, partition, ts, headers, false
+	r.keyStart, r.keyEnd, r.valueStart, r.valueEnd = ks, ke, vs, ve
+}
+
+// grow adds a record to the buffer and returns it, for the caller to set
+// every field: filling it in place is cheaper than appending a composite
+// literal, which is built aside and then copied.
+func (b *OutBuffer) grow() *OutRecord {
+	if len(b.recs) == cap(b.recs) {
+		b.recs = append(b.recs, OutRecord{})
+	} else {
+		b.recs = b.recs[:len(b.recs)+1]
+	}
+	return &b.recs[len(b.recs)-1]
 }
 
 // AddBytes appends a record copying key and value (nil: null).
