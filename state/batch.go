@@ -282,28 +282,41 @@ func (bv *bufferedView) check() error {
 	return bv.b.check()
 }
 
+var _ AppendGetter = (*bufferedView)(nil)
+
 // Get implements Store: a key written in the batch is read from the batch,
-// any other from the cache and the DB.
+// any other from the cache and the DB. The returned slice is the caller's.
 func (bv *bufferedView) Get(key []byte) ([]byte, bool, error) {
+	val, ok, err := bv.GetAppend(nil, key)
+	if ok && val == nil {
+		val = []byte{} // an empty value, found
+	}
+	return val, ok, err
+}
+
+// GetAppend implements AppendGetter, reading as Get does.
+func (bv *bufferedView) GetAppend(dst, key []byte) ([]byte, bool, error) {
 	if err := bv.check(); err != nil {
-		return nil, false, err
+		return dst, false, err
 	}
 	b := bv.b
+	if len(b.keys) == 0 { // nothing written since the last commit
+		return bv.v.GetAppend(dst, key)
+	}
 	full := b.pebbleKey(bv.v.part, key)
 	if _, ok := b.dirty[string(full)]; !ok {
-		return bv.v.Get(key)
+		return bv.v.GetAppend(dst, key)
 	}
 	val, closer, err := b.pb.Get(full)
 	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, false, nil // deleted in the batch
+		return dst, false, nil // deleted in the batch
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("state: get: %w", err)
+		return dst, false, fmt.Errorf("state: get: %w", err)
 	}
-	out := make([]byte, len(val))
-	copy(out, val)
+	out := append(dst, val...)
 	if err := closer.Close(); err != nil {
-		return nil, false, fmt.Errorf("state: get: %w", err)
+		return dst, false, fmt.Errorf("state: get: %w", err)
 	}
 	return out, true, nil
 }

@@ -118,18 +118,47 @@ func openLoaded(b *testing.B, opts ...Option) *DB {
 // generator in the loop: i*stride mod n for a stride prime to n.
 const stride = 7919
 
-func benchGets(b *testing.B, db *DB, warm bool) {
-	s := db.Store("bench", 0)
-	n := benchKeys()
+// getter reads one key of a store: Get, or GetAppend with a reused buffer.
+type getter func(key []byte) ([]byte, bool, error)
+
+func plainGet(s Store) getter { return s.Get }
+
+func appendGet(s Store) getter {
+	ag := s.(AppendGetter)
+	var buf []byte
+	return func(key []byte) ([]byte, bool, error) {
+		v, ok, err := ag.GetAppend(buf[:0], key)
+		buf = v
+		return v, ok, err
+	}
+}
+
+// warmCache reads every key of the loaded store once, filling the cache.
+func warmCache(b *testing.B, s Store) {
 	var key []byte
-	if warm {
-		for i := range n {
-			key = benchKey(key, i)
-			if _, ok, err := s.Get(key); !ok || err != nil {
-				b.Fatalf("warm-up Get(%s): %v, %v", key, ok, err)
-			}
+	for i := range benchKeys() {
+		key = benchKey(key, i)
+		if _, ok, err := s.Get(key); !ok || err != nil {
+			b.Fatalf("warm-up Get(%s): %v, %v", key, ok, err)
 		}
 	}
+}
+
+// reportGets reports gets/s and gets/s/core (gets/s over the goroutines
+// reading, at most GOMAXPROCS).
+func reportGets(b *testing.B, goroutines int) {
+	perSec := float64(b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(perSec, "gets/s")
+	b.ReportMetric(perSec/float64(min(goroutines, runtime.GOMAXPROCS(0))), "gets/s/core")
+}
+
+func benchGets(b *testing.B, db *DB, s Store, warm bool, get func(Store) getter) {
+	n := benchKeys()
+	if warm {
+		warmCache(b, s)
+	}
+	g := get(s)
+	var key []byte
 	before := db.Stats()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -138,13 +167,13 @@ func benchGets(b *testing.B, db *DB, warm bool) {
 	for b.Loop() {
 		i = (i + stride) % n
 		key = benchKey(key, i)
-		v, ok, err := s.Get(key)
+		v, ok, err := g(key)
 		if !ok || err != nil || len(v) != benchValueSize {
 			b.Fatalf("Get(%s): %d bytes, %v, %v", key, len(v), ok, err)
 		}
 	}
 	cpu.report(b)
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
+	reportGets(b, 1)
 	after := db.Stats()
 	if gets := after.CacheGets - before.CacheGets; gets > 0 {
 		hits := gets - (after.CacheMisses - before.CacheMisses)
@@ -155,25 +184,43 @@ func benchGets(b *testing.B, db *DB, warm bool) {
 // hitBudget is the memory budget of the cache-hit benchmarks: its 256 MiB
 // fastcache holds the 1M keys with their 100-byte values (121 MiB of
 // entries).
-const hitBudget = 1 << 30
+const hitBudget = 2 << 30
 
 // BenchmarkGet reads random keys of the loaded store on one goroutine.
-//   - cache-hit: every key is in the fastcache (MemoryBudget(1 GiB));
-//   - fastcache-only: the floor, fastcache alone with the same entries;
+//   - cache-hit: every key is in the fastcache (MemoryBudget(2 GiB)), read
+//     with Get, which returns a new slice;
+//   - cache-hit-append: the same with AppendGetter.GetAppend into a reused
+//     buffer;
+//   - batch-cache-hit-append: the same through a Batch's view, as a task
+//     reads (the batch is empty: no key is written);
+//   - fastcache-only, fastcache-only-append: the floor, fastcache alone with
+//     the same entries, HasGet into a new slice or a reused buffer;
 //   - nocache: WithoutCache, every Get is a Pebble point read (bloom
 //     filters, block cache of 192 MiB);
-//   - small-cache: MemoryBudget(128 MiB), whose 32 MiB fastcache holds a
+//   - small-cache: MemoryBudget(256 MiB), whose 32 MiB fastcache holds a
 //     fraction of the 1M-key working set: mostly misses that fill the cache.
 func BenchmarkGet(b *testing.B) {
+	view := func(db *DB) Store { return db.Store("bench", 0) }
 	b.Run("cache-hit", func(b *testing.B) {
-		benchGets(b, openLoaded(b, MemoryBudget(hitBudget)), true)
+		db := openLoaded(b, MemoryBudget(hitBudget))
+		benchGets(b, db, view(db), true, plainGet)
 	})
-	b.Run("fastcache-only", func(b *testing.B) {
+	b.Run("cache-hit-append", func(b *testing.B) {
+		db := openLoaded(b, MemoryBudget(hitBudget))
+		benchGets(b, db, view(db), true, appendGet)
+	})
+	b.Run("batch-cache-hit-append", func(b *testing.B) {
+		db := openLoaded(b, MemoryBudget(hitBudget))
+		batch := db.NewBatch()
+		defer batch.Close()
+		benchGets(b, db, batch.Store(view(db)), true, appendGet)
+	})
+	fastcacheOnly := func(b *testing.B, reuse bool) {
 		c := fastcache.New(int(splitBudget(hitBudget, false).fastcache))
 		defer c.Reset()
 		n := benchKeys()
 		val := bytes.Repeat([]byte{'v'}, benchValueSize)
-		var key []byte
+		var key, buf []byte
 		for i := range n {
 			key = benchKey(key, i)
 			c.Set(key, val)
@@ -184,52 +231,69 @@ func BenchmarkGet(b *testing.B) {
 		for b.Loop() {
 			i = (i + stride) % n
 			key = benchKey(key, i)
-			v, ok := c.HasGet(nil, key)
+			var v []byte
+			var ok bool
+			if reuse {
+				v, ok = c.HasGet(buf[:0], key)
+				buf = v
+			} else {
+				v, ok = c.HasGet(nil, key)
+			}
 			if !ok || len(v) != benchValueSize {
 				b.Fatalf("HasGet(%s): %d bytes, %v", key, len(v), ok)
 			}
 		}
 		cpu.report(b)
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
-	})
+		reportGets(b, 1)
+	}
+	b.Run("fastcache-only", func(b *testing.B) { fastcacheOnly(b, false) })
+	b.Run("fastcache-only-append", func(b *testing.B) { fastcacheOnly(b, true) })
 	b.Run("nocache", func(b *testing.B) {
-		benchGets(b, openLoaded(b, WithoutCache()), true)
+		db := openLoaded(b, WithoutCache())
+		benchGets(b, db, view(db), true, plainGet)
 	})
 	b.Run("small-cache", func(b *testing.B) {
-		benchGets(b, openLoaded(b, MemoryBudget(128<<20)), true)
+		db := openLoaded(b, MemoryBudget(256<<20))
+		benchGets(b, db, view(db), true, plainGet)
 	})
 }
 
-// BenchmarkGetParallel is BenchmarkGet/cache-hit on GOMAXPROCS goroutines.
+// BenchmarkGetParallel is BenchmarkGet/cache-hit on GOMAXPROCS goroutines,
+// with Get and with GetAppend into a buffer per goroutine.
 func BenchmarkGetParallel(b *testing.B) {
 	db := openLoaded(b, MemoryBudget(hitBudget))
 	s := db.Store("bench", 0)
+	warmCache(b, s)
 	n := benchKeys()
-	var key []byte
-	for i := range n {
-		key = benchKey(key, i)
-		s.Get(key)
+	for _, mode := range []struct {
+		name string
+		get  func(Store) getter
+	}{{"get", plainGet}, {"append", appendGet}} {
+		b.Run(mode.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var seq sync.Mutex
+			next := 0
+			cpu := startCPU()
+			b.RunParallel(func(pb *testing.PB) {
+				seq.Lock()
+				i := next * 104729
+				next++
+				seq.Unlock()
+				g := mode.get(s)
+				var key []byte
+				for pb.Next() {
+					i = (i + stride) % n
+					key = benchKey(key, i)
+					if _, ok, err := g(key); !ok || err != nil {
+						b.Errorf("Get(%s): %v, %v", key, ok, err)
+						return
+					}
+				}
+			})
+			cpu.report(b)
+			reportGets(b, runtime.GOMAXPROCS(0))
+		})
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	var seq sync.Mutex
-	next := 0
-	b.RunParallel(func(pb *testing.PB) {
-		seq.Lock()
-		i := next * 104729
-		next++
-		seq.Unlock()
-		var key []byte
-		for pb.Next() {
-			i = (i + stride) % n
-			key = benchKey(key, i)
-			if _, ok, err := s.Get(key); !ok || err != nil {
-				b.Errorf("Get(%s): %v, %v", key, ok, err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "gets/s")
 }
 
 // BenchmarkPut writes 16-byte keys with 100-byte values, overwriting keys of
@@ -459,5 +523,134 @@ func TestBenchKey(t *testing.T) {
 		if got, want := string(benchKey(nil, i)), fmt.Sprintf("k%015d", i); got != want {
 			t.Errorf("benchKey(%d) = %q, want %q", i, got, want)
 		}
+	}
+}
+
+// loadKeys writes benchKeys() distinct keys with 100-byte values in a
+// scattered order (as a compacted changelog holds them) into store "bench"
+// partition 0 of db through put, calling commit whenever full reports true
+// and once at the end.
+func loadKeys(b *testing.B, put func(key, value []byte) error, full func(i int) bool, commit func() error) {
+	val := bytes.Repeat([]byte{'r'}, benchValueSize)
+	n := benchKeys()
+	var key []byte
+	for i := range n {
+		key = benchKey(key, (i*stride)%n)
+		if err := put(key, val); err != nil {
+			b.Fatal(err)
+		}
+		if full(i) {
+			if err := commit(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	if err := commit(); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// benchLoad measures one restore of benchKeys() records per iteration into
+// a fresh DB in a real directory (default budget): from the first write to
+// the return of the last commit, not waiting for Pebble's flushes and
+// compactions beyond what the commits wait for. Opening and closing the DB
+// are not measured.
+func benchLoad(b *testing.B, load func(b *testing.B, db *DB)) {
+	n := benchKeys()
+	b.ReportAllocs()
+	var cpu time.Duration
+	for b.Loop() {
+		b.StopTimer()
+		dir := b.TempDir()
+		db, err := Open(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		c := startCPU()
+		b.StartTimer()
+		load(b, db)
+		b.StopTimer()
+		cpu += processCPU() - c.start
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+		os.RemoveAll(dir)
+		b.StartTimer()
+	}
+	b.ReportMetric(0, "ns/op")
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "records/s")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/record")
+}
+
+// BenchmarkLoader restores 1M records (16-byte keys in scattered order,
+// 100-byte values) into a fresh DB and reports records/s:
+//   - loader: a Loader committed every LoaderCommitBytes;
+//   - loader-commit=N: committed every N bytes instead, to choose
+//     LoaderCommitBytes;
+//   - batch: the same writes through Batch.Store and Batch.Commit every
+//     4096 records, as a task's restore without a Loader.
+func BenchmarkLoader(b *testing.B) {
+	loader := func(commitBytes int) func(b *testing.B, db *DB) {
+		return func(b *testing.B, db *DB) {
+			l := db.NewLoader()
+			defer l.Close()
+			s := db.Store("bench", 0)
+			loadKeys(b, func(k, v []byte) error { return l.Put(s, k, v) },
+				func(int) bool { return l.Size() >= commitBytes }, l.Commit)
+		}
+	}
+	b.Run("loader", func(b *testing.B) { benchLoad(b, loader(LoaderCommitBytes)) })
+	if !testing.Short() {
+		for _, mib := range []int{1, 2, 4, 8, 16, 32} {
+			b.Run(fmt.Sprintf("loader-commit=%dMiB", mib), func(b *testing.B) { benchLoad(b, loader(mib<<20)) })
+		}
+	}
+	b.Run("batch", func(b *testing.B) {
+		benchLoad(b, func(b *testing.B, db *DB) {
+			batch := db.NewBatch()
+			defer batch.Close()
+			s := batch.Store(db.Store("bench", 0))
+			loadKeys(b, s.Put, func(i int) bool { return i%4096 == 4095 }, batch.Commit)
+		})
+	})
+}
+
+// BenchmarkMemoryPut restores benchKeys() distinct 16-byte keys with
+// 100-byte values, in scattered order, into a fresh Memory per iteration
+// (then overwrites them all once: "overwrite"), and reports ns per Put.
+func BenchmarkMemoryPut(b *testing.B) {
+	val := bytes.Repeat([]byte{'m'}, benchValueSize)
+	n := benchKeys()
+	keys := make([][]byte, n)
+	for i := range keys {
+		keys[i] = benchKey(nil, (i*stride)%n)
+	}
+	for _, overwrite := range []bool{false, true} {
+		name := "new-keys"
+		if overwrite {
+			name = "overwrite"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				b.StopTimer()
+				m := NewMemory()
+				if overwrite {
+					for _, k := range keys {
+						m.Put(k, val)
+					}
+				}
+				runtime.GC()
+				b.StartTimer()
+				for _, k := range keys {
+					if err := m.Put(k, val); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/put")
+		})
 	}
 }

@@ -356,13 +356,13 @@ func TestSplitBudget(t *testing.T) {
 		noCache bool
 		want    split
 	}{
-		{0, false, split{64 * mib, 64 * mib, 64 * mib}},
-		{256 * mib, false, split{64 * mib, 64 * mib, 64 * mib}},
-		{128 * mib, false, split{32 * mib, 32 * mib, 32 * mib}},
-		{128*mib - 1, false, split{0, 96 * mib, 32*mib - 1}},
+		{0, false, split{32 * mib, 64 * mib, 64 * mib}},
+		{256 * mib, false, split{32 * mib, 64 * mib, 64 * mib}},
+		{256*mib - 1, false, split{0, 192 * mib, 64*mib - 1}},
+		{128 * mib, false, split{0, 96 * mib, 32 * mib}},
 		{64 * mib, false, split{0, 48 * mib, 16 * mib}},
 		{1, false, split{0, 48 * mib, 16 * mib}},
-		{1024 * mib, false, split{256 * mib, 256 * mib, 256 * mib}},
+		{1024 * mib, false, split{128 * mib, 256 * mib, 256 * mib}},
 		{256 * mib, true, split{0, 192 * mib, 64 * mib}},
 		{64 * mib, true, split{0, 48 * mib, 16 * mib}},
 	}
@@ -371,9 +371,29 @@ func TestSplitBudget(t *testing.T) {
 		if got != tt.want {
 			t.Errorf("splitBudget(%d, %v) = %+v, want %+v", tt.budget, tt.noCache, got, tt.want)
 		}
-		total := got.fastcache*2 + got.blockCache + got.memTables // the index is as large as the entries
+		total := got.fastcache*3 + got.blockCache + got.memTables // the index costs twice the entries
+		if got.fastcache > 0 {
+			total += tt.budget / 8 // left for Pebble's other allocations
+		}
 		if tt.budget >= MinMemoryBudget && total != tt.budget {
 			t.Errorf("splitBudget(%d, %v) = %+v does not add up to the budget", tt.budget, tt.noCache, got)
+		}
+	}
+}
+
+func TestGoMemoryLimit(t *testing.T) {
+	const mib = 1 << 20
+	for _, c := range []struct {
+		opts []Option
+		want int64
+	}{
+		{nil, 160 * mib},
+		{[]Option{MemoryBudget(1 << 30)}, 352 * mib},
+		{[]Option{WithoutCache()}, 96 * mib},
+		{[]Option{MemoryBudget(128 * mib)}, 96 * mib},
+	} {
+		if got := GoMemoryLimit(c.opts...); got != c.want {
+			t.Errorf("GoMemoryLimit(%d options) = %d MiB, want %d MiB", len(c.opts), got/mib, c.want/mib)
 		}
 	}
 }

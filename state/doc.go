@@ -36,6 +36,21 @@
 // [ErrCorruptCheckpoint], and a full restore starts with [DB.DropPartition]
 // and [DB.DeleteCheckpoint].
 //
+// # Restores
+//
+// A restore writes through a [Loader] rather than a Batch: [Loader.Put] and
+// [Loader.Delete] only buffer the changelog's records, and [Loader.Commit]
+// sorts them and applies them with the task's checkpoint
+// ([Loader.SetCheckpoint]) in one atomic Pebble commit, without filling the
+// cache (it makes the cache entries of the partitions written unreachable
+// instead). Commit every [LoaderCommitBytes].
+//
+// # Point reads
+//
+// A view's Get returns a slice the caller owns, which costs an allocation
+// even on a cache hit. The views and [Memory] also implement
+// [AppendGetter], whose GetAppend appends the value to a caller's buffer.
+//
 // # Iteration
 //
 // [Store.Range] calls a function for each entry of a key range, in byte

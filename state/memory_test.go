@@ -9,8 +9,19 @@ import (
 
 // TestMemoryLazyOrder mixes puts, deletes and scans so that keys are deleted
 // both while waiting to be ordered and once in the B-tree, and re-put after.
+// It runs with the full 64-bit hashes, and with hashes narrowed to 2 bits
+// and to 0 bits, so that keys collide and share index chains.
 func TestMemoryLazyOrder(t *testing.T) {
-	m := NewMemory()
+	for _, mask := range []uint64{^uint64(0), 3, 0} {
+		t.Run(fmt.Sprintf("mask=%x", mask), func(t *testing.T) {
+			m := NewMemory()
+			m.mask = mask
+			testMemoryModel(t, m)
+		})
+	}
+}
+
+func testMemoryModel(t *testing.T, m *Memory) {
 	want := map[string]string{}
 	r := rand.New(rand.NewPCG(7, 8))
 	for i := range 5000 {
@@ -43,11 +54,47 @@ func TestMemoryLazyOrder(t *testing.T) {
 			if !slices.IsSorted(keys) || len(keys) != len(want) || m.Len() != len(want) {
 				t.Fatalf("step %d: scan gave %d sorted=%v keys, want %d", i, len(keys), slices.IsSorted(keys), len(want))
 			}
+			lo, hi := fmt.Sprintf("k%03d", r.IntN(300)), fmt.Sprintf("k%03d", r.IntN(300))
+			var inRange []string
+			for k := range want {
+				if k >= lo && k < hi {
+					inRange = append(inRange, k)
+				}
+			}
+			slices.Sort(inRange)
+			var got []string
+			if err := m.Range([]byte(lo), []byte(hi), func(k, _ []byte) bool {
+				got = append(got, string(k))
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, inRange) {
+				t.Fatalf("step %d: Range(%s, %s) = %q, want %q", i, lo, hi, got, inRange)
+			}
 		}
 	}
 	for k, v := range want {
 		if got, ok, _ := m.Get([]byte(k)); !ok || string(got) != v {
 			t.Fatalf("Get(%s) = %s %v, want %s", k, got, ok, v)
 		}
+		buf := []byte("prefix")
+		if got, ok, err := m.GetAppend(buf, []byte(k)); err != nil || !ok || string(got) != "prefix"+v {
+			t.Fatalf("GetAppend(%s) = %s %v %v, want prefix%s", k, got, ok, err, v)
+		}
+	}
+	for i := range 300 {
+		k := fmt.Sprintf("k%03d", i)
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if got, ok, err := m.GetAppend([]byte("x"), []byte(k)); err != nil || ok || string(got) != "x" {
+			t.Fatalf("GetAppend(%s) of a missing key = %q %v %v", k, got, ok, err)
+		}
+	}
+	// Deleted slots are reused: the slots never outnumber the keys ever
+	// live at once plus those deleted since the last Range.
+	if len(m.slots) > 300+len(m.pending) {
+		t.Errorf("%d slots for at most 300 keys", len(m.slots))
 	}
 }

@@ -3,7 +3,8 @@ package state
 import (
 	"bytes"
 	"errors"
-	"unsafe"
+	"hash/maphash"
+	"math"
 
 	"github.com/google/btree"
 )
@@ -30,32 +31,85 @@ type Store interface {
 	Close() error
 }
 
+// AppendGetter is implemented by the stores that can append a value to a
+// caller's buffer: the views of a DB (DB.Store, Batch.Store) and Memory. A
+// caller that reads many keys reuses one buffer through it instead of
+// getting a new slice from each Get (a DB view's Get returns a slice the
+// caller owns, which costs an allocation per cache hit).
+type AppendGetter interface {
+	// GetAppend appends the value of key to dst and returns the extended
+	// slice and whether key was found; when it was not, dst is returned
+	// unchanged. The appended bytes are the caller's: they stay valid after
+	// writes to the store.
+	GetAppend(dst, key []byte) ([]byte, bool, error)
+}
+
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("state: store is closed")
 
+// entry is a key of a Memory, in Memory.slots.
 type entry struct {
-	key, value []byte
-	inTree     bool // in the B-tree; else waiting in pending
-	deleted    bool // deleted while pending
+	key, value []byte // one allocation: value follows key
+	// next is the slot+1 of the next entry whose key has the same hash (0:
+	// none): keys are indexed by a 64-bit hash, and the rare collisions
+	// are chained.
+	next    uint32
+	inTree  bool // in the B-tree; else waiting in pending
+	deleted bool // deleted while pending
 }
 
-func lessEntry(a, b *entry) bool { return bytes.Compare(a.key, b.key) < 0 }
+// pivotSlot stands for Memory.pivot in the B-tree's comparisons.
+const pivotSlot = math.MaxUint32
 
 // Memory is an ordered in-memory Store: a hash index for point operations,
 // and a B-tree of the same entries for ordered scans, which new keys join
 // lazily, at the next Range (a restore or a run of point updates pays for
 // ordering only when something scans). It is not safe for concurrent use: a
 // task owns its store instances.
+//
+// The index maps a 64-bit hash of each key to a slot of an array of
+// entries, and the B-tree holds slot numbers: neither holds pointers, so
+// the garbage collector scans neither, and growing the index rehashes
+// integers, without reading the keys.
 type Memory struct {
-	index   map[string]*entry
-	tree    *btree.BTreeG[*entry]
-	pending []*entry
+	seed    maphash.Seed
+	index   map[uint64]uint32 // key hash -> slot+1 of its first entry
+	slots   []entry
+	free    []uint32 // slots to reuse
+	tree    *btree.BTreeG[uint32]
+	pending []uint32 // slots of the keys not yet in the tree
+	pivot   []byte   // the key that pivotSlot stands for
+	mask    uint64   // of the hashes: tests narrow it to make keys collide
+	n       int
 	closed  bool
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{index: map[string]*entry{}, tree: btree.NewG[*entry](32, lessEntry)}
+	m := &Memory{seed: maphash.MakeSeed(), index: map[uint64]uint32{}, mask: math.MaxUint64}
+	m.tree = btree.NewG(32, m.less)
+	return m
+}
+
+func (m *Memory) hash(key []byte) uint64 { return maphash.Bytes(m.seed, key) & m.mask }
+
+func (m *Memory) key(slot uint32) []byte {
+	if slot == pivotSlot {
+		return m.pivot
+	}
+	return m.slots[slot].key
+}
+
+func (m *Memory) less(a, b uint32) bool { return bytes.Compare(m.key(a), m.key(b)) < 0 }
+
+// find returns the slot of key, or false.
+func (m *Memory) find(h uint64, key []byte) (uint32, bool) {
+	for s := m.index[h]; s != 0; s = m.slots[s-1].next {
+		if bytes.Equal(m.slots[s-1].key, key) {
+			return s - 1, true
+		}
+	}
+	return 0, false
 }
 
 // Get implements Store.
@@ -63,11 +117,20 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 	if m.closed {
 		return nil, false, ErrClosed
 	}
-	e, ok := m.index[string(key)]
+	s, ok := m.find(m.hash(key), key)
 	if !ok {
 		return nil, false, nil
 	}
-	return e.value, true, nil
+	return m.slots[s].value, true, nil
+}
+
+// GetAppend implements AppendGetter: it appends the value of key to dst.
+func (m *Memory) GetAppend(dst, key []byte) ([]byte, bool, error) {
+	v, ok, err := m.Get(key)
+	if !ok {
+		return dst, ok, err
+	}
+	return append(dst, v...), true, nil
 }
 
 // Put implements Store. It reuses the old value's memory when it fits; a new
@@ -76,26 +139,31 @@ func (m *Memory) Put(key, value []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
-	if e, ok := m.index[string(key)]; ok {
+	h := m.hash(key)
+	if s, ok := m.find(h, key); ok {
+		e := &m.slots[s]
 		e.value = append(e.value[:0], value...)
 		return nil
 	}
 	buf := make([]byte, len(key)+len(value))
 	copy(buf, key)
 	copy(buf[len(key):], value)
-	e := &entry{key: buf[:len(key):len(key)], value: buf[len(key):]}
-	m.index[keyString(e.key)] = e
-	m.pending = append(m.pending, e)
-	return nil
-}
-
-// keyString views an entry's key, never modified, as a string without
-// copying it.
-func keyString(k []byte) string {
-	if len(k) == 0 {
-		return ""
+	var s uint32
+	if n := len(m.free); n > 0 {
+		s = m.free[n-1]
+		m.free = m.free[:n-1]
+	} else {
+		if len(m.slots) == pivotSlot {
+			return errors.New("state: memory store is full")
+		}
+		s = uint32(len(m.slots))
+		m.slots = append(m.slots, entry{})
 	}
-	return unsafe.String(&k[0], len(k))
+	m.slots[s] = entry{key: buf[:len(key):len(key)], value: buf[len(key):], next: m.index[h]}
+	m.index[h] = s + 1
+	m.pending = append(m.pending, s)
+	m.n++
+	return nil
 }
 
 // Delete implements Store.
@@ -103,26 +171,49 @@ func (m *Memory) Delete(key []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
-	if e, ok := m.index[string(key)]; ok {
-		delete(m.index, string(key))
-		if e.inTree {
-			m.tree.Delete(e)
-		} else {
-			e.deleted = true
+	h := m.hash(key)
+	var prev uint32 // slot+1 of the previous entry in the chain
+	for s := m.index[h]; s != 0; prev, s = s, m.slots[s-1].next {
+		e := &m.slots[s-1]
+		if !bytes.Equal(e.key, key) {
+			continue
 		}
+		switch {
+		case prev != 0:
+			m.slots[prev-1].next = e.next
+		case e.next != 0:
+			m.index[h] = e.next
+		default:
+			delete(m.index, h)
+		}
+		m.n--
+		if e.inTree {
+			m.tree.Delete(s - 1)
+			m.release(s - 1)
+		} else {
+			e.deleted = true // order releases it
+		}
+		return nil
 	}
 	return nil
 }
 
+// release makes a slot free for reuse.
+func (m *Memory) release(s uint32) {
+	m.slots[s] = entry{}
+	m.free = append(m.free, s)
+}
+
 // order moves the pending entries into the B-tree.
 func (m *Memory) order() {
-	for _, e := range m.pending {
-		if !e.deleted {
-			m.tree.ReplaceOrInsert(e)
-			e.inTree = true
+	for _, s := range m.pending {
+		if m.slots[s].deleted {
+			m.release(s)
+			continue
 		}
+		m.tree.ReplaceOrInsert(s)
+		m.slots[s].inTree = true
 	}
-	clear(m.pending)
 	m.pending = m.pending[:0]
 }
 
@@ -132,7 +223,8 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 		return ErrClosed
 	}
 	m.order()
-	visit := func(e *entry) bool {
+	visit := func(s uint32) bool {
+		e := &m.slots[s]
 		if hi != nil && bytes.Compare(e.key, hi) >= 0 {
 			return false
 		}
@@ -141,19 +233,23 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 	if lo == nil {
 		m.tree.Ascend(visit)
 	} else {
-		m.tree.AscendGreaterOrEqual(&entry{key: lo}, visit)
+		outer := m.pivot // of a Range that calls this one from fn
+		m.pivot = lo
+		m.tree.AscendGreaterOrEqual(pivotSlot, visit)
+		m.pivot = outer
 	}
 	return nil
 }
 
 // Len returns the number of keys.
-func (m *Memory) Len() int { return len(m.index) }
+func (m *Memory) Len() int { return m.n }
 
 // Close implements Store.
 func (m *Memory) Close() error {
 	m.closed = true
 	m.tree.Clear(false)
 	clear(m.index)
-	m.pending = nil
+	m.slots, m.free, m.pending = nil, nil, nil
+	m.n = 0
 	return nil
 }
