@@ -14,6 +14,7 @@ import (
 
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
+	"github.com/kstreamgo/kstream/state"
 )
 
 // restoreChunk is how many changelog records are applied at once.
@@ -226,8 +227,12 @@ func (a *App) restorePartition(ctx context.Context, t *runtime.Task, prog *resto
 		}
 		next := buf[len(buf)-1].Offset + 1
 		offsets[partKey(topic, p)] = next
-		if err := t.Commit(offsets); err != nil {
-			return err
+		// Persistent stores apply the restored records in large atomic
+		// commits with the checkpoint of how far they got.
+		if t.RestorePending() >= state.LoaderCommitBytes {
+			if err := t.Commit(offsets); err != nil {
+				return err
+			}
 		}
 		n += int64(len(buf))
 		a.restored.Add(int64(len(buf)))
@@ -280,9 +285,11 @@ func (a *App) restorePartition(ctx context.Context, t *runtime.Task, prog *resto
 			return n, ferr
 		}
 		if done {
-			err := flush()
+			if err := flush(); err != nil {
+				return n, err
+			}
 			offsets[partKey(topic, p)] = end
-			return n, err
+			return n, t.Commit(offsets)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
+	"github.com/kstreamgo/kstream/state"
 )
 
 // standbyCommitInterval is how often a persistent standby checkpoints what it
@@ -127,7 +128,7 @@ func (s *standbys) apply(fetches kgo.Fetches) error {
 		return err
 	}
 	for _, r := range s.tasks {
-		if r.dirty && time.Since(r.lastCommit) >= standbyCommitInterval {
+		if r.dirty && (time.Since(r.lastCommit) >= standbyCommitInterval || r.rt.RestorePending() >= state.LoaderCommitBytes) {
 			if err := r.commit(); err != nil {
 				return err
 			}

@@ -75,7 +75,8 @@ type Task struct {
 	sources map[string]func(*graph.RawRecord)
 	stores  map[string]*loggedStore
 	execs   map[string]any
-	batch   *state.Batch // the write buffer of a task on a state.DB
+	batch   *state.Batch  // the write buffer of a task on a state.DB
+	loader  *state.Loader // restores into a state.DB, created by Restore
 	// Skipped counts the records skipped or dead-lettered by the error policy.
 	Skipped int64
 }
@@ -426,11 +427,19 @@ func (t *Task) StoreSpec(name string) *graph.StoreSpec {
 // Restore applies changelog records to the store without logging them again:
 // a null value deletes the key; a timestamped store gets the record's
 // timestamp back in front of the value; a record with a null key is skipped.
+//
+// On a DB, the records go to a bulk loader (state.Loader), not to the task's
+// write buffer: Commit applies them with the checkpoint, and a restore
+// should Commit about every state.LoaderCommitBytes of RestorePending.
 func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 	s, ok := t.stores[store]
 	if !ok {
 		return fmt.Errorf("runtime: task %s has no store %s", t.ID, store)
 	}
+	if t.batch != nil && t.loader == nil {
+		t.loader = t.cfg.DB.NewLoader()
+	}
+	ld := t.loader
 	var buf []byte
 	for i := range recs {
 		r := &recs[i]
@@ -439,14 +448,22 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		case r.Key == nil:
 			// A null key in a source table's topic: the table dropped it.
 			continue
+		case r.Value == nil && ld != nil:
+			err = ld.Delete(s.Store, r.Key)
 		case r.Value == nil:
 			err = s.Store.Delete(r.Key)
-		case s.spec.Timestamped:
-			buf = binary.BigEndian.AppendUint64(buf[:0], uint64(r.Timestamp))
-			buf = append(buf, r.Value...)
-			err = s.Store.Put(r.Key, buf)
 		default:
-			err = s.Store.Put(r.Key, r.Value)
+			v := r.Value
+			if s.spec.Timestamped {
+				buf = binary.BigEndian.AppendUint64(buf[:0], uint64(r.Timestamp))
+				v = append(buf, r.Value...)
+				buf = v
+			}
+			if ld != nil {
+				err = ld.Put(s.Store, r.Key, v)
+			} else {
+				err = s.Store.Put(r.Key, v)
+			}
 		}
 		if err != nil {
 			return fmt.Errorf("runtime: task %s: restoring store %s at offset %d: %w", t.ID, store, r.Offset, err)
@@ -462,12 +479,32 @@ func (t *Task) CheckpointName() string { return t.cfg.AppID + "/" + t.ID.String(
 // checkpoints) rather than in memory.
 func (t *Task) Persistent() bool { return t.batch != nil }
 
-// Commit applies the task's buffered store writes to the DB atomically with
-// a checkpoint of offsets ("topic/partition" -> next offset). Without a DB it
-// does nothing.
+// RestorePending returns the size in bytes of the restored records that
+// Commit has yet to apply (0 without a DB).
+func (t *Task) RestorePending() int {
+	if t.loader == nil {
+		return 0
+	}
+	return t.loader.Size()
+}
+
+// Commit applies the task's buffered store writes (and restored records) to
+// the DB atomically with a checkpoint of offsets ("topic/partition" -> next
+// offset). Without a DB it does nothing.
 func (t *Task) Commit(offsets map[string]int64) error {
 	if t.batch == nil {
 		return nil
+	}
+	if t.loader != nil && t.loader.Count() > 0 {
+		if err := t.loader.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
+			return err
+		}
+		if err := t.loader.Commit(); err != nil {
+			return err
+		}
+		if t.batch.Count() == 0 {
+			return nil
+		}
 	}
 	if err := t.batch.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
 		return err
@@ -482,6 +519,7 @@ func (t *Task) Discard() error {
 	if t.batch == nil {
 		return nil
 	}
+	t.dropLoader()
 	return t.batch.Discard()
 }
 
@@ -508,6 +546,7 @@ func (t *Task) Wipe() error {
 		}
 		return nil
 	}
+	t.dropLoader()
 	if err := t.batch.Discard(); err != nil {
 		return err
 	}
@@ -528,11 +567,20 @@ func (t *Task) Close() error {
 	errs := []error{t.tc.Close()}
 	if t.batch != nil {
 		defer func() { _ = t.batch.Close() }()
+		t.dropLoader()
 	}
 	for _, s := range t.stores {
 		errs = append(errs, s.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// dropLoader drops the restored records not committed yet.
+func (t *Task) dropLoader() {
+	if t.loader != nil {
+		_ = t.loader.Close()
+		t.loader = nil
+	}
 }
 
 // loggedStore records each write of a task's store in the task's output, as
