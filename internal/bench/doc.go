@@ -30,6 +30,21 @@
 //     default producer linger (10 ms) and with linger 0. A "floor" row
 //     measures the same load on the input topic, with no processing: the
 //     latency of the cluster and clients alone.
+//   - count (opt-in: -scenarios count; it needs no Kafka and ignores -modes
+//     and -timeout): a count aggregation, Source -> GroupByKey -> Count ->
+//     To, over -count-keys distinct keys (10,000,000) in -count-partitions
+//     tasks (64) of the real runtime on a state.DB with a memory budget of
+//     -count-budget MiB (256). Generated records (every key once, then
+//     every tenth key again) are routed to their tasks by murmur2 in
+//     batches of 10,000, the tasks' output is discarded, and every task
+//     commits every 100,000 records, as the runtime does at the end of a
+//     commit interval; then the counts of 1,000 keys are read back and
+//     checked. It runs in a child process (the bench binary again) so that
+//     its peak RSS (VmHWM) is the workload's alone, with MALLOC_ARENA_MAX=2
+//     and GOMEMLIMIT=state.GoMemoryLimit unless the environment sets them
+//     (GOMEMLIMIT=off: no limit), as state.MemoryBudget recommends. It
+//     reports records/s, CPU, and the peak RSS against the budget plus 128
+//     MiB.
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups

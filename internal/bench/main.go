@@ -30,6 +30,11 @@ type config struct {
 	rate     int           // offered records/s
 	batches  []int         // records per poll (kafkaio.MaxBatch)
 
+	// count scenario
+	countKeys       int
+	countPartitions int
+	countBudget     int64 // bytes
+
 	repeat     int           // passthrough runs per implementation (median reported)
 	commit     time.Duration // commit interval of both implementations; 0: kstream's defaults
 	cpuProfile string        // passthrough CPU profile path (suffixed per run)
@@ -52,7 +57,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "", "bootstrap brokers host:port,...; default: a fresh embedded cluster (kafkaio.StartEmbedded) per run")
 	records := fs.Int("records", 2_000_000, "passthrough input records (-quick: 200,000)")
-	scenarios := fs.String("scenarios", "passthrough,latency", "scenarios to run: passthrough, latency")
+	scenarios := fs.String("scenarios", "passthrough,latency", "scenarios to run: passthrough, latency, count (opt-in)")
 	modes := fs.String("modes", "alos,eos", "processing guarantees: alos (at-least-once), eos (exactly-once)")
 	out := fs.String("out", "bench-results", "directory for results.json and results.svg")
 	valueSize := fs.Int("value-size", 100, "value size in bytes")
@@ -65,6 +70,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
+	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
+	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
+	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -76,6 +84,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
+		countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,
 	}
 	if *quick {
 		if !set["records"] {
@@ -94,8 +103,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.scenarios = splitList(*scenarios)
 	c.modes = splitList(*modes)
 	for _, s := range c.scenarios {
-		if s != scenarioPassthrough && s != scenarioLatency {
-			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency)", s)
+		if s != scenarioPassthrough && s != scenarioLatency && s != scenarioCount {
+			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, count)", s)
 		}
 	}
 	for _, m := range c.modes {
@@ -119,6 +128,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-value-size must be at least 16 (the latency scenario stores the send time in the value)")
 	case c.rate <= 0 || c.duration <= 0:
 		return nil, errors.New("-rate and -duration must be positive")
+	case c.countKeys <= 0 || c.countPartitions <= 0 || c.countBudget <= 0:
+		return nil, errors.New("-count-keys, -count-partitions and -count-budget must be positive")
 	case len(c.scenarios) == 0 || len(c.modes) == 0:
 		return nil, errors.New("no scenario or no mode to run")
 	case slices.Contains(c.scenarios, scenarioLatency) && len(c.batches) == 0:
@@ -138,6 +149,9 @@ func splitList(s string) []string {
 }
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == countChildArg {
+		os.Exit(countChild(os.Args[2:], os.Stdout, os.Stderr))
+	}
 	cfg, err := parseConfig(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return

@@ -62,6 +62,13 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 						add(r, err)
 					}
 				}
+			case scenarioCount: // no mode: once
+				if mode == cfg.modes[0] && ctx.Err() == nil {
+					start := time.Now()
+					r, err := runCount(ctx, cfg, prog, stderr)
+					r.RunSeconds = time.Since(start).Seconds()
+					add(r, err)
+				}
 			case scenarioLatency:
 				if ctx.Err() == nil {
 					start := time.Now()
