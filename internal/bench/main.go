@@ -30,6 +30,9 @@ type config struct {
 	rate     int           // offered records/s
 	batches  []int         // records per poll (kafkaio.MaxBatch)
 
+	// restore scenario
+	restoreRecords int
+
 	// count scenario
 	countKeys       int
 	countPartitions int
@@ -57,7 +60,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "", "bootstrap brokers host:port,...; default: a fresh embedded cluster (kafkaio.StartEmbedded) per run")
 	records := fs.Int("records", 2_000_000, "passthrough input records (-quick: 200,000)")
-	scenarios := fs.String("scenarios", "passthrough,latency", "scenarios to run: passthrough, latency, count (opt-in)")
+	scenarios := fs.String("scenarios", "passthrough,latency", "scenarios to run: passthrough, latency, restore, count (opt-in)")
 	modes := fs.String("modes", "alos,eos", "processing guarantees: alos (at-least-once), eos (exactly-once)")
 	out := fs.String("out", "bench-results", "directory for results.json and results.svg")
 	valueSize := fs.Int("value-size", 100, "value size in bytes")
@@ -70,6 +73,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
+	restoreRecords := fs.Int("restore-records", 1_000_000, "restore scenario: changelog records (-quick: 200,000)")
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
 	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
 	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
@@ -84,11 +88,14 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c := &config{
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
-		countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,
+		restoreRecords: *restoreRecords, countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,
 	}
 	if *quick {
 		if !set["records"] {
 			c.records = 200_000
+		}
+		if !set["restore-records"] {
+			c.restoreRecords = 200_000
 		}
 		if !set["duration"] {
 			c.duration = 3 * time.Second
@@ -103,8 +110,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.scenarios = splitList(*scenarios)
 	c.modes = splitList(*modes)
 	for _, s := range c.scenarios {
-		if s != scenarioPassthrough && s != scenarioLatency && s != scenarioCount {
-			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, count)", s)
+		if s != scenarioPassthrough && s != scenarioLatency && s != scenarioRestore && s != scenarioCount {
+			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, restore, count)", s)
 		}
 	}
 	for _, m := range c.modes {
@@ -128,6 +135,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-value-size must be at least 16 (the latency scenario stores the send time in the value)")
 	case c.rate <= 0 || c.duration <= 0:
 		return nil, errors.New("-rate and -duration must be positive")
+	case c.restoreRecords <= 0:
+		return nil, errors.New("-restore-records must be positive")
 	case c.countKeys <= 0 || c.countPartitions <= 0 || c.countBudget <= 0:
 		return nil, errors.New("-count-keys, -count-partitions and -count-budget must be positive")
 	case len(c.scenarios) == 0 || len(c.modes) == 0:

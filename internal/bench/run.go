@@ -62,6 +62,21 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 						add(r, err)
 					}
 				}
+			case scenarioRestore: // modes are the state backends: once
+				if mode != cfg.modes[0] {
+					break
+				}
+				for _, backend := range []string{backendMemory, backendPebble} {
+					if ctx.Err() != nil {
+						break
+					}
+					start := time.Now()
+					raw, ks, err := runRestore(ctx, cfg, prog, backend, stderr)
+					raw.RunSeconds = time.Since(start).Seconds()
+					ks.RunSeconds = raw.RunSeconds
+					add(raw, nil)
+					add(ks, err)
+				}
 			case scenarioCount: // no mode: once
 				if mode == cfg.modes[0] && ctx.Err() == nil {
 					start := time.Now()

@@ -1,0 +1,182 @@
+package main
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/kafkaio"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// The restore scenario: a count store's changelog of cfg.restoreRecords
+// distinct keys (one partition), read by a raw franz-go consumer and restored
+// by a kstream app, in the same run. Modes are the state backends.
+const (
+	scenarioRestore = "restore"
+	backendMemory   = "memory"
+	backendPebble   = "pebble"
+	implRaw         = "raw consume"
+	// restoreTarget is the restore rate kstream should reach, relative to
+	// the raw consume of the same changelog.
+	restoreTarget = 0.7
+)
+
+// runRestore fills a changelog, consumes it raw (row hand) and restores it
+// into a kstream app's store (row kstream).
+func runRestore(ctx context.Context, cfg *config, prog *progress, backend string, logw io.Writer) (raw, ks row, err error) {
+	n := cfg.restoreRecords
+	raw = row{Scenario: scenarioRestore, Mode: backend, Impl: implHand, Variant: implRaw}
+	ks = row{Scenario: scenarioRestore, Mode: backend, Impl: implKstream, Variant: implRaw}
+	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
+	defer cancel()
+	c, err := openCluster(ctx, cfg)
+	if err != nil {
+		return raw, ks, err
+	}
+	defer c.close()
+	app, in, out := c.name("restore"), c.name("in"), c.name("out")
+	changelog := app + "-counts-changelog"
+	if err := c.createTopics(ctx, 1, in, out, changelog); err != nil {
+		return raw, ks, err
+	}
+	var filled atomic.Int64
+	prog.set(fmt.Sprintf("restore %s: fill the changelog", backend), filled.Load)
+	if err := fillChangelog(ctx, c.brokers, changelog, n, &filled); err != nil {
+		return raw, ks, err
+	}
+
+	// Raw: a consumer of the partition, from its creation to the last record.
+	var got atomic.Int64
+	prog.set(fmt.Sprintf("restore %s: raw consume", backend), got.Load)
+	cpu0, t0 := cpuSeconds(), time.Now()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{changelog: {0: kgo.NewOffset().AtStart()}}))
+	if err != nil {
+		return raw, ks, fmt.Errorf("bench: raw consumer: %w", err)
+	}
+	for got.Load() < int64(n) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			cl.Close()
+			return raw, ks, fmt.Errorf("bench: raw consume: %w", err)
+		}
+		got.Add(int64(fs.NumRecords()))
+	}
+	raw.Seconds = time.Since(t0).Seconds()
+	raw.CPUSeconds = cpuSeconds() - cpu0
+	cl.Close()
+	fill(&raw, int64(n))
+
+	// kstream: an app whose count store restores from that changelog,
+	// timed as its restore progress reports.
+	b := kstream.NewBuilder()
+	kstream.Source(b, in, serde.String, serde.Int64).GroupByKey().Count(kstream.Named("counts")).ToStream().To(out, serde.String, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		return raw, ks, err
+	}
+	opts := []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(c.brokers...),
+		kafkaio.Logger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})))}
+	if backend == backendPebble {
+		dir, err := os.MkdirTemp("", "kstream-bench-restore-")
+		if err != nil {
+			return raw, ks, err
+		}
+		defer os.RemoveAll(dir)
+		opts = append(opts, kafkaio.StateDir(dir))
+	}
+	a, err := kafkaio.NewApp(topo, opts...)
+	if err != nil {
+		return raw, ks, err
+	}
+	prog.set(fmt.Sprintf("restore %s: kstream", backend), func() int64 { return a.Stats().Restored })
+	cpu0 = cpuSeconds()
+	runCtx, stop := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(runCtx) }()
+	defer func() {
+		stop()
+		if rerr := <-errc; err == nil && rerr != nil {
+			err = rerr
+		}
+	}()
+	for {
+		p := a.RestoreProgress()
+		if len(p) == 1 && p[0].Done {
+			ks.Seconds = p[0].Took.Seconds()
+			ks.CPUSeconds = cpuSeconds() - cpu0 // includes the app's start
+			if p[0].Restored != int64(n) {
+				return raw, ks, fmt.Errorf("bench: restored %d records, want %d", p[0].Restored, n)
+			}
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return raw, ks, fmt.Errorf("bench: waiting for the restore (%d of %d): %w", a.Stats().Restored, n, ctx.Err())
+		case <-a.Done():
+			return raw, ks, fmt.Errorf("bench: the app stopped during its restore")
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+	fill(&ks, int64(n))
+	ks.Note = "timed from the store's restore start (RestoreProgress); CPU from the app's start"
+	return raw, ks, nil
+}
+
+func fill(r *row, n int64) {
+	r.Records = n
+	if r.Seconds > 0 {
+		r.RecordsPerSec = float64(n) / r.Seconds
+	}
+	r.CPUSecPerMRec = r.CPUSeconds / (float64(n) / 1e6)
+}
+
+// fillChangelog writes n count-store changelog records: distinct string
+// keys, Int64 values.
+func fillChangelog(ctx context.Context, brokers []string, topic string, n int, done *atomic.Int64) error {
+	cl, err := newProducer(brokers, kgo.ProducerLinger(5*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var firstErr atomic.Pointer[error]
+	promise := func(_ *kgo.Record, err error) {
+		if err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+		}
+		done.Add(1)
+	}
+	const chunk = 4096
+	for i := 0; i < n; i += chunk {
+		m := min(chunk, n-i)
+		recs := make([]kgo.Record, m)
+		buf := make([]byte, 0, m*(16+8))
+		for j := range recs {
+			start := len(buf)
+			buf = appendKey(buf, i+j)
+			k := buf[start:len(buf):len(buf)]
+			buf = binary.BigEndian.AppendUint64(buf, uint64(i+j+1))
+			recs[j] = kgo.Record{Topic: topic, Key: k, Value: buf[len(k)+start : len(buf) : len(buf)]}
+			cl.Produce(ctx, &recs[j], promise)
+		}
+		if p := firstErr.Load(); p != nil {
+			return fmt.Errorf("bench: filling %s: %w", topic, *p)
+		}
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return fmt.Errorf("bench: filling %s: %w", topic, err)
+	}
+	if p := firstErr.Load(); p != nil {
+		return fmt.Errorf("bench: filling %s: %w", topic, *p)
+	}
+	return nil
+}
