@@ -93,18 +93,27 @@ func resolveSerde[T any](b *Builder, s serde.Serde[T], node, what string) serde.
 
 // tableReader reads a timestamped store (tables, aggregations) by typed key;
 // after get, kbuf holds the encoded key, for the write that usually follows.
+// Stores that append values to a buffer (state.AppendGetter: Pebble views,
+// memory) are read into vbuf, reused, so a cached read allocates nothing.
 type tableReader[K, V any] struct {
 	st   state.Store
 	ks   serde.Serde[K]
 	vs   serde.Serde[V]
 	kbuf []byte
+	vbuf []byte
 }
 
 func (r *tableReader[K, V]) get(k K) (v V, ts int64, found bool, err error) {
 	if r.kbuf, err = r.ks.Append(r.kbuf[:0], k); err != nil {
 		return v, 0, false, fmt.Errorf("encoding key: %w", err)
 	}
-	b, found, err := r.st.Get(r.kbuf)
+	var b []byte
+	if ag, ok := r.st.(state.AppendGetter); ok {
+		r.vbuf, found, err = ag.GetAppend(r.vbuf[:0], r.kbuf)
+		b = r.vbuf
+	} else {
+		b, found, err = r.st.Get(r.kbuf)
+	}
 	if err != nil || !found {
 		return v, 0, false, err
 	}

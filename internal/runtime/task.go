@@ -575,6 +575,18 @@ func (t *Task) Close() error {
 	return errors.Join(errs...)
 }
 
+// GetAppend implements state.AppendGetter when the store under it does.
+func (s *loggedStore) GetAppend(dst, key []byte) ([]byte, bool, error) {
+	if ag, ok := s.Store.(state.AppendGetter); ok {
+		return ag.GetAppend(dst, key)
+	}
+	v, found, err := s.Store.Get(key)
+	if found {
+		dst = append(dst, v...)
+	}
+	return dst, found, err
+}
+
 // dropLoader drops the restored records not committed yet.
 func (t *Task) dropLoader() {
 	if t.loader != nil {
