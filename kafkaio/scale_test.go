@@ -64,6 +64,32 @@ func groupInput(n, groups int) ([]rec, map[string]int64) {
 	return recs, want
 }
 
+// feeder produces group-count input in rounds, with keys unique across
+// rounds, and keeps the expected counts in want.
+type feeder struct {
+	t      testing.TB
+	c      cluster
+	topic  string
+	groups int
+	next   int
+	want   map[string]int64
+}
+
+func newFeeder(t testing.TB, c cluster, topic string, groups int) *feeder {
+	return &feeder{t: t, c: c, topic: topic, groups: groups, want: map[string]int64{}}
+}
+
+// feed produces n more records.
+func (f *feeder) feed(n int) {
+	recs, _ := groupInput(n, f.groups)
+	for i := range recs {
+		recs[i].key = []byte(strconv.Itoa(f.next + i))
+		f.want[string(recs[i].value)]++
+	}
+	f.next += n
+	produce(f.t, f.c, f.topic, recs)
+}
+
 func mode(eos bool) string {
 	if eos {
 		return "exactly-once"

@@ -1,7 +1,6 @@
 package kafkaio_test
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -39,17 +38,8 @@ func TestStandbyPromotion(t *testing.T) {
 					sa, sb := a.Stats(), b.Stats()
 					return sa.Tasks > 0 && sb.Tasks > 0 && sa.Standbys > 0 && sb.Standbys > 0 && sa.Tasks+sb.Tasks == 2*parts
 				})
-				want := map[string]int64{}
-				next := 0
-				feed := func(n int) {
-					recs, _ := groupInput(n, 40)
-					for i := range recs {
-						recs[i].key = []byte(fmt.Sprint(next + i))
-						want[string(recs[i].value)]++
-					}
-					next += n
-					produce(t, c, in, recs)
-				}
+				f := newFeeder(t, c, in, 40)
+				feed, want := f.feed, f.want
 				feed(4000)
 				waitCaughtUp(t, a, 2*time.Minute)
 				waitCaughtUp(t, b, 2*time.Minute)
@@ -92,17 +82,8 @@ func TestRevokedTaskReturns(t *testing.T) {
 			}
 			return a, runApp(t, a)
 		}
-		want := map[string]int64{}
-		next := 0
-		feed := func(n int) {
-			recs, _ := groupInput(n, 40)
-			for i := range recs {
-				recs[i].key = []byte(fmt.Sprint(next + i))
-				want[string(recs[i].value)]++
-			}
-			next += n
-			produce(t, c, in, recs)
-		}
+		f := newFeeder(t, c, in, 40)
+		feed, want := f.feed, f.want
 		a, _ := newApp()
 		waitFor(t, time.Minute, "the first instance to run every task", func() bool { return a.Stats().Tasks == 2*parts })
 		feed(4000)

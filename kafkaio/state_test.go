@@ -2,7 +2,6 @@ package kafkaio_test
 
 import (
 	"bytes"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,17 +24,8 @@ func TestPersistentStateRestore(t *testing.T) {
 		mustCreate(t, c, parts, in, out)
 		topo := groupCount(t, in, out)
 		changelog := app + "-group-counts-changelog"
-		want := map[string]int64{}
-		next := 0
-		feed := func(n int) {
-			recs, _ := groupInput(n, 50)
-			for i := range recs {
-				recs[i].key = []byte(fmt.Sprint(next + i))
-				want[string(recs[i].value)]++
-			}
-			next += n
-			produce(t, c, in, recs)
-		}
+		f := newFeeder(t, c, in, 50)
+		feed, want := f.feed, f.want
 		run := func(dir string) kafkaio.Stats {
 			t.Helper()
 			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(dir), kafkaio.MemoryBudget(64<<20))...)

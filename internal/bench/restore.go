@@ -143,40 +143,11 @@ func fill(r *row, n int64) {
 // fillChangelog writes n count-store changelog records: distinct string
 // keys, Int64 values.
 func fillChangelog(ctx context.Context, brokers []string, topic string, n int, done *atomic.Int64) error {
-	cl, err := newProducer(brokers, kgo.ProducerLinger(5*time.Millisecond))
-	if err != nil {
-		return err
-	}
-	defer cl.Close()
-	var firstErr atomic.Pointer[error]
-	promise := func(_ *kgo.Record, err error) {
-		if err != nil {
-			firstErr.CompareAndSwap(nil, &err)
-		}
-		done.Add(1)
-	}
-	const chunk = 4096
-	for i := 0; i < n; i += chunk {
-		m := min(chunk, n-i)
-		recs := make([]kgo.Record, m)
-		buf := make([]byte, 0, m*(16+8))
-		for j := range recs {
-			start := len(buf)
-			buf = appendKey(buf, i+j)
-			k := buf[start:len(buf):len(buf)]
-			buf = binary.BigEndian.AppendUint64(buf, uint64(i+j+1))
-			recs[j] = kgo.Record{Topic: topic, Key: k, Value: buf[len(k)+start : len(buf) : len(buf)]}
-			cl.Produce(ctx, &recs[j], promise)
-		}
-		if p := firstErr.Load(); p != nil {
-			return fmt.Errorf("bench: filling %s: %w", topic, *p)
-		}
-	}
-	if err := cl.Flush(ctx); err != nil {
-		return fmt.Errorf("bench: filling %s: %w", topic, err)
-	}
-	if p := firstErr.Load(); p != nil {
-		return fmt.Errorf("bench: filling %s: %w", topic, *p)
-	}
-	return nil
+	return produceN(ctx, brokers, topic, n, done, func(buf []byte, i int) ([]byte, int, []byte) {
+		start := len(buf)
+		buf = appendKey(buf, i)
+		klen := len(buf) - start
+		buf = binary.BigEndian.AppendUint64(buf, uint64(i+1))
+		return buf, klen, buf[len(buf)-8 : len(buf) : len(buf)]
+	})
 }

@@ -64,12 +64,27 @@ func newProducer(brokers []string, extra ...kgo.Opt) (*kgo.Client, error) {
 // prefill writes n records to topic, timestamped with their produce time,
 // counting them in done. It returns how many pass the filter.
 func prefill(ctx context.Context, brokers []string, topic string, n, valueSize int, done *atomic.Int64) (int64, error) {
+	pool := valuePool(valueSize)
+	err := produceN(ctx, brokers, topic, n, done, func(buf []byte, i int) ([]byte, int, []byte) {
+		start := len(buf)
+		buf = appendKey(buf, i)
+		off := (i * 4099) % (len(pool) - valueSize)
+		return buf, len(buf) - start, pool[off : off+valueSize : off+valueSize]
+	})
+	return kept(n), err
+}
+
+// produceN writes records 0..n-1 of rec to topic, counting them in done. rec
+// appends record i's key to buf, and returns buf, the key's length and the
+// value (which may follow the key in buf); buf is new for each chunk of
+// records.
+func produceN(ctx context.Context, brokers []string, topic string, n int, done *atomic.Int64,
+	rec func(buf []byte, i int) (out []byte, keyLen int, value []byte)) error {
 	cl, err := newProducer(brokers)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	defer cl.Close()
-	pool := valuePool(valueSize)
 	var firstErr atomic.Pointer[error]
 	promise := func(_ *kgo.Record, err error) {
 		if err != nil {
@@ -81,25 +96,26 @@ func prefill(ctx context.Context, brokers []string, topic string, n, valueSize i
 	for i := 0; i < n; i += chunk {
 		m := min(chunk, n-i)
 		recs := make([]kgo.Record, m)
-		keys := make([]byte, 0, m*16)
+		buf := make([]byte, 0, m*32)
 		for j := range recs {
-			start := len(keys)
-			keys = appendKey(keys, i+j)
-			off := ((i + j) * 4099) % (len(pool) - valueSize)
-			recs[j] = kgo.Record{Topic: topic, Key: keys[start:len(keys):len(keys)], Value: pool[off : off+valueSize : off+valueSize]}
+			start := len(buf)
+			var klen int
+			var v []byte
+			buf, klen, v = rec(buf, i+j)
+			recs[j] = kgo.Record{Topic: topic, Key: buf[start : start+klen : start+klen], Value: v}
 			cl.Produce(ctx, &recs[j], promise)
 		}
 		if p := firstErr.Load(); p != nil {
-			return 0, fmt.Errorf("bench: prefilling %s: %w", topic, *p)
+			return fmt.Errorf("bench: producing to %s: %w", topic, *p)
 		}
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return 0, fmt.Errorf("bench: prefilling %s: %w", topic, err)
+		return fmt.Errorf("bench: producing to %s: %w", topic, err)
 	}
 	if p := firstErr.Load(); p != nil {
-		return 0, fmt.Errorf("bench: prefilling %s: %w", topic, *p)
+		return fmt.Errorf("bench: producing to %s: %w", topic, *p)
 	}
-	return kept(n), nil
+	return nil
 }
 
 // The latency scenario's values start with the send time in nanoseconds
