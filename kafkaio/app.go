@@ -738,21 +738,11 @@ func (a *App) commit(ctx context.Context) error {
 	// transaction would leave the producer in an unknown state.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if a.epoch != nil {
-		return a.commitAsync(ctx)
-	}
 	if a.sess == nil {
-		if err := a.flush(ctx, a.cl); err != nil {
-			return fmt.Errorf("kafkaio: flushing: %w", err)
+		if a.epoch != nil {
+			return a.commitAsync(ctx)
 		}
-		if err := a.fatal(); err != nil {
-			return err
-		}
-		if err := a.cl.CommitUncommittedOffsets(ctx); err != nil {
-			return fmt.Errorf("kafkaio: committing offsets: %w", err)
-		}
-		a.commits.Add(1)
-		return a.checkpoint(a.cl)
+		return a.commitSync(ctx)
 	}
 	try := kgo.TryCommit
 	if a.fatal() != nil {
@@ -836,8 +826,9 @@ func (a *App) commitSealed(ctx context.Context) error {
 	return nil
 }
 
-// commitSync flushes and commits everything processed, synchronously, and
-// drops the sealed epochs (their offsets are older). At-least-once only.
+// commitSync flushes and commits everything processed, synchronously, drops
+// the sealed epochs (their offsets are older), and checkpoints the
+// persistent stores. At-least-once only.
 func (a *App) commitSync(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
@@ -855,7 +846,7 @@ func (a *App) commitSync(ctx context.Context) error {
 		return fmt.Errorf("kafkaio: committing offsets: %w", err)
 	}
 	a.commits.Add(1)
-	return nil
+	return a.checkpoint(a.cl)
 }
 
 // commitResponseErr returns the first partition error of a commit response.
@@ -893,7 +884,7 @@ func (a *App) shutdown(err error) error {
 	if err == nil && !a.crash.Load() {
 		commit := a.commit
 		if a.epoch != nil {
-			commit = a.commitSync // and wait for it
+			commit = a.commitSync // not commitAsync: wait for it
 		}
 		if cerr := commit(cctx); cerr != nil {
 			err = cerr
