@@ -79,6 +79,11 @@ func runLatency(ctx context.Context, cfg *config, prog *progress, mode, impl str
 	}
 	defer producer.Close()
 	prog.set(label, m.received.Load)
+	stopProfile, err := startProfile(cfg.cpuProfile, mode, fmt.Sprintf("latency-%s-batch%d", impl, batch))
+	if err != nil {
+		return r, err
+	}
+	defer stopProfile()
 	var cpu0 float64
 	var t0 time.Time
 	sent, err := offer(ctx, producer, in, cfg, func() { cpu0, t0 = cpuSeconds(), time.Now() })
