@@ -458,7 +458,13 @@ func (a *App) process(fetches kgo.Fetches) error {
 		clear(t.raw)
 		t.raw, t.batches = t.raw[:0], t.batches[:0]
 	}
-	if a.cfg.workers <= 1 || len(active) <= 1 {
+	var total int
+	for _, t := range active {
+		total += len(t.raw)
+	}
+	// Small polls run on this goroutine: handing a few records to other
+	// goroutines costs more, in wake-ups and latency, than it saves.
+	if a.cfg.workers <= 1 || len(active) <= 1 || total < parallelMin {
 		for _, t := range active {
 			run(t)
 		}
@@ -483,6 +489,10 @@ func (a *App) process(fetches kgo.Fetches) error {
 	}
 	return errors.Join(errs...)
 }
+
+// parallelMin is the number of records of a poll from which its tasks run on
+// the workers in parallel.
+const parallelMin = 2048
 
 // kgo.RecordHeader and graph.Header have the same layout.
 var _ = [1]struct{}{}[unsafe.Sizeof(kgo.RecordHeader{})-unsafe.Sizeof(graph.Header{})]
