@@ -74,7 +74,8 @@ const pivotSlot = math.MaxUint32
 type Memory struct {
 	seed    maphash.Seed
 	index   map[uint64]uint32 // key hash -> slot+1 of its first entry
-	slots   []entry
+	slots   [][]entry         // chunks of slotChunk entries (see at)
+	nslots  uint32
 	free    []uint32 // slots to reuse
 	tree    *btree.BTreeG[uint32]
 	pending []uint32 // slots of the keys not yet in the tree
@@ -83,6 +84,17 @@ type Memory struct {
 	n       int
 	closed  bool
 }
+
+// slotChunk is the number of entries of a chunk of Memory.slots: growing
+// the store adds a chunk instead of copying every entry (the first chunk
+// grows as a slice, so that a small store stays small).
+const (
+	slotChunkBits = 12
+	slotChunk     = 1 << slotChunkBits
+)
+
+// at returns the entry of a slot.
+func (m *Memory) at(s uint32) *entry { return &m.slots[s>>slotChunkBits][s&(slotChunk-1)] }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
@@ -97,15 +109,15 @@ func (m *Memory) key(slot uint32) []byte {
 	if slot == pivotSlot {
 		return m.pivot
 	}
-	return m.slots[slot].key
+	return m.at(slot).key
 }
 
 func (m *Memory) less(a, b uint32) bool { return bytes.Compare(m.key(a), m.key(b)) < 0 }
 
 // find returns the slot of key, or false.
 func (m *Memory) find(h uint64, key []byte) (uint32, bool) {
-	for s := m.index[h]; s != 0; s = m.slots[s-1].next {
-		if bytes.Equal(m.slots[s-1].key, key) {
+	for s := m.index[h]; s != 0; s = m.at(s - 1).next {
+		if bytes.Equal(m.at(s-1).key, key) {
 			return s - 1, true
 		}
 	}
@@ -121,7 +133,7 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 	if !ok {
 		return nil, false, nil
 	}
-	return m.slots[s].value, true, nil
+	return m.at(s).value, true, nil
 }
 
 // GetAppend implements AppendGetter: it appends the value of key to dst.
@@ -141,7 +153,7 @@ func (m *Memory) Put(key, value []byte) error {
 	}
 	h := m.hash(key)
 	if s, ok := m.find(h, key); ok {
-		e := &m.slots[s]
+		e := m.at(s)
 		e.value = append(e.value[:0], value...)
 		return nil
 	}
@@ -153,13 +165,23 @@ func (m *Memory) Put(key, value []byte) error {
 		s = m.free[n-1]
 		m.free = m.free[:n-1]
 	} else {
-		if len(m.slots) == pivotSlot {
+		if m.nslots == pivotSlot {
 			return errors.New("state: memory store is full")
 		}
-		s = uint32(len(m.slots))
-		m.slots = append(m.slots, entry{})
+		s = m.nslots
+		m.nslots++
+		c := len(m.slots) - 1
+		if c < 0 || len(m.slots[c]) == slotChunk {
+			capacity := slotChunk
+			if c < 0 {
+				capacity = 8
+			}
+			m.slots = append(m.slots, make([]entry, 0, capacity))
+			c++
+		}
+		m.slots[c] = append(m.slots[c], entry{})
 	}
-	m.slots[s] = entry{key: buf[:len(key):len(key)], value: buf[len(key):], next: m.index[h]}
+	*m.at(s) = entry{key: buf[:len(key):len(key)], value: buf[len(key):], next: m.index[h]}
 	m.index[h] = s + 1
 	m.pending = append(m.pending, s)
 	m.n++
@@ -173,14 +195,14 @@ func (m *Memory) Delete(key []byte) error {
 	}
 	h := m.hash(key)
 	var prev uint32 // slot+1 of the previous entry in the chain
-	for s := m.index[h]; s != 0; prev, s = s, m.slots[s-1].next {
-		e := &m.slots[s-1]
+	for s := m.index[h]; s != 0; prev, s = s, m.at(s-1).next {
+		e := m.at(s - 1)
 		if !bytes.Equal(e.key, key) {
 			continue
 		}
 		switch {
 		case prev != 0:
-			m.slots[prev-1].next = e.next
+			m.at(prev - 1).next = e.next
 		case e.next != 0:
 			m.index[h] = e.next
 		default:
@@ -200,19 +222,19 @@ func (m *Memory) Delete(key []byte) error {
 
 // release makes a slot free for reuse.
 func (m *Memory) release(s uint32) {
-	m.slots[s] = entry{}
+	*m.at(s) = entry{}
 	m.free = append(m.free, s)
 }
 
 // order moves the pending entries into the B-tree.
 func (m *Memory) order() {
 	for _, s := range m.pending {
-		if m.slots[s].deleted {
+		if m.at(s).deleted {
 			m.release(s)
 			continue
 		}
 		m.tree.ReplaceOrInsert(s)
-		m.slots[s].inTree = true
+		m.at(s).inTree = true
 	}
 	m.pending = m.pending[:0]
 }
@@ -224,7 +246,7 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 	}
 	m.order()
 	visit := func(s uint32) bool {
-		e := &m.slots[s]
+		e := m.at(s)
 		if hi != nil && bytes.Compare(e.key, hi) >= 0 {
 			return false
 		}
@@ -249,7 +271,7 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.tree.Clear(false)
 	clear(m.index)
-	m.slots, m.free, m.pending = nil, nil, nil
+	m.slots, m.nslots, m.free, m.pending = nil, 0, nil, nil
 	m.n = 0
 	return nil
 }
