@@ -20,6 +20,10 @@ import (
 // restoreChunk is how many changelog records are applied at once.
 const restoreChunk = 4096
 
+// maxReserve bounds the keys an in-memory store is prepared for before a
+// restore (a compacted changelog's offset range overstates its keys).
+const maxReserve = 1 << 22
+
 // restoreLogInterval is how often a long restore logs its progress.
 const restoreLogInterval = 5 * time.Second
 
@@ -150,6 +154,7 @@ func (a *App) restore(ctx context.Context, t *runtime.Task, from map[string]int6
 		}
 		prog := a.progress.start(RestoreProgress{Task: t.ID.String(), Store: store, Topic: topic, Partition: p,
 			Remaining: end - from, Started: time.Now()})
+		t.ReserveRestore(store, int(min(end-from, maxReserve)))
 		n, err := a.restorePartition(ctx, t, prog, from, end, offsets)
 		if err != nil {
 			return err

@@ -98,3 +98,22 @@ func testMemoryModel(t *testing.T, m *Memory) {
 		t.Errorf("%d slots for at most 300 keys", m.nslots)
 	}
 }
+
+func TestMemoryReserve(t *testing.T) {
+	m := NewMemory()
+	m.Reserve(1000)
+	for i := range 2000 {
+		if err := m.Put([]byte{byte(i >> 8), byte(i)}, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m.Reserve(10) // not empty: keeps its keys
+	for i := range 2000 {
+		if v, ok, err := m.Get([]byte{byte(i >> 8), byte(i)}); err != nil || !ok || v[0] != byte(i) {
+			t.Fatalf("key %d after Reserve: %v %v %v", i, v, ok, err)
+		}
+	}
+	if m.Len() != 2000 {
+		t.Fatalf("Len %d, want 2000", m.Len())
+	}
+}

@@ -136,6 +136,15 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 	return m.at(s).value, true, nil
 }
 
+// Reserve prepares an empty store for about n keys (a restore knows how many
+// records its changelog holds), so that its index does not grow step by
+// step. It does nothing to a store that holds keys.
+func (m *Memory) Reserve(n int) {
+	if m.n == 0 && len(m.pending) == 0 && n > 0 {
+		m.index = make(map[uint64]uint32, n)
+	}
+}
+
 // GetAppend implements AppendGetter: it appends the value of key to dst.
 func (m *Memory) GetAppend(dst, key []byte) ([]byte, bool, error) {
 	v, ok, err := m.Get(key)

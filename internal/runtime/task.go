@@ -479,6 +479,16 @@ func (t *Task) CheckpointName() string { return t.cfg.AppID + "/" + t.ID.String(
 // checkpoints) rather than in memory.
 func (t *Task) Persistent() bool { return t.batch != nil }
 
+// ReserveRestore tells an empty in-memory store that about n records are
+// about to be restored into it.
+func (t *Task) ReserveRestore(store string, n int) {
+	if s, ok := t.stores[store]; ok {
+		if r, ok := s.Store.(interface{ Reserve(int) }); ok {
+			r.Reserve(n)
+		}
+	}
+}
+
 // RestorePending returns the size in bytes of the restored records that
 // Commit has yet to apply (0 without a DB).
 func (t *Task) RestorePending() int {
