@@ -39,6 +39,19 @@ func childFns[F any](children []any) ([]F, error) {
 	return fns, nil
 }
 
+// onlyChild returns the executor of node n's one child.
+func onlyChild[F any](n *graph.Node, children []any) (F, error) {
+	fns, err := childFns[F](children)
+	if err == nil && len(fns) != 1 {
+		err = fmt.Errorf("kstream: internal error: node %s has %d children, want 1", n.Name, len(fns))
+	}
+	if err != nil {
+		var zero F
+		return zero, err
+	}
+	return fns[0], nil
+}
+
 // streamNext combines the children's executors into one.
 func streamNext[K, V any](children []any) (streamFn[K, V], error) {
 	fns, err := childFns[streamFn[K, V]](children)

@@ -527,14 +527,7 @@ func fkSinkMake(n *graph.Node) graph.MakeFunc {
 // fkSourceMake passes raw records to the source's one child.
 func fkSourceMake(n *graph.Node) graph.MakeFunc {
 	return func(_ *graph.TaskContext, children []any) (any, error) {
-		fns, err := childFns[func(*graph.RawRecord)](children)
-		if err != nil {
-			return nil, err
-		}
-		if len(fns) != 1 {
-			return nil, fmt.Errorf("kstream: internal error: source %s has %d children, want 1", n.Name, len(fns))
-		}
-		return fns[0], nil
+		return onlyChild[func(*graph.RawRecord)](n, children)
 	}
 }
 
@@ -715,14 +708,10 @@ func fkSubscriptionSendMake[K, V, KO, VO, VR any](n *graph.Node, left bool, ks s
 // row's. Nothing here decodes a key or value: they travel as bytes.
 func fkSubscriptionReceiveMake(n *graph.Node, subStore, rightStore string) graph.MakeFunc {
 	return func(tc *graph.TaskContext, children []any) (any, error) {
-		sinks, err := childFns[fkSinkFn](children)
+		sink, err := onlyChild[fkSinkFn](n, children)
 		if err != nil {
 			return nil, err
 		}
-		if len(sinks) != 1 {
-			return nil, fmt.Errorf("kstream: internal error: node %s has %d children, want 1", n.Name, len(sinks))
-		}
-		sink := sinks[0]
 		subs, err := tc.Store(subStore)
 		if err != nil {
 			return nil, err
@@ -812,14 +801,10 @@ func appendFKResponse(dst []byte, hasHash bool, h *[fkHashLen]byte, hasForeign b
 // does.
 func fkForeignJoinMake[KO, VO any](n *graph.Node, subStore string, fks serde.Serde[KO], vos serde.Serde[VO]) graph.MakeFunc {
 	return func(tc *graph.TaskContext, children []any) (any, error) {
-		sinks, err := childFns[fkSinkFn](children)
+		sink, err := onlyChild[fkSinkFn](n, children)
 		if err != nil {
 			return nil, err
 		}
-		if len(sinks) != 1 {
-			return nil, fmt.Errorf("kstream: internal error: node %s has %d children, want 1", n.Name, len(sinks))
-		}
-		sink := sinks[0]
 		subs, err := tc.Store(subStore)
 		if err != nil {
 			return nil, err
