@@ -60,13 +60,7 @@ func (b *Batch) check() error {
 // be a view of the batch's DB (from DB.Store, or from Batch.Store of any
 // batch of the DB); Store panics otherwise.
 func (b *Batch) Store(s Store) Store {
-	var v *view
-	switch s := s.(type) {
-	case *view:
-		v = s
-	case *bufferedView:
-		v = s.v
-	}
+	v := asView(s)
 	if v == nil || v.db != b.db {
 		panic(fmt.Sprintf("state: Batch.Store: %T is not a store view of the batch's DB", s))
 	}

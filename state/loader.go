@@ -105,13 +105,7 @@ func (l *Loader) check() error {
 // target returns the partition viewed by s, which must be a view of the
 // loader's DB (from DB.Store, or Batch.Store of a batch of the DB).
 func (l *Loader) target(s Store) (*partState, error) {
-	var v *view
-	switch s := s.(type) {
-	case *view:
-		v = s
-	case *bufferedView:
-		v = s.v
-	}
+	v := asView(s)
 	if v == nil || v.db != l.db {
 		return nil, fmt.Errorf("state: loader: %T is not a store view of the loader's DB", s)
 	}

@@ -28,6 +28,18 @@ func (v *view) check() error {
 
 var _ AppendGetter = (*view)(nil)
 
+// asView returns the DB view under s (a view, or a batch's view of one), or
+// nil for any other store.
+func asView(s Store) *view {
+	switch s := s.(type) {
+	case *view:
+		return s
+	case *bufferedView:
+		return s.v
+	}
+	return nil
+}
+
 // Get implements Store. The returned slice is the caller's: it stays valid
 // after writes. A cache hit costs one allocation, for that slice: GetAppend
 // avoids it.
