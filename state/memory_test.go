@@ -21,6 +21,46 @@ func TestMemoryLazyOrder(t *testing.T) {
 	}
 }
 
+// TestMemoryArenaCompaction runs the same model with the arena compacted as
+// soon as its garbage outweighs its live bytes, so that keys and values move
+// between chunks while puts, deletes and scans go on.
+func TestMemoryArenaCompaction(t *testing.T) {
+	m := NewMemory()
+	m.compactMin = 0
+	m.mask = 3
+	testMemoryModel(t, m)
+	if m.garbage > m.used {
+		t.Errorf("arena: %d bytes of garbage for %d used", m.garbage, m.used)
+	}
+}
+
+// TestMemoryLargeValues puts values larger than a chunk's share, which get
+// chunks of their own, and grows and shrinks them.
+func TestMemoryLargeValues(t *testing.T) {
+	m := NewMemory()
+	m.compactMin = 0
+	want := map[string][]byte{}
+	for i := range 200 {
+		k := fmt.Sprintf("k%d", i%7)
+		v := make([]byte, (i*7919)%(arenaChunk/4))
+		for j := range v {
+			v[j] = byte(i + j)
+		}
+		if err := m.Put([]byte(k), v); err != nil {
+			t.Fatal(err)
+		}
+		want[k] = v
+	}
+	for k, v := range want {
+		if got, ok, _ := m.Get([]byte(k)); !ok || !slices.Equal(got, v) {
+			t.Fatalf("Get(%s): %d bytes, found %v; want %d bytes", k, len(got), ok, len(v))
+		}
+	}
+	if m.used > 2*arenaChunk {
+		t.Errorf("arena holds %d bytes for %d keys of at most %d bytes", m.used, len(want), arenaChunk/4)
+	}
+}
+
 func testMemoryModel(t *testing.T, m *Memory) {
 	want := map[string]string{}
 	r := rand.New(rand.NewPCG(7, 8))

@@ -47,15 +47,14 @@ type AppendGetter interface {
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("state: store is closed")
 
-// entry is a key of a Memory, in Memory.slots.
+// entry is a key of a Memory, in Memory.slots. Its key and value bytes are
+// in the Memory's arena: klen key bytes at off of chunk, then vlen value
+// bytes, with room for vcap.
 type entry struct {
-	key, value []byte // one allocation: value follows key
-	// next is the slot+1 of the next entry whose key has the same hash (0:
-	// none): keys are indexed by a 64-bit hash, and the rare collisions
-	// are chained.
-	next    uint32
-	inTree  bool // in the B-tree; else waiting in pending
-	deleted bool // deleted while pending
+	chunk, off       uint32
+	klen, vlen, vcap uint32
+	inTree           bool // in the B-tree; else waiting in pending
+	deleted          bool // deleted while pending
 }
 
 // pivotSlot stands for Memory.pivot in the B-tree's comparisons.
@@ -67,14 +66,16 @@ const pivotSlot = math.MaxUint32
 // ordering only when something scans). It is not safe for concurrent use: a
 // task owns its store instances.
 //
-// The index maps a 64-bit hash of each key to a slot of an array of
-// entries, and the B-tree holds slot numbers: neither holds pointers, so
-// the garbage collector scans neither, and growing the index rehashes
-// integers, without reading the keys.
+// The index (hindex) maps a hash of each key to a slot of an array of
+// entries, the B-tree holds slot numbers, and the keys and values are
+// copied into large chunks of bytes (an arena, compacted when more than
+// half of it is garbage): none holds pointers, so the garbage collector
+// scans none of them, a new key costs no allocation of its own, and growing
+// the index rehashes integers, without reading the keys.
 type Memory struct {
 	seed    maphash.Seed
-	index   map[uint64]uint32 // key hash -> slot+1 of its first entry
-	slots   [][]entry         // chunks of slotChunk entries (see at)
+	index   hindex
+	slots   [][]entry // chunks of slotChunk entries (see at)
 	nslots  uint32
 	free    []uint32 // slots to reuse
 	tree    *btree.BTreeG[uint32]
@@ -83,6 +84,14 @@ type Memory struct {
 	mask    uint64   // of the hashes: tests narrow it to make keys collide
 	n       int
 	closed  bool
+
+	// The arena: chunks[cur] is the one being filled; a value too large
+	// for it gets a chunk of its own. used counts the bytes that entries
+	// hold (vcap, not vlen), garbage those they no longer hold.
+	chunks        [][]byte
+	cur           int
+	used, garbage int
+	compactMin    int // garbage below which the arena is not compacted
 }
 
 // slotChunk is the number of entries of a chunk of Memory.slots: growing
@@ -93,35 +102,121 @@ const (
 	slotChunk     = 1 << slotChunkBits
 )
 
+// The arena's chunks grow from arenaFirst bytes, doubling, to arenaChunk; a
+// key and value larger than arenaChunk/8 get a chunk of their own.
+const (
+	arenaFirst      = 1 << 10
+	arenaChunk      = 1 << 20
+	arenaCompactMin = 4 << 20
+)
+
 // at returns the entry of a slot.
 func (m *Memory) at(s uint32) *entry { return &m.slots[s>>slotChunkBits][s&(slotChunk-1)] }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	m := &Memory{seed: maphash.MakeSeed(), index: map[uint64]uint32{}, mask: math.MaxUint64}
+	m := &Memory{seed: maphash.MakeSeed(), mask: math.MaxUint64, compactMin: arenaCompactMin}
 	m.tree = btree.NewG(32, m.less)
 	return m
 }
 
-func (m *Memory) hash(key []byte) uint64 { return maphash.Bytes(m.seed, key) & m.mask }
+func (m *Memory) hash(key []byte) uint32 { return uint32(maphash.Bytes(m.seed, key) & m.mask) }
 
 func (m *Memory) key(slot uint32) []byte {
 	if slot == pivotSlot {
 		return m.pivot
 	}
-	return m.at(slot).key
+	return m.keyOf(m.at(slot))
+}
+
+// keyOf returns the key of e, in the arena.
+func (m *Memory) keyOf(e *entry) []byte {
+	c := m.chunks[e.chunk]
+	return c[e.off : e.off+e.klen : e.off+e.klen]
+}
+
+// valueOf returns the value of e, in the arena.
+func (m *Memory) valueOf(e *entry) []byte {
+	c := m.chunks[e.chunk]
+	v := e.off + e.klen
+	return c[v : v+e.vlen : v+e.vlen]
+}
+
+// alloc returns room for n bytes in the arena: the chunk and offset, and
+// the n bytes.
+func (m *Memory) alloc(n int) (uint32, uint32, []byte) {
+	if n > arenaChunk/8 {
+		m.chunks = append(m.chunks, make([]byte, n))
+		return uint32(len(m.chunks) - 1), 0, m.chunks[len(m.chunks)-1]
+	}
+	if len(m.chunks) == 0 || cap(m.chunks[m.cur])-len(m.chunks[m.cur]) < n {
+		size := arenaFirst
+		if len(m.chunks) > 0 {
+			size = min(2*cap(m.chunks[m.cur]), arenaChunk)
+		}
+		m.chunks = append(m.chunks, make([]byte, 0, max(size, n)))
+		m.cur = len(m.chunks) - 1
+	}
+	c := m.chunks[m.cur]
+	off := len(c)
+	m.chunks[m.cur] = c[:off+n]
+	return uint32(m.cur), uint32(off), c[off : off+n : off+n]
+}
+
+// place copies key and value into the arena for e.
+func (m *Memory) place(e *entry, key, value []byte) {
+	n := len(key) + len(value)
+	c, off, b := m.alloc(n)
+	copy(b, key)
+	copy(b[len(key):], value)
+	e.chunk, e.off = c, off
+	e.klen, e.vlen, e.vcap = uint32(len(key)), uint32(len(value)), uint32(len(value))
+	m.used += n
+}
+
+// drop counts the arena bytes of e as garbage, compacting the arena when
+// garbage outweighs what is used.
+func (m *Memory) drop(e *entry) {
+	n := int(e.klen + e.vcap)
+	m.used -= n
+	m.garbage += n
+	e.klen, e.vlen, e.vcap = 0, 0, 0
+	if m.garbage >= m.compactMin && m.garbage > m.used {
+		m.compact()
+	}
+}
+
+// compact copies the keys and values of every entry into new chunks and
+// drops the old ones (slices that Get returned keep them alive, unchanged).
+func (m *Memory) compact() {
+	old := m.chunks
+	m.chunks, m.cur, m.used, m.garbage = nil, 0, 0, 0
+	for s := range m.nslots {
+		e := m.at(s)
+		c := old[e.chunk] // a free slot's zero entry: chunk 0, no bytes
+		key := c[e.off : e.off+e.klen]
+		value := c[e.off+e.klen : e.off+e.klen+e.vlen]
+		m.place(e, key, value)
+	}
 }
 
 func (m *Memory) less(a, b uint32) bool { return bytes.Compare(m.key(a), m.key(b)) < 0 }
 
-// find returns the slot of key, or false.
-func (m *Memory) find(h uint64, key []byte) (uint32, bool) {
-	for s := m.index[h]; s != 0; s = m.at(s - 1).next {
-		if bytes.Equal(m.at(s-1).key, key) {
-			return s - 1, true
+// find returns the slot of key and the position of its index cell, or
+// false and the position where the probe for h ended.
+func (m *Memory) find(h uint32, key []byte) (slot uint32, pos int, ok bool) {
+	if len(m.index.cells) == 0 {
+		return 0, 0, false
+	}
+	for pos = m.index.home(h); ; pos = m.index.next(pos) {
+		c := m.index.cells[pos]
+		if c == 0 {
+			return 0, pos, false
+		}
+		if uint32(c) == h && bytes.Equal(m.keyOf(m.at(cellSlot(c))), key) {
+			return cellSlot(c), pos, true
 		}
 	}
-	return 0, false
 }
 
 // Get implements Store.
@@ -129,11 +224,11 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 	if m.closed {
 		return nil, false, ErrClosed
 	}
-	s, ok := m.find(m.hash(key), key)
+	s, _, ok := m.find(m.hash(key), key)
 	if !ok {
 		return nil, false, nil
 	}
-	return m.at(s).value, true, nil
+	return m.valueOf(m.at(s)), true, nil
 }
 
 // Reserve prepares an empty store for about n keys (a restore knows how many
@@ -141,7 +236,7 @@ func (m *Memory) Get(key []byte) ([]byte, bool, error) {
 // step. It does nothing to a store that holds keys.
 func (m *Memory) Reserve(n int) {
 	if m.n == 0 && len(m.pending) == 0 && n > 0 {
-		m.index = make(map[uint64]uint32, n)
+		m.index.reserve(n)
 	}
 }
 
@@ -154,21 +249,23 @@ func (m *Memory) GetAppend(dst, key []byte) ([]byte, bool, error) {
 	return append(dst, v...), true, nil
 }
 
-// Put implements Store. It reuses the old value's memory when it fits; a new
-// key and its value share one allocation.
+// Put implements Store. It overwrites the old value in place when it fits;
+// a new key and its value are copied into the arena.
 func (m *Memory) Put(key, value []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
 	h := m.hash(key)
-	if s, ok := m.find(h, key); ok {
+	if s, _, ok := m.find(h, key); ok {
 		e := m.at(s)
-		e.value = append(e.value[:0], value...)
+		if len(value) <= int(e.vcap) {
+			e.vlen = uint32(copy(m.chunks[e.chunk][e.off+e.klen:e.off+e.klen+e.vcap], value))
+			return nil
+		}
+		m.drop(e)
+		m.place(e, key, value)
 		return nil
 	}
-	buf := make([]byte, len(key)+len(value))
-	copy(buf, key)
-	copy(buf[len(key):], value)
 	var s uint32
 	if n := len(m.free); n > 0 {
 		s = m.free[n-1]
@@ -190,8 +287,10 @@ func (m *Memory) Put(key, value []byte) error {
 		}
 		m.slots[c] = append(m.slots[c], entry{})
 	}
-	*m.at(s) = entry{key: buf[:len(key):len(key)], value: buf[len(key):], next: m.index[h]}
-	m.index[h] = s + 1
+	e := m.at(s)
+	*e = entry{}
+	m.place(e, key, value)
+	m.index.insert(h, s)
 	m.pending = append(m.pending, s)
 	m.n++
 	return nil
@@ -202,29 +301,20 @@ func (m *Memory) Delete(key []byte) error {
 	if m.closed {
 		return ErrClosed
 	}
-	h := m.hash(key)
-	var prev uint32 // slot+1 of the previous entry in the chain
-	for s := m.index[h]; s != 0; prev, s = s, m.at(s-1).next {
-		e := m.at(s - 1)
-		if !bytes.Equal(e.key, key) {
-			continue
-		}
-		switch {
-		case prev != 0:
-			m.at(prev - 1).next = e.next
-		case e.next != 0:
-			m.index[h] = e.next
-		default:
-			delete(m.index, h)
-		}
-		m.n--
-		if e.inTree {
-			m.tree.Delete(s - 1)
-			m.release(s - 1)
-		} else {
-			e.deleted = true // order releases it
-		}
+	s, pos, ok := m.find(m.hash(key), key)
+	if !ok {
 		return nil
+	}
+	m.index.remove(pos)
+	m.n--
+	e := m.at(s)
+	if e.inTree {
+		m.tree.Delete(s)
+		m.drop(e)
+		m.release(s)
+	} else {
+		m.drop(e)
+		e.deleted = true // order releases it
 	}
 	return nil
 }
@@ -256,10 +346,11 @@ func (m *Memory) Range(lo, hi []byte, fn func(key, value []byte) bool) error {
 	m.order()
 	visit := func(s uint32) bool {
 		e := m.at(s)
-		if hi != nil && bytes.Compare(e.key, hi) >= 0 {
+		key := m.keyOf(e)
+		if hi != nil && bytes.Compare(key, hi) >= 0 {
 			return false
 		}
-		return fn(e.key, e.value)
+		return fn(key, m.valueOf(e))
 	}
 	if lo == nil {
 		m.tree.Ascend(visit)
@@ -279,8 +370,9 @@ func (m *Memory) Len() int { return m.n }
 func (m *Memory) Close() error {
 	m.closed = true
 	m.tree.Clear(false)
-	clear(m.index)
+	m.index.reset()
 	m.slots, m.nslots, m.free, m.pending = nil, 0, nil, nil
+	m.chunks, m.cur, m.used, m.garbage = nil, 0, 0, 0
 	m.n = 0
 	return nil
 }
