@@ -157,3 +157,49 @@ func TestMemoryReserve(t *testing.T) {
 		t.Fatalf("Len %d, want 2000", m.Len())
 	}
 }
+
+// TestMemoryApply applies batches of puts and deletes, with keys repeated
+// within a batch, and checks the store against a map after each batch:
+// Apply must equal Put and Delete one by one, in order.
+func TestMemoryApply(t *testing.T) {
+	for _, mask := range []uint64{^uint64(0), 3} {
+		m := NewMemory()
+		m.mask = mask
+		m.compactMin = 0
+		want := map[string]string{}
+		r := rand.New(rand.NewPCG(3, 4))
+		for batch := range 300 {
+			var keys, vals [][]byte
+			for range r.IntN(40) {
+				k := fmt.Sprintf("k%03d", r.IntN(200))
+				keys = append(keys, []byte(k))
+				if r.IntN(4) == 0 {
+					vals = append(vals, nil)
+					delete(want, k)
+				} else {
+					v := fmt.Sprint(r.IntN(1 << r.IntN(30)))
+					vals = append(vals, []byte(v))
+					want[k] = v
+				}
+			}
+			if err := m.Apply(keys, vals); err != nil {
+				t.Fatal(err)
+			}
+			if m.Len() != len(want) {
+				t.Fatalf("mask %x batch %d: Len %d, want %d", mask, batch, m.Len(), len(want))
+			}
+			for k, v := range want {
+				if got, ok, _ := m.Get([]byte(k)); !ok || string(got) != v {
+					t.Fatalf("mask %x batch %d: Get(%s) = %s %v, want %s", mask, batch, k, got, ok, v)
+				}
+			}
+		}
+		n := 0
+		if err := m.Range(nil, nil, func(k, v []byte) bool { n++; return want[string(k)] == string(v) }); err != nil || n != len(want) {
+			t.Fatalf("mask %x: Range saw %d keys, want %d (%v)", mask, n, len(want), err)
+		}
+	}
+	if err := NewMemory().Apply([][]byte{{1}}, nil); err == nil {
+		t.Fatal("Apply with fewer values than keys: no error")
+	}
+}

@@ -77,6 +77,9 @@ type Task struct {
 	execs   map[string]any
 	batch   *state.Batch  // the write buffer of a task on a state.DB
 	loader  *state.Loader // restores into a state.DB, created by Restore
+	// Buffers of restoreBatch, reused.
+	restoreKeys, restoreVals [][]byte
+	restoreBuf               []byte
 	// Skipped counts the records skipped or dead-lettered by the error policy.
 	Skipped int64
 }
@@ -428,6 +431,9 @@ func (t *Task) StoreSpec(name string) *graph.StoreSpec {
 // a null value deletes the key; a timestamped store gets the record's
 // timestamp back in front of the value; a record with a null key is skipped.
 //
+// An in-memory store that applies batches (state.Memory.Apply) gets the
+// records in one call, so that its index lookups overlap.
+//
 // On a DB, the records go to a bulk loader (state.Loader), not to the task's
 // write buffer: Commit applies them with the checkpoint, and a restore
 // should Commit about every state.LoaderCommitBytes of RestorePending.
@@ -440,6 +446,12 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		t.loader = t.cfg.DB.NewLoader()
 	}
 	ld := t.loader
+	if ap, ok := s.Store.(batchApplier); ok && ld == nil {
+		if err := t.restoreBatch(ap, s.spec.Timestamped, recs); err != nil {
+			return fmt.Errorf("runtime: task %s: restoring store %s at offsets %d-%d: %w", t.ID, store, recs[0].Offset, recs[len(recs)-1].Offset, err)
+		}
+		return nil
+	}
 	var buf []byte
 	for i := range recs {
 		r := &recs[i]
@@ -470,6 +482,46 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		}
 	}
 	return nil
+}
+
+// batchApplier is a store that puts and deletes a batch of keys at once
+// (state.Memory).
+type batchApplier interface {
+	Apply(keys, values [][]byte) error
+}
+
+// restoreBatch applies changelog records to a batchApplier, in one Apply.
+func (t *Task) restoreBatch(ap batchApplier, timestamped bool, recs []graph.RawRecord) error {
+	keys, vals := t.restoreKeys[:0], t.restoreVals[:0]
+	var size int
+	if timestamped {
+		for i := range recs {
+			size += 8 + len(recs[i].Value)
+		}
+	}
+	buf := t.restoreBuf[:0]
+	if cap(buf) < size {
+		buf = make([]byte, 0, size)
+	}
+	for i := range recs {
+		r := &recs[i]
+		if r.Key == nil { // a null key in a source table's topic: the table dropped it
+			continue
+		}
+		v := r.Value
+		if timestamped && v != nil {
+			at := len(buf) // buf has room for every value: no reallocation
+			buf = binary.BigEndian.AppendUint64(buf, uint64(r.Timestamp))
+			buf = append(buf, v...)
+			v = buf[at:len(buf):len(buf)]
+		}
+		keys, vals = append(keys, r.Key), append(vals, v)
+	}
+	err := ap.Apply(keys, vals)
+	clear(keys)
+	clear(vals)
+	t.restoreKeys, t.restoreVals, t.restoreBuf = keys, vals, buf
+	return err
 }
 
 // CheckpointName is the name of the task's checkpoint in the DB.
