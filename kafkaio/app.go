@@ -853,11 +853,17 @@ func (a *App) commitSync(ctx context.Context) error {
 		a.epoch = &commitEpoch{}
 	}
 	if err := a.cl.CommitUncommittedOffsets(cctx); err != nil {
-		return fmt.Errorf("kafkaio: committing offsets: %w", err)
+		return &offsetCommitError{err}
 	}
 	a.commits.Add(1)
 	return a.checkpoint(a.cl)
 }
+
+// offsetCommitError is a failed offset commit of commitSync.
+type offsetCommitError struct{ err error }
+
+func (e *offsetCommitError) Error() string { return "kafkaio: committing offsets: " + e.err.Error() }
+func (e *offsetCommitError) Unwrap() error { return e.err }
 
 // commitResponseErr returns the first partition error of a commit response.
 func commitResponseErr(resp *kmsg.OffsetCommitResponse) error {
@@ -948,28 +954,19 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 	a.assignGen.Add(1)
 }
 
-func (a *App) onRevoked(ctx context.Context, cl *kgo.Client, revoked map[string][]int32) {
+func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
 	if len(revoked) == 0 {
 		return
 	}
 	if a.sess == nil && !a.crash.Load() && a.fatal() == nil {
-		if err := a.flush(ctx, cl); err != nil {
-			a.setFatal(fmt.Errorf("kafkaio: flushing on revoke: %w", err))
-		} else if a.fatal() == nil {
-			if err := cl.CommitUncommittedOffsets(ctx); err != nil {
-				a.log.Warn("kstream: commit on revoke failed", "error", err)
-			} else {
-				a.commits.Add(1)
-				if err := a.checkpoint(cl); err != nil {
-					a.setFatal(err)
-				}
-				// Rebalances wait for the loop's polls, so this does not
-				// race with it. The sealed epochs' offsets are older.
-				a.sealed = nil
-				if a.epoch != nil {
-					a.epoch = &commitEpoch{}
-				}
-			}
+		// A failed commit here is not fatal: the partitions' next owner
+		// reprocesses from the last commit (the group may be rebalancing
+		// again already). A failed flush is.
+		var ce *offsetCommitError
+		if err := a.commitSync(ctx); errors.As(err, &ce) {
+			a.log.Warn("kstream: commit on revoke failed", "error", err)
+		} else if err != nil {
+			a.setFatal(fmt.Errorf("kafkaio: committing on revoke: %w", err))
 		}
 	}
 	a.dropTasks(revoked)
