@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	goruntime "runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +47,7 @@ type App struct {
 	sess      *kgo.GroupTransactSession
 	adm       *kadm.Client
 	admCl     *kgo.Client
-	restoreCl *kgo.Client
+	restorers restorers
 	soloCl    *kgo.Client // at-least-once: retries records of refused batches one by one
 	soloWG    sync.WaitGroup
 	soloMu    sync.Mutex
@@ -213,11 +215,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 	for t, n := range a.plan.partitions {
 		a.outTopics[t] = &outTopic{name: t, partitions: max(n, 1)}
 	}
-	restoreOpts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.KeepControlRecords(), kgo.FetchIsolationLevel(kgo.ReadCommitted())}
-	if a.restoreCl, err = kgo.NewClient(append(restoreOpts, a.cfg.clientOpts...)...); err != nil {
-		return fmt.Errorf("kafkaio: %w", err)
-	}
-	defer a.restoreCl.Close()
+	a.restorers.opts = append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.KeepControlRecords(),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted())}, a.cfg.clientOpts...)
+	defer a.restorers.close()
 
 	if a.cfg.stateDir != "" {
 		budget := a.cfg.memoryBudget
@@ -1023,27 +1023,45 @@ func (a *App) createTasks(ctx context.Context) error {
 		}
 	}
 	a.mu.Unlock()
-	for _, id := range want {
-		var rt *runtime.Task
-		var from map[string]int64
+	slices.SortFunc(want, func(x, y runtime.TaskID) int {
+		return cmp.Or(cmp.Compare(x.SubTopology, y.SubTopology), cmp.Compare(x.Partition, y.Partition))
+	})
+	// The tasks' stores (a standby's, promoted, or new ones), on the loop.
+	tasks := make([]*runtime.Task, len(want))
+	from := make([]map[string]int64, len(want))
+	closeAll := func() {
+		for _, rt := range tasks {
+			if rt != nil {
+				_ = rt.Close()
+			}
+		}
+	}
+	for i, id := range want {
 		var err error
 		if a.standby != nil {
-			if rt, from, err = a.standby.take(id); err != nil {
+			if tasks[i], from[i], err = a.standby.take(id); err != nil {
+				closeAll()
 				return err
 			}
 		}
-		if rt == nil {
-			if rt, err = runtime.NewStandby(a.topo, &a.rcfg, id.SubTopology, id.Partition); err != nil {
+		if tasks[i] == nil {
+			if tasks[i], err = runtime.NewStandby(a.topo, &a.rcfg, id.SubTopology, id.Partition); err != nil {
+				closeAll()
 				return err
 			}
 		}
-		if err := a.restore(ctx, rt, from); err != nil {
-			_ = rt.Close()
-			return err
-		}
+	}
+	if err := a.restoreAll(ctx, tasks, from); err != nil {
+		closeAll()
+		return err
+	}
+	for i, id := range want {
+		rt := tasks[i]
 		// The processors start (Init) on restored stores, as in Kafka
 		// Streams.
 		if err := rt.Activate(); err != nil {
+			tasks = tasks[i:]
+			closeAll()
 			return err
 		}
 		rt.Context().WallClock = time.Now().UnixMilli()

@@ -3,6 +3,7 @@ package kafkaio
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -26,6 +27,102 @@ const maxReserve = 1 << 22
 
 // restoreLogInterval is how often a long restore logs its progress.
 const restoreLogInterval = 5 * time.Second
+
+// maxConcurrentRestores bounds the tasks restored at once (each restore of a
+// DB-backed store holds up to about twice state.LoaderCommitBytes).
+const maxConcurrentRestores = 4
+
+// restorers hands out the consumers that restores read changelogs with: one
+// per restore running, created on first need and kept for the next ones.
+type restorers struct {
+	opts []kgo.Opt
+	mu   sync.Mutex
+	idle []*kgo.Client
+	all  []*kgo.Client
+}
+
+func (r *restorers) get() (*kgo.Client, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if n := len(r.idle); n > 0 {
+		cl := r.idle[n-1]
+		r.idle = r.idle[:n-1]
+		return cl, nil
+	}
+	cl, err := kgo.NewClient(r.opts...)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: restore consumer: %w", err)
+	}
+	r.all = append(r.all, cl)
+	return cl, nil
+}
+
+func (r *restorers) put(cl *kgo.Client) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idle = append(r.idle, cl)
+}
+
+func (r *restorers) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, cl := range r.all {
+		cl.Close()
+	}
+	r.all, r.idle = nil, nil
+}
+
+// restoreAll restores tasks concurrently, up to maxConcurrentRestores (and
+// the app's workers) at once, each with its own consumer: the restores of
+// many small partitions overlap their fetch round trips, and those of large
+// ones use every core. from holds the start offsets of the tasks' in-memory
+// stores (see restore), by task. It returns the first error.
+func (a *App) restoreAll(ctx context.Context, tasks []*runtime.Task, from []map[string]int64) error {
+	n := min(len(tasks), a.cfg.workers, maxConcurrentRestores)
+	next := make(chan int, len(tasks))
+	for i := range tasks {
+		next <- i
+	}
+	close(next)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		// Keep the error that caused the cancellation, not the
+		// cancellation it caused elsewhere.
+		if first == nil || errors.Is(first, context.Canceled) && !errors.Is(err, context.Canceled) {
+			first = err
+		}
+		cancel()
+	}
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			cl, err := a.restorers.get()
+			if err != nil {
+				fail(err)
+				return
+			}
+			defer a.restorers.put(cl)
+			for i := range next {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := a.restore(ctx, cl, tasks[i], from[i]); err != nil {
+					fail(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		return ctx.Err() // the caller's context ended
+	}
+	return first
+}
 
 // RestoreProgress is where the restore of one store partition of a task
 // stands (see App.RestoreProgress).
@@ -99,7 +196,7 @@ func (a *App) RestoreProgress() []RestoreProgress {
 // that is committed now (the last stable offset), before the task processes
 // anything. Persistent stores restart from their checkpoint; in-memory stores
 // from the offsets in from (a promoted standby's), else from the start.
-func (a *App) restore(ctx context.Context, t *runtime.Task, from map[string]int64) error {
+func (a *App) restore(ctx context.Context, cl *kgo.Client, t *runtime.Task, from map[string]int64) error {
 	// Only the changelog tail after the checkpoint is replayed. No
 	// checkpoint, or a corrupt one, means a full restore into wiped stores.
 	ckpt, ok, err := t.Checkpoint()
@@ -144,7 +241,7 @@ func (a *App) restore(ctx context.Context, t *runtime.Task, from map[string]int6
 				if err := t.Wipe(); err != nil {
 					return err
 				}
-				return a.restore(ctx, t, nil)
+				return a.restore(ctx, cl, t, nil)
 			}
 			from = max(c, start)
 		}
@@ -155,7 +252,7 @@ func (a *App) restore(ctx context.Context, t *runtime.Task, from map[string]int6
 		prog := a.progress.start(RestoreProgress{Task: t.ID.String(), Store: store, Topic: topic, Partition: p,
 			Remaining: end - from, Started: time.Now()})
 		t.ReserveRestore(store, int(min(end-from, maxReserve)))
-		n, err := a.restorePartition(ctx, t, prog, from, end, offsets)
+		n, err := a.restorePartition(ctx, cl, t, prog, from, end, offsets)
 		if err != nil {
 			return err
 		}
@@ -216,11 +313,11 @@ func (a *App) offsetRange(ctx context.Context, topic string, p int32) (start, en
 
 // restorePartition replays a changelog partition from offset from to end,
 // committing persistent stores every chunk with its progress in offsets.
-func (a *App) restorePartition(ctx context.Context, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (int64, error) {
+func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (int64, error) {
 	store, topic, p := prog.Store, prog.Topic, prog.Partition
 	lastLog := time.Now()
-	a.restoreCl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
-	defer a.restoreCl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
+	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
+	defer cl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
 	var n int64
 	buf := make([]graph.RawRecord, 0, restoreChunk)
 	flush := func() error {
@@ -251,7 +348,7 @@ func (a *App) restorePartition(ctx context.Context, t *runtime.Task, prog *resto
 		return nil
 	}
 	for {
-		fetches := a.restoreCl.PollFetches(ctx)
+		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
