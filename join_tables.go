@@ -197,7 +197,7 @@ func tableTableJoin[K, V, VO, VR any](op string, nilJoiner bool, t Table[K, V], 
 	otherN.Stores = []string{l.store}
 	merge := b.proc(op, options{name: name}, thisN, otherN)
 	merge.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
 
 	thisN.Make = tableJoinSideMake(thisN, r.store, r.ks, r.vs, this)
 	otherN.Make = tableJoinSideMake(otherN, l.store, l.ks, l.vs, other)
@@ -259,7 +259,7 @@ func tableJoinInput[K, V any](t Table[K, V], name, side string) Table[K, V] {
 	store := name + "-" + side + "-store"
 	n := t.b.proc("table-materialize", options{name: store}, t.node)
 	n.Stores = []string{store}
-	t.b.g.AddStore(&graph.StoreSpec{Name: store, Changelog: graph.TopicRef{Name: store + "-changelog", Internal: true}, Timestamped: true})
+	t.b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: store, Changelog: graph.TopicRef{Name: store + "-changelog", Internal: true}, Timestamped: true})
 	n.Make = tableMaterializeMake(n, store, t.ks, t.vs)
 	t.node, t.store = n, store
 	return t
@@ -580,7 +580,7 @@ func joinTablesFK[K, V, KO, VO, VR any](op string, left bool, t Table[K, V], o T
 	}
 	result := b.proc(op, options{name: name}, parents...)
 	result.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
 
 	send.Make = fkSubscriptionSendMake(send, left, l.ks, l.vs, r.ks, fkFn, join)
 	subSink.Make = fkSinkMake(subSink)

@@ -570,7 +570,7 @@ func Process[K, V, KR, VR any](s Stream[K, V], supplier func() Processor[K, V, K
 	id := int32(n.ID)
 	for _, name := range o.stores {
 		if s.b.g.Store(name) == nil {
-			s.b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
+			s.b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
 		}
 		n.Stores = append(n.Stores, name)
 	}

@@ -38,7 +38,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 	src := Source(b, topic, ks, vs)
 	n := b.proc("source-table", options{name: name}, src.node)
 	n.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true})
+	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true})
 	n.Make = tableSourceMake(n, name, ks, vs)
 	return Table[K, V]{b: b, node: n, ks: ks, vs: vs, store: name}
 }
@@ -62,7 +62,7 @@ func (s Stream[K, V]) ToTable(opts ...Opt) Table[K, V] {
 	}
 	n := s.b.proc("to-table", options{name: name}, in.node)
 	n.Stores = []string{name}
-	s.b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	s.b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
 	n.Make = tableSourceMake(n, name, ks, vs)
 	return Table[K, V]{b: s.b, node: n, ks: ks, vs: vs, store: name}
 }
@@ -280,7 +280,7 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	n := b.proc(op, options{name: name}, in.node)
 	n.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
 	id := int32(n.ID)
 	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
 		next, err := tableNext[K, A](children)
@@ -565,7 +565,7 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	n := b.proc(op, options{name: name}, src)
 	n.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
 	id := int32(n.ID)
 	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
 		next, err := tableNext[K, A](children)
@@ -648,7 +648,7 @@ func SourceGlobalTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs
 	src := Source(b, topic, ks, vs)
 	n := b.proc("global-table", options{name: name}, src.node)
 	n.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true, Global: true})
+	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true, Global: true})
 	n.Make = tableSourceMake(n, name, ks, vs)
 	return GlobalTable[K, V]{b: b, store: name, ks: ks, vs: vs}
 }

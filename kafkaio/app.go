@@ -42,6 +42,9 @@ type App struct {
 	mu       sync.Mutex
 	tasks    map[runtime.TaskID]*task
 	assigned map[runtime.TaskID]bool
+	// storeMu is held while tasks process, punctuate, commit or close, and
+	// by interactive queries reading the tasks' stores.
+	storeMu sync.Mutex
 
 	cl        *kgo.Client
 	sess      *kgo.GroupTransactSession
@@ -234,7 +237,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return err
 	}
 	a.balancer = &balancer{groups: make([][]string, len(a.g.SubTopologies)),
-		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas}
+		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas, addr: a.cfg.advertisedAddr}
 	for _, st := range a.g.SubTopologies {
 		if st.Global {
 			continue
@@ -381,26 +384,8 @@ func (a *App) loop(ctx context.Context) error {
 			}
 			return a.shutdown(err)
 		}
-		if err := a.process(fetches); err != nil {
+		if err := a.work(ctx, fetches, &lastCommit); err != nil {
 			return a.shutdown(err)
-		}
-		if err := a.punctuate(); err != nil {
-			return a.shutdown(err)
-		}
-		if fetches.NumRecords() > 0 {
-			a.dirty.Store(true)
-		}
-		// When idle, lastCommit stays old, so the first work after it commits
-		// at once.
-		if a.dirty.Load() && time.Since(lastCommit) >= a.cfg.commitInterval {
-			if err := a.commit(ctx); err != nil {
-				return a.shutdown(err)
-			}
-			lastCommit = time.Now()
-		} else if len(a.sealed) > 0 {
-			if err := a.commitSealed(ctx); err != nil {
-				return a.shutdown(err)
-			}
 		}
 		if a.sess != nil {
 			a.sess.AllowRebalance()
@@ -408,6 +393,34 @@ func (a *App) loop(ctx context.Context) error {
 			a.cl.AllowRebalance()
 		}
 	}
+}
+
+// work processes a poll's records, runs the wall-clock punctuations, and
+// commits when the interval has passed, holding storeMu: interactive
+// queries read the tasks' stores between two polls' work.
+func (a *App) work(ctx context.Context, fetches kgo.Fetches, lastCommit *time.Time) error {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
+	if err := a.process(fetches); err != nil {
+		return err
+	}
+	if err := a.punctuate(); err != nil {
+		return err
+	}
+	if fetches.NumRecords() > 0 {
+		a.dirty.Store(true)
+	}
+	// When idle, lastCommit stays old, so the first work after it commits
+	// at once.
+	if a.dirty.Load() && time.Since(*lastCommit) >= a.cfg.commitInterval {
+		if err := a.commit(ctx); err != nil {
+			return err
+		}
+		*lastCommit = time.Now()
+	} else if len(a.sealed) > 0 {
+		return a.commitSealed(ctx)
+	}
+	return nil
 }
 
 // process converts the fetched records and runs each task's batches, tasks
@@ -902,7 +915,10 @@ func (a *App) shutdown(err error) error {
 		if a.epoch != nil {
 			commit = a.commitSync // not commitAsync: wait for it
 		}
-		if cerr := commit(cctx); cerr != nil {
+		a.storeMu.Lock()
+		cerr := commit(cctx)
+		a.storeMu.Unlock()
+		if cerr != nil {
 			err = cerr
 		}
 		if a.sess != nil {
@@ -922,12 +938,14 @@ func (a *App) shutdown(err error) error {
 	} else {
 		a.cl.CloseAllowingRebalance()
 	}
+	a.storeMu.Lock()
 	a.mu.Lock()
 	for id, t := range a.tasks {
 		_ = t.rt.Close()
 		delete(a.tasks, id)
 	}
 	a.mu.Unlock()
+	a.storeMu.Unlock()
 	if a.standby != nil {
 		a.cancel() // stops the standbys' goroutine
 		a.standby.close()
@@ -958,6 +976,8 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 	if len(revoked) == 0 {
 		return
 	}
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	if a.sess == nil && !a.crash.Load() && a.fatal() == nil {
 		// A failed commit here is not fatal: the partitions' next owner
 		// reprocesses from the last commit (the group may be rebalancing
@@ -973,6 +993,8 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 }
 
 func (a *App) onLost(_ context.Context, _ *kgo.Client, lost map[string][]int32) {
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
 	a.dropTasks(lost)
 }
 

@@ -1,13 +1,14 @@
 package kafkaio
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"slices"
 	"sort"
+	"strings"
 	"sync/atomic"
-
-	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -25,15 +26,29 @@ import (
 // the standby tasks they hold in the user data of their join metadata, so
 // that a standby stays where its state is warm, and an orphaned task (its
 // owner left) goes to a member holding a standby of it.
+//
+// Members also advertise their address (AdvertisedAddr), and the leader
+// sends every member the active and standby tasks of every member that has
+// one: any instance can tell which instance holds a key (key discovery for
+// interactive queries).
 type balancer struct {
 	groups   [][]string // per sub-topology, the topics it reads
 	stateful []bool     // per sub-topology: has stores a standby keeps warm
 	standbys int
+	addr     string // this member's advertised address, "" if none
 
 	// warm is the standby tasks this member holds now (advertised);
-	// assigned is the standby tasks of the latest assignment received.
+	// assigned is the standby tasks of the latest assignment received;
+	// hosts the members' tasks it listed.
 	warm     atomic.Pointer[[]taskKey]
 	assigned atomic.Pointer[[]taskKey]
+	hosts    atomic.Pointer[[]hostTasks]
+}
+
+// hostTasks is the tasks of a member with an advertised address.
+type hostTasks struct {
+	addr            string
+	active, standby []taskKey
 }
 
 type taskKey struct {
@@ -56,9 +71,11 @@ func (b *balancer) JoinGroupMetadata(interests []string, current map[string][]in
 		meta.OwnedPartitions = append(meta.OwnedPartitions, o)
 	}
 	sort.Slice(meta.OwnedPartitions, func(i, j int) bool { return meta.OwnedPartitions[i].Topic < meta.OwnedPartitions[j].Topic })
+	var warm []taskKey
 	if w := b.warm.Load(); w != nil {
-		meta.UserData = appendTasks(nil, *w)
+		warm = *w
 	}
+	meta.UserData = appendMemberData(nil, b.addr, warm)
 	return meta.AppendTo(nil)
 }
 
@@ -67,11 +84,12 @@ func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	if err := a.ReadFrom(assignment); err != nil {
 		return nil, fmt.Errorf("kafkaio: parsing the group assignment: %w", err)
 	}
-	standbys, err := parseTasks(a.UserData)
+	standbys, hosts, err := parseAssignmentData(a.UserData)
 	if err != nil {
-		return nil, fmt.Errorf("kafkaio: parsing the standby tasks of the group assignment: %w", err)
+		return nil, fmt.Errorf("kafkaio: parsing the user data of the group assignment: %w", err)
 	}
 	b.assigned.Store(&standbys)
+	b.hosts.Store(&hosts)
 	m := make(map[string][]int32, len(a.Topics))
 	for _, t := range a.Topics {
 		m[t.Topic] = t.Partitions
@@ -79,14 +97,31 @@ func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	return m, nil
 }
 
-// Task lists in user data: a version byte (1), then uvarint pairs
-// (sub-topology, partition).
-const tasksVersion = 1
+// User data. Version 1 (standbys only, no addresses): a task list, uvarint
+// pairs (sub-topology, partition) after the version byte, in the join
+// metadata (the standbys held) and in the assignment (the standbys to hold).
+// Version 2, written now:
+//
+//	join metadata: 2, address, task list (the standbys held)
+//	assignment:    2, task list (the standbys to hold), uvarint count of
+//	               hosts, each: address, task list (active), task list (standby)
+//
+// where an address is a uvarint length then its bytes, and a task list
+// (in version 2) a uvarint count then the pairs.
+const (
+	userDataV1 = 1
+	userDataV2 = 2
+)
 
-var errTasks = errors.New("malformed task list")
+var errUserData = errors.New("malformed user data")
 
+// appendTasks appends a version 1 task list.
 func appendTasks(dst []byte, tasks []taskKey) []byte {
-	dst = append(dst, tasksVersion)
+	dst = append(dst, userDataV1)
+	return appendTaskPairs(dst, tasks)
+}
+
+func appendTaskPairs(dst []byte, tasks []taskKey) []byte {
 	for _, k := range tasks {
 		dst = binary.AppendUvarint(dst, uint64(k.sub))
 		dst = binary.AppendUvarint(dst, uint64(k.p))
@@ -94,31 +129,141 @@ func appendTasks(dst []byte, tasks []taskKey) []byte {
 	return dst
 }
 
-// parseTasks reads a task list; empty input is an empty list (a member or
-// leader without standbys).
+func appendTaskList(dst []byte, tasks []taskKey) []byte {
+	return appendTaskPairs(binary.AppendUvarint(dst, uint64(len(tasks))), tasks)
+}
+
+func appendString(dst []byte, s string) []byte {
+	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
+}
+
+// appendMemberData appends the user data of a member's join metadata.
+func appendMemberData(dst []byte, addr string, warm []taskKey) []byte {
+	return appendTaskPairs(appendString(append(dst, userDataV2), addr), warm)
+}
+
+// appendAssignmentData appends the user data of a member's assignment.
+func appendAssignmentData(dst []byte, standbys []taskKey, hosts []hostTasks) []byte {
+	dst = appendTaskList(append(dst, userDataV2), standbys)
+	dst = binary.AppendUvarint(dst, uint64(len(hosts)))
+	for _, h := range hosts {
+		dst = appendTaskList(appendTaskList(appendString(dst, h.addr), h.active), h.standby)
+	}
+	return dst
+}
+
+// userDataReader reads user data, remembering the first error.
+type userDataReader struct {
+	b   []byte
+	err error
+}
+
+func (r *userDataReader) uvarint(max uint64) uint64 {
+	if r.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(r.b)
+	if n <= 0 || v > max {
+		r.err = errUserData
+		return 0
+	}
+	r.b = r.b[n:]
+	return v
+}
+
+func (r *userDataReader) task() taskKey {
+	sub := r.uvarint(1 << 20)
+	return taskKey{int(sub), int32(r.uvarint(1<<31 - 1))}
+}
+
+// pairs reads task pairs to the end.
+func (r *userDataReader) pairs() []taskKey {
+	var out []taskKey
+	for r.err == nil && len(r.b) > 0 {
+		out = append(out, r.task())
+	}
+	return out
+}
+
+func (r *userDataReader) list() []taskKey {
+	n := r.uvarint(uint64(len(r.b)))
+	var out []taskKey
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		out = append(out, r.task())
+	}
+	return out
+}
+
+func (r *userDataReader) string() string {
+	n := r.uvarint(uint64(len(r.b)))
+	if r.err != nil {
+		return ""
+	}
+	s := string(r.b[:n])
+	r.b = r.b[n:]
+	return s
+}
+
+func (r *userDataReader) version() byte {
+	if len(r.b) == 0 {
+		r.err = errUserData
+		return 0
+	}
+	v := r.b[0]
+	r.b = r.b[1:]
+	if v != userDataV1 && v != userDataV2 {
+		r.err = fmt.Errorf("%w: version %d", errUserData, v)
+	}
+	return v
+}
+
+// parseTasks reads a version 1 task list; empty input is an empty list.
 func parseTasks(b []byte) ([]taskKey, error) {
 	if len(b) == 0 {
 		return nil, nil
 	}
-	if b[0] != tasksVersion {
-		return nil, fmt.Errorf("%w: version %d", errTasks, b[0])
+	r := userDataReader{b: b}
+	if v := r.version(); r.err == nil && v != userDataV1 {
+		r.err = fmt.Errorf("%w: version %d, want a task list", errUserData, v)
 	}
-	b = b[1:]
-	var out []taskKey
-	for len(b) > 0 {
-		sub, n := binary.Uvarint(b)
-		if n <= 0 || sub > 1<<20 {
-			return nil, errTasks
-		}
-		b = b[n:]
-		p, n := binary.Uvarint(b)
-		if n <= 0 || p > 1<<31-1 {
-			return nil, errTasks
-		}
-		b = b[n:]
-		out = append(out, taskKey{int(sub), int32(p)})
+	out := r.pairs()
+	return out, r.err
+}
+
+// parseMemberData reads the user data of a member's join metadata.
+func parseMemberData(b []byte) (addr string, warm []taskKey, err error) {
+	if len(b) == 0 {
+		return "", nil, nil
 	}
-	return out, nil
+	r := userDataReader{b: b}
+	if r.version() == userDataV2 {
+		addr = r.string()
+	}
+	warm = r.pairs()
+	return addr, warm, r.err
+}
+
+// parseAssignmentData reads the user data of an assignment.
+func parseAssignmentData(b []byte) (standbys []taskKey, hosts []hostTasks, err error) {
+	if len(b) == 0 {
+		return nil, nil, nil
+	}
+	r := userDataReader{b: b}
+	if r.version() == userDataV1 {
+		return r.pairs(), nil, r.err
+	}
+	standbys = r.list()
+	n := r.uvarint(uint64(len(r.b)))
+	for i := uint64(0); i < n && r.err == nil; i++ {
+		h := hostTasks{addr: r.string()}
+		h.active = r.list()
+		h.standby = r.list()
+		hosts = append(hosts, h)
+	}
+	if r.err == nil && len(r.b) > 0 {
+		r.err = errUserData
+	}
+	return standbys, hosts, r.err
 }
 
 func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -147,9 +292,11 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kg
 	owner := map[taskKey]int{}
 	ownerGen := map[taskKey]int32{}
 	warm := map[taskKey][]int{}
+	addrs := make([]string, len(members))
 	for i := range members {
 		_, meta := cb.MemberAt(i)
-		if held, err := parseTasks(meta.UserData); err == nil {
+		if addr, held, err := parseMemberData(meta.UserData); err == nil {
+			addrs[i] = addr
 			for _, k := range held {
 				warm[k] = append(warm[k], i)
 			}
@@ -203,11 +350,51 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kg
 		}
 	}
 	plan.AdjustCooperative(cb)
-	if b.standbys <= 0 {
+	var standbys [][]taskKey
+	if b.standbys > 0 {
+		standbys = b.placeStandbys(tasks, assigned, owner, warm, len(members))
+	}
+	hosts := b.hostTasks(plan, members, addrs, topicGroup, standbys)
+	if standbys == nil && hosts == nil {
 		return plan
 	}
-	return &standbyPlan{BalancePlan: plan, members: members,
-		standbys: b.placeStandbys(tasks, assigned, owner, warm, len(members))}
+	return &userDataPlan{BalancePlan: plan, members: members, standbys: standbys, hosts: hosts}
+}
+
+// hostTasks lists the tasks of the members with an advertised address, as
+// this round's plan assigns them (a task moving between members is on
+// neither until the next round), sorted by address.
+func (b *balancer) hostTasks(plan *kgo.BalancePlan, members []kmsg.JoinGroupResponseMember, addrs []string, topicGroup map[string]int, standbys [][]taskKey) []hostTasks {
+	byID := plan.AsMemberIDMap()
+	var hosts []hostTasks
+	for i, m := range members {
+		if addrs[i] == "" {
+			continue
+		}
+		h := hostTasks{addr: addrs[i]}
+		for topic, ps := range byID[m.MemberID] {
+			sub, ok := topicGroup[topic]
+			if !ok {
+				continue
+			}
+			for _, p := range ps {
+				if k := (taskKey{sub, p}); !slices.Contains(h.active, k) {
+					h.active = append(h.active, k)
+				}
+			}
+		}
+		slices.SortFunc(h.active, compareTasks)
+		if standbys != nil {
+			h.standby = standbys[i]
+		}
+		hosts = append(hosts, h)
+	}
+	slices.SortFunc(hosts, func(x, y hostTasks) int { return strings.Compare(x.addr, y.addr) })
+	return hosts
+}
+
+func compareTasks(x, y taskKey) int {
+	return cmp.Or(cmp.Compare(x.sub, y.sub), cmp.Compare(x.p, y.p))
 }
 
 // balanceClass assigns tasks to members, perfectly balanced within the
@@ -298,22 +485,24 @@ func (b *balancer) placeStandbys(tasks []taskKey, assigned, owner map[taskKey]in
 	return out
 }
 
-// standbyPlan is a balance plan plus each member's standby tasks, sent in the
-// user data of its assignment.
-type standbyPlan struct {
+// userDataPlan is a balance plan plus, in the user data of every member's
+// assignment, its standby tasks and the tasks of every member with an
+// advertised address.
+type userDataPlan struct {
 	*kgo.BalancePlan
 	members  []kmsg.JoinGroupResponseMember
-	standbys [][]taskKey // by member index
+	standbys [][]taskKey // by member index; nil without standbys
+	hosts    []hostTasks
 }
 
-func (p *standbyPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
-	byID := make(map[string][]taskKey, len(p.members))
+func (p *userDataPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
+	index := make(map[string]int, len(p.members))
 	for i, m := range p.members {
-		byID[m.MemberID] = p.standbys[i]
+		index[m.MemberID] = i
 	}
 	out := p.BalancePlan.IntoSyncAssignment()
 	for i := range out {
-		tasks, ok := byID[out[i].MemberID]
+		m, ok := index[out[i].MemberID]
 		if !ok {
 			continue
 		}
@@ -321,7 +510,11 @@ func (p *standbyPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignmen
 		if err := a.ReadFrom(out[i].MemberAssignment); err != nil {
 			continue // cannot happen: kgo just encoded it
 		}
-		a.UserData = appendTasks(nil, tasks)
+		var standbys []taskKey
+		if p.standbys != nil {
+			standbys = p.standbys[m]
+		}
+		a.UserData = appendAssignmentData(nil, standbys, p.hosts)
 		out[i].MemberAssignment = a.AppendTo(nil)
 	}
 	return out

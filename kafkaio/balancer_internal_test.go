@@ -226,3 +226,95 @@ func TestTaskListRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestBalancerSendsHosts checks key discovery's data: members with an
+// advertised address are listed, in every member's assignment, with the
+// tasks the plan gives them and their standbys; a member without an address
+// is not listed, but still learns the others.
+func TestBalancerSendsHosts(t *testing.T) {
+	b := &balancer{groups: [][]string{{"a"}, {"r"}}, stateful: []bool{false, true}, standbys: 1}
+	topics := map[string]int32{"a": 4, "r": 4}
+	var members []kmsg.JoinGroupResponseMember
+	for i, addr := range []string{"h0:1", "h1:1", ""} {
+		members = append(members, member(&balancer{groups: b.groups, addr: addr}, fmt.Sprintf("m%d", i), 1, nil))
+	}
+	gmb, _, err := b.MemberBalancer(members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	into, err := gmb.(kgo.GroupMemberBalancerOrError).BalanceOrError(topics)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string]map[string][]int32{}
+	standbys := map[string][]taskKey{}
+	hosts := map[string][]hostTasks{}
+	for _, a := range into.IntoSyncAssignment() {
+		recv := &balancer{groups: b.groups}
+		p, err := recv.ParseSyncAssignment(a.MemberAssignment)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts[a.MemberID], standbys[a.MemberID], hosts[a.MemberID] = p, *recv.assigned.Load(), *recv.hosts.Load()
+	}
+	addr := map[string]string{"m0": "h0:1", "m1": "h1:1"}
+	for m, hs := range hosts {
+		if fmt.Sprint(hs) != fmt.Sprint(hosts["m0"]) {
+			t.Errorf("member %s got hosts %v, m0 got %v: all must get the same", m, hs, hosts["m0"])
+		}
+	}
+	hs := hosts["m2"]
+	if len(hs) != 2 || hs[0].addr != "h0:1" || hs[1].addr != "h1:1" {
+		t.Fatalf("hosts %v, want h0:1 and h1:1 (m2 advertises no address)", hs)
+	}
+	for i, h := range hs {
+		m := fmt.Sprintf("m%d", i)
+		if addr[m] != h.addr {
+			t.Fatalf("host %d is %s, want %s", i, h.addr, addr[m])
+		}
+		var want []taskKey
+		for sub, topic := range []string{"a", "r"} {
+			for _, p := range parts[m][topic] {
+				want = append(want, taskKey{sub, p})
+			}
+		}
+		slices.SortFunc(want, compareTasks)
+		if fmt.Sprint(h.active) != fmt.Sprint(want) || len(want) == 0 {
+			t.Errorf("host %s lists active tasks %v, its assignment is %v", h.addr, h.active, want)
+		}
+		if fmt.Sprint(h.standby) != fmt.Sprint(standbys[m]) {
+			t.Errorf("host %s lists standbys %v, its assignment has %v", h.addr, h.standby, standbys[m])
+		}
+	}
+}
+
+func TestUserDataRoundTrip(t *testing.T) {
+	tasks := []taskKey{{0, 0}, {3, 17}, {1 << 10, 1<<31 - 1}}
+	addr, warm, err := parseMemberData(appendMemberData(nil, "host:9000", tasks))
+	if err != nil || addr != "host:9000" || fmt.Sprint(warm) != fmt.Sprint(tasks) {
+		t.Fatalf("member data: %q %v %v", addr, warm, err)
+	}
+	// Version 1 member data (an older instance): tasks, no address.
+	if addr, warm, err := parseMemberData(appendTasks(nil, tasks)); err != nil || addr != "" || fmt.Sprint(warm) != fmt.Sprint(tasks) {
+		t.Fatalf("v1 member data: %q %v %v", addr, warm, err)
+	}
+	hosts := []hostTasks{{"a:1", tasks[:1], nil}, {"b:2", nil, tasks[1:]}}
+	sb, hs, err := parseAssignmentData(appendAssignmentData(nil, tasks[2:], hosts))
+	if err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks[2:]) || fmt.Sprint(hs) != fmt.Sprint(hosts) {
+		t.Fatalf("assignment data: %v %v %v", sb, hs, err)
+	}
+	if sb, hs, err := parseAssignmentData(appendTasks(nil, tasks)); err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks) || hs != nil {
+		t.Fatalf("v1 assignment data: %v %v %v", sb, hs, err)
+	}
+	good := appendAssignmentData(nil, tasks, hosts)
+	for _, bad := range [][]byte{{3}, good[:len(good)-1], append(slices.Clone(good), 0), {2, 5}, {2, 0, 1, 9, 'x'}} {
+		if _, _, err := parseAssignmentData(bad); err == nil {
+			t.Errorf("parseAssignmentData(%x): no error", bad)
+		}
+	}
+	for _, bad := range [][]byte{{9}, {2, 4, 'a'}} {
+		if _, _, err := parseMemberData(bad); err == nil {
+			t.Errorf("parseMemberData(%x): no error", bad)
+		}
+	}
+}

@@ -23,5 +23,12 @@
 // Failed records follow a [Policy] per kind of failure (deserialization,
 // processing, production): fail (the default), skip, or dead-letter.
 //
+// Interactive queries: [Store] reads a key-value store (a table, an
+// aggregation, a global table, a Process node's store) of the running
+// instance by typed key; [StoreHandler] serves such reads over HTTP. Every
+// instance advertises its [AdvertisedAddr] to the group, so that any
+// instance can tell which one holds a key ([StoreReader.Hosts]) and the
+// handler redirects a query there.
+//
 // [StartEmbedded] runs an in-process cluster for examples and tests.
 package kafkaio

@@ -43,6 +43,7 @@ type config struct {
 	partitions      int32
 	memoryBudget    int64
 	standbyReplicas int
+	advertisedAddr  string
 }
 
 // MemoryBudget bounds the memory of the instance's persistent state (with
@@ -60,6 +61,14 @@ func MemoryBudget(bytes int64) Opt { return func(c *config) { c.memoryBudget = b
 // topic) has no standby. Default 0; a copy needs another instance: a single
 // instance holds none.
 func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n } }
+
+// AdvertisedAddr is the address ("host:port") at which other instances and
+// clients reach this instance's interactive queries (StoreHandler). It is
+// advertised to the group, so that every instance can tell which instance
+// holds a key (StoreReader.Hosts) and send a query there, as Kafka Streams'
+// application.server. Default: none; the instance's stores are then
+// queryable only in process, and key discovery does not list it.
+func AdvertisedAddr(hostPort string) Opt { return func(c *config) { c.advertisedAddr = hostPort } }
 
 // AppID names the application: its consumer group, the prefix of its internal
 // topics, and of its transactional IDs. Required.

@@ -84,7 +84,12 @@ type StoreSpec struct {
 	FromSource bool
 	// Global stores hold every partition of their topic, on every instance;
 	// any task may read them.
-	Global      bool
+	Global bool
+	// KeyValue stores map each key, as the key serde encodes it, to one
+	// value: tables, aggregations and the stores of Process nodes.
+	// Interactive queries read them (window and join stores have keys of
+	// their own layout).
+	KeyValue    bool
 	SubTopology int
 }
 

@@ -1,0 +1,270 @@
+package kafkaio
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/internal/runtime"
+	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
+)
+
+// ErrNotLocal is returned by a StoreReader for a key whose partition this
+// instance does not host now (another instance does, or a rebalance is
+// moving it): ask the instance that StoreReader.Host names.
+var ErrNotLocal = errors.New("kafkaio: the key's partition is not hosted by this instance")
+
+// ErrNotRunning is returned by a StoreReader before Run has started the app
+// (its topics planned, its global tables loaded) and after it stopped.
+var ErrNotRunning = errors.New("kafkaio: the app is not running")
+
+// StoreReader reads a key-value store of an App by typed key: a table, an
+// aggregation, a global table or a store of a Process node (interactive
+// queries). Reads see the latest writes of the tasks, committed or not (as
+// Kafka Streams' do under at-least-once); they run between the tasks'
+// batches, one at a time, so a read waits at most for the batch being
+// processed. It is safe for concurrent use.
+//
+// The key serde must be the one the topology uses for the store's keys:
+// the key's partition is computed from its bytes, as Kafka's default
+// partitioner does.
+type StoreReader[K, V any] struct {
+	a    *App
+	spec *graph.StoreSpec
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+}
+
+// Store returns a reader of the named key-value store of app's topology. The
+// app need not be running yet; reads fail with ErrNotRunning until it is.
+// Window stores and the internal stores of joins cannot be read this way.
+func Store[K, V any](app *App, name string, kSerde serde.Serde[K], vSerde serde.Serde[V]) (*StoreReader[K, V], error) {
+	if kSerde == nil || vSerde == nil {
+		return nil, fmt.Errorf("kafkaio: store %s: nil serde", name)
+	}
+	var names []string
+	for _, s := range app.g.Stores {
+		if s.Name == name {
+			if !s.KeyValue {
+				return nil, fmt.Errorf("kafkaio: store %s is not a key-value store (window and join stores cannot be queried by key)", name)
+			}
+			return &StoreReader[K, V]{a: app, spec: s, ks: kSerde, vs: vSerde}, nil
+		}
+		if s.KeyValue {
+			names = append(names, s.Name)
+		}
+	}
+	slices.Sort(names)
+	return nil, fmt.Errorf("kafkaio: no store %q in the topology (key-value stores: %q)", name, names)
+}
+
+// Name returns the store's name.
+func (r *StoreReader[K, V]) Name() string { return r.spec.Name }
+
+// checkRunning returns ErrNotRunning unless the app has planned its topics
+// and not stopped.
+func (a *App) checkRunning() error {
+	select {
+	case <-a.done:
+		return ErrNotRunning
+	default:
+	}
+	select {
+	case <-a.ready:
+		return nil
+	default:
+		return ErrNotRunning
+	}
+}
+
+// Partition returns the partition of the store that holds k.
+func (r *StoreReader[K, V]) Partition(k K) (int32, error) {
+	if err := r.a.checkRunning(); err != nil {
+		return 0, err
+	}
+	key, err := r.ks.Append(nil, k)
+	if err != nil {
+		return 0, fmt.Errorf("kafkaio: store %s: encoding key: %w", r.spec.Name, err)
+	}
+	return r.partition(key)
+}
+
+func (r *StoreReader[K, V]) partition(key []byte) (int32, error) {
+	if r.spec.Global {
+		return -1, nil
+	}
+	n := r.a.plan.subCount[r.spec.SubTopology]
+	if n <= 0 {
+		return 0, fmt.Errorf("kafkaio: store %s: no partitions", r.spec.Name)
+	}
+	return runtime.PartitionForKey(key, n), nil
+}
+
+// Get returns the value of k, and whether the store holds one. It returns
+// ErrNotLocal when this instance does not host k's partition.
+func (r *StoreReader[K, V]) Get(k K) (V, bool, error) {
+	var zero V
+	if err := r.a.checkRunning(); err != nil {
+		return zero, false, err
+	}
+	key, err := r.ks.Append(nil, k)
+	if err != nil {
+		return zero, false, fmt.Errorf("kafkaio: store %s: encoding key: %w", r.spec.Name, err)
+	}
+	p, err := r.partition(key)
+	if err != nil {
+		return zero, false, err
+	}
+	var b []byte
+	var found bool
+	err = r.a.withStore(r.spec, p, func(st state.Store) error {
+		v, ok, err := st.Get(key)
+		b, found = bytes.Clone(v), ok // the store may reuse v's memory once unlocked
+		return err
+	})
+	if err != nil || !found {
+		return zero, false, err
+	}
+	v, err := r.decode(b)
+	return v, err == nil, err
+}
+
+func (r *StoreReader[K, V]) decode(b []byte) (V, error) {
+	if r.spec.Timestamped {
+		if len(b) < 8 {
+			var zero V
+			return zero, fmt.Errorf("kafkaio: store %s: stored value shorter than its timestamp", r.spec.Name)
+		}
+		b = b[8:]
+	}
+	v, err := r.vs.Decode(b)
+	if err != nil {
+		return v, fmt.Errorf("kafkaio: store %s: decoding value: %w", r.spec.Name, err)
+	}
+	return v, nil
+}
+
+// queryChunk is how many entries All reads under the store lock at a time.
+const queryChunk = 1000
+
+// All calls fn for every key and value of the store's partitions hosted by
+// this instance, partition by partition in increasing order, and in key
+// byte order within a partition, until fn returns false. It reads the
+// partitions a chunk of entries at a time, so fn runs without holding up
+// processing; a partition that moves away meanwhile ends its part of the
+// scan early.
+func (r *StoreReader[K, V]) All(fn func(K, V) bool) error {
+	if err := r.a.checkRunning(); err != nil {
+		return err
+	}
+	var parts []int32
+	if r.spec.Global {
+		parts = []int32{-1}
+	} else {
+		r.a.mu.Lock()
+		for id := range r.a.tasks {
+			if id.SubTopology == r.spec.SubTopology {
+				parts = append(parts, id.Partition)
+			}
+		}
+		r.a.mu.Unlock()
+		slices.Sort(parts)
+	}
+	var keys, vals [][]byte
+	for _, p := range parts {
+		var lo []byte
+		for {
+			keys, vals = keys[:0], vals[:0]
+			err := r.a.withStore(r.spec, p, func(st state.Store) error {
+				return st.Range(lo, nil, func(k, v []byte) bool {
+					keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v))
+					return len(keys) < queryChunk
+				})
+			})
+			if errors.Is(err, ErrNotLocal) {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			for i := range keys {
+				k, err := r.ks.Decode(keys[i])
+				if err != nil {
+					return fmt.Errorf("kafkaio: store %s: decoding key: %w", r.spec.Name, err)
+				}
+				v, err := r.decode(vals[i])
+				if err != nil {
+					return err
+				}
+				if !fn(k, v) {
+					return nil
+				}
+			}
+			if len(keys) < queryChunk {
+				break
+			}
+			lo = append(keys[len(keys)-1], 0) // the next key after the last
+		}
+	}
+	return nil
+}
+
+// withStore calls fn with the instance's copy of partition p of the store
+// (p < 0: a global store), while no task processes; ErrNotLocal if no
+// active task of this instance holds p.
+func (a *App) withStore(spec *graph.StoreSpec, p int32, fn func(state.Store) error) error {
+	if spec.Global {
+		if a.global == nil {
+			return ErrNotRunning
+		}
+		// Global stores are safe for concurrent reads (lockedStore).
+		return fn(a.global.task.Store(spec.Name))
+	}
+	a.storeMu.Lock() // also serializes readers: a store's reads may use its buffers
+	defer a.storeMu.Unlock()
+	a.mu.Lock()
+	t := a.tasks[runtime.TaskID{SubTopology: spec.SubTopology, Partition: p}]
+	a.mu.Unlock()
+	if t == nil {
+		return fmt.Errorf("store %s partition %d: %w", spec.Name, p, ErrNotLocal)
+	}
+	st := t.rt.Store(spec.Name)
+	if st == nil {
+		return fmt.Errorf("kafkaio: store %s partition %d: the task has no such store", spec.Name, p)
+	}
+	return fn(st)
+}
+
+// Hosts returns the advertised addresses (AdvertisedAddr) of the instances
+// that hold k's partition of the store, as the group's latest rebalance
+// assigned them: active processes it, standbys keep warm copies of it
+// (StandbyReplicas). active is "" while the partition moves between
+// instances, or when its instance advertises no address. A global store is
+// on every instance: Hosts returns no address for it.
+func (r *StoreReader[K, V]) Hosts(k K) (active string, standbys []string, err error) {
+	p, err := r.Partition(k)
+	if err != nil || r.spec.Global {
+		return "", nil, err
+	}
+	b := r.a.balancer
+	if b == nil {
+		return "", nil, ErrNotRunning
+	}
+	hosts := b.hosts.Load()
+	if hosts == nil {
+		return "", nil, nil
+	}
+	key := taskKey{r.spec.SubTopology, p}
+	for _, h := range *hosts {
+		if slices.Contains(h.active, key) {
+			active = h.addr
+		}
+		if slices.Contains(h.standby, key) {
+			standbys = append(standbys, h.addr)
+		}
+	}
+	return active, standbys, nil
+}

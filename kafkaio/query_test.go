@@ -1,0 +1,214 @@
+package kafkaio_test
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/kafkaio"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// TestInteractiveQueries runs two instances of a count, each advertising the
+// address of an HTTP server with a StoreHandler, and checks that every key
+// is readable where its partition is (and ErrNotLocal elsewhere), that both
+// instances name the same host for every key, that a query to either server
+// answers every key (redirected to the other instance when needed), and
+// that All on both instances together sees every key once.
+func TestInteractiveQueries(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "pebble"}[persistent], func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				testInteractiveQueries(t, c, persistent)
+			})
+		})
+	}
+}
+
+type queryInstance struct {
+	app    *kafkaio.App
+	reader *kafkaio.StoreReader[string, int64]
+	srv    *httptest.Server
+}
+
+func testInteractiveQueries(t *testing.T, c cluster, persistent bool) {
+	in, out, appID := unique("in"), unique("out"), unique("query")
+	const parts = 4
+	mustCreate(t, c, parts, in, out)
+	topo := groupCount(t, in, out)
+	start := func() *queryInstance {
+		var h atomic.Pointer[http.Handler]
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			(*h.Load()).ServeHTTP(w, r)
+		}))
+		t.Cleanup(srv.Close)
+		addr := strings.TrimPrefix(srv.URL, "http://")
+		opts := appOpts(c, appID, false, kafkaio.AdvertisedAddr(addr))
+		if persistent {
+			opts = append(opts, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20))
+		}
+		app, err := kafkaio.NewApp(topo, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := kafkaio.Store(app, "group-counts", serde.String, serde.Int64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := r.Get("g0"); !errors.Is(err, kafkaio.ErrNotRunning) {
+			t.Fatalf("Get before Run: %v, want ErrNotRunning", err)
+		}
+		handler := kafkaio.StoreHandler(r, func(s string) (string, error) {
+			if s == "" {
+				return "", errors.New("empty key")
+			}
+			return s, nil
+		})
+		h.Store(&handler)
+		runApp(t, app)
+		return &queryInstance{app: app, reader: r, srv: srv}
+	}
+	insts := []*queryInstance{start(), start()}
+	f := newFeeder(t, c, in, 40)
+	f.feed(4000)
+	for _, q := range insts {
+		waitCaughtUp(t, q.app, 2*time.Minute)
+	}
+	// Both instances hold tasks, and know who holds every key.
+	waitFor(t, time.Minute, "both instances to hold tasks and know every key's host", func() bool {
+		for _, q := range insts {
+			if q.app.Stats().Tasks == 0 {
+				return false
+			}
+			for k := range f.want {
+				if active, _, err := q.reader.Hosts(k); err != nil || active == "" {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	addrOf := func(q *queryInstance) string { return strings.TrimPrefix(q.srv.URL, "http://") }
+
+	for k, want := range f.want {
+		var holders []string
+		for _, q := range insts {
+			v, ok, err := q.reader.Get(k)
+			switch {
+			case errors.Is(err, kafkaio.ErrNotLocal):
+			case err != nil:
+				t.Fatalf("Get(%s): %v", k, err)
+			case !ok || v != want:
+				t.Errorf("Get(%s) on %s = %d, %v; want %d", k, addrOf(q), v, ok, want)
+			default:
+				holders = append(holders, addrOf(q))
+			}
+		}
+		if len(holders) != 1 {
+			t.Fatalf("key %s read on %d instances (%v), want exactly 1", k, len(holders), holders)
+		}
+		for _, q := range insts {
+			if active, _, _ := q.reader.Hosts(k); active != holders[0] {
+				t.Errorf("Hosts(%s) on %s = %s, but %s holds it", k, addrOf(q), active, holders[0])
+			}
+		}
+		// Over HTTP, from either instance (the client follows the redirect).
+		for _, q := range insts {
+			resp, err := http.Get(q.srv.URL + "/counts?key=" + url.QueryEscape(k))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var body struct {
+				Key   string
+				Value int64
+				Error string
+			}
+			err = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if err != nil || resp.StatusCode != http.StatusOK || body.Key != k || body.Value != want {
+				t.Errorf("GET %s on %s: %d %+v (%v), want 200 with %d", k, addrOf(q), resp.StatusCode, body, err, want)
+			}
+		}
+	}
+
+	seen := map[string]int64{}
+	for _, q := range insts {
+		if err := q.reader.All(func(k string, v int64) bool {
+			if _, dup := seen[k]; dup {
+				t.Errorf("All: key %s on both instances", k)
+			}
+			seen[k] = v
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkCounts(t, seen, f.want, true)
+	if len(seen) != len(f.want) {
+		t.Errorf("All saw %d keys, want %d", len(seen), len(f.want))
+	}
+
+	// The other answers.
+	for _, tc := range []struct {
+		method, query string
+		status        int
+	}{
+		{"GET", "key=nope", http.StatusNotFound},
+		{"GET", "key=", http.StatusBadRequest},
+		{"POST", "key=g1", http.StatusMethodNotAllowed},
+	} {
+		req, _ := http.NewRequest(tc.method, insts[0].srv.URL+"/counts?"+tc.query, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		// "nope" may live on the other instance: the redirect is followed.
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s ?%s: status %d, want %d", tc.method, tc.query, resp.StatusCode, tc.status)
+		}
+	}
+}
+
+// TestStoreErrors checks what Store refuses: an unknown store (the error
+// lists the key-value stores), a window store, a nil serde.
+func TestStoreErrors(t *testing.T) {
+	b := kstream.NewBuilder()
+	s := kstream.Source(b, "in", serde.String, serde.String)
+	s.GroupByKey().Count(kstream.Named("counts"))
+	kstream.WindowedBy(s.GroupByKey(), kstream.Tumbling(time.Minute)).Count(kstream.Named("windowed"))
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := kafkaio.NewApp(topo, kafkaio.AppID("store-errors"), kafkaio.Brokers("127.0.0.1:1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kafkaio.Store(app, "nope", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), `"counts"`) {
+		t.Errorf("unknown store: %v, want an error listing \"counts\"", err)
+	}
+	if _, err := kafkaio.Store(app, "windowed", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), "not a key-value store") {
+		t.Errorf("window store: %v, want a refusal", err)
+	}
+	if _, err := kafkaio.Store[string, int64](app, "counts", nil, serde.Int64); err == nil {
+		t.Error("nil key serde: no error")
+	}
+	r, err := kafkaio.Store(app, "counts", serde.String, serde.Int64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := r.Hosts("k"); !errors.Is(err, kafkaio.ErrNotRunning) {
+		t.Errorf("Hosts before Run: %v, want ErrNotRunning", err)
+	}
+	if err := r.All(func(string, int64) bool { return true }); !errors.Is(err, kafkaio.ErrNotRunning) {
+		t.Errorf("All before Run: %v, want ErrNotRunning", err)
+	}
+}
