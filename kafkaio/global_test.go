@@ -67,6 +67,17 @@ func TestGlobalTableBootstrapAndUpdates(t *testing.T) {
 		if m := latest(); m["o1"] != "Ada" || m["o2"] != "Bob" {
 			t.Fatalf("first orders: %v", m)
 		}
+		// Interactive queries read the global store on every instance.
+		names, err := kafkaio.Store(a, "customers", serde.String, serde.String)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v, ok, err := names.Get("c1"); err != nil || !ok || v != "Ada" {
+			t.Errorf("query c1: %q %v %v, want Ada", v, ok, err)
+		}
+		if active, standbys, err := names.Hosts("c1"); err != nil || active != "" || standbys != nil {
+			t.Errorf("Hosts of a global key: %q %v %v, want none (every instance holds it)", active, standbys, err)
+		}
 		// The table is updated while the stream reads it.
 		produce(t, c, customers, []rec{{key: []byte("c2"), value: []byte("Bea")}, {key: []byte("c1"), value: nil}})
 		time.Sleep(time.Second) // global updates propagate asynchronously, as in Kafka Streams
@@ -74,6 +85,10 @@ func TestGlobalTableBootstrapAndUpdates(t *testing.T) {
 		waitFor(t, time.Minute, "later orders", func() bool { return len(latest()) == 4 })
 		if m := latest(); m["o3"] != "Bea" || m["o4"] != "?" {
 			t.Fatalf("later orders: %v", m)
+		}
+		all := map[string]string{}
+		if err := names.All(func(k, v string) bool { all[k] = v; return true }); err != nil || len(all) != 1 || all["c2"] != "Bea" {
+			t.Errorf("query all: %v %v, want c2=Bea only", all, err)
 		}
 		if err := stop(); err != nil {
 			t.Fatal(err)
