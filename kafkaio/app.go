@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"os"
 	"path/filepath"
 	goruntime "runtime"
@@ -23,6 +24,10 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -58,6 +63,7 @@ type App struct {
 	global    *globalTables
 	db        *state.DB
 	balancer  *balancer
+	tel       *telemetry
 	standby   *standbys // nil without StandbyReplicas; set under mu
 	// assignGen counts changes of assigned, so that the standbys are
 	// reconciled only when the assignment changed.
@@ -99,11 +105,18 @@ type App struct {
 
 // task is a runtime task plus the buffers the app reuses for it every poll.
 type task struct {
-	rt      *runtime.Task
-	ckpt    map[string]int64 // the offsets of its last checkpoint
-	raw     []graph.RawRecord
-	batches []batch
-	err     error
+	rt *runtime.Task
+	// Telemetry: the task's metric attributes; the lag of each input topic
+	// as of its last fetch (under App.mu); the skipped and dropped counts
+	// already reported.
+	attrs       metric.MeasurementOption
+	lag         map[string]int64
+	skippedSeen int64
+	droppedSeen map[string]int64
+	ckpt        map[string]int64 // the offsets of its last checkpoint
+	raw         []graph.RawRecord
+	batches     []batch
+	err         error
 }
 
 type batch struct {
@@ -236,6 +249,10 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if err := a.startGlobal(ctx); err != nil {
 		return err
 	}
+	if a.tel, err = newTelemetry(a); err != nil {
+		return err
+	}
+	defer func() { _ = a.tel.reg.Unregister() }()
 	a.balancer = &balancer{groups: make([][]string, len(a.g.SubTopologies)),
 		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas, addr: a.cfg.advertisedAddr}
 	for _, st := range a.g.SubTopologies {
@@ -413,7 +430,15 @@ func (a *App) work(ctx context.Context, fetches kgo.Fetches, lastCommit *time.Ti
 	// When idle, lastCommit stays old, so the first work after it commits
 	// at once.
 	if a.dirty.Load() && time.Since(*lastCommit) >= a.cfg.commitInterval {
-		if err := a.commit(ctx); err != nil {
+		_, span := a.tel.tracer.Start(ctx, "kstream.commit", trace.WithSpanKind(trace.SpanKindInternal))
+		began := time.Now()
+		err := a.commit(ctx)
+		a.tel.commitTime.Record(ctx, time.Since(began).Seconds())
+		if err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+		span.End()
+		if err != nil {
 			return err
 		}
 		*lastCommit = time.Now()
@@ -450,6 +475,7 @@ func (a *App) process(fetches kgo.Fetches) error {
 			t.raw = append(t.raw, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(),
 				Headers: kgoToGraphHeaders(r.Headers), Offset: r.Offset})
 		}
+		t.lag[p.Topic] = max(p.HighWatermark-p.Records[len(p.Records)-1].Offset-1, 0)
 		if len(t.raw) > start {
 			t.batches = append(t.batches, batch{topic: p.Topic, start: start, end: len(t.raw)})
 		} else if len(t.batches) == 0 {
@@ -461,13 +487,24 @@ func (a *App) process(fetches kgo.Fetches) error {
 		return missing
 	}
 	run := func(t *task) {
+		span := a.tel.batchSpan(t)
+		began := time.Now()
+		oldest, n := int64(math.MaxInt64), 0
 		for _, b := range t.batches {
+			oldest = min(oldest, t.raw[b.start].Timestamp)
 			if t.err = t.rt.Process(b.topic, t.raw[b.start:b.end]); t.err != nil {
 				break
 			}
-			a.processed.Add(int64(b.end - b.start))
+			n += b.end - b.start
 		}
-		a.produce(t.rt)
+		a.processed.Add(int64(n))
+		now := time.Now()
+		a.tel.batchDone(t, n, now.Sub(began), oldest, now)
+		a.produce(t, a.tel.traceparent(span))
+		if t.err != nil {
+			span.SetStatus(codes.Error, t.err.Error())
+		}
+		span.End()
 		clear(t.raw)
 		t.raw, t.batches = t.raw[:0], t.batches[:0]
 	}
@@ -526,12 +563,18 @@ func graphToKgoHeaders(h []graph.Header) []kgo.RecordHeader {
 
 // produce sends a task's output: one allocation for the records and one for
 // their bytes per batch, partitioned as Kafka's default partitioner does.
-func (a *App) produce(t *runtime.Task) {
+//
+// traceparent, if not nil, is the W3C trace context that the records other
+// than changelog records carry in their traceparent header (replacing one
+// they had).
+func (a *App) produce(task *task, traceparent []byte) {
+	t := task.rt
 	out := t.Output()
 	n := out.Len()
 	if n == 0 {
 		return
 	}
+	a.tel.produced.Add(context.Background(), int64(n), task.attrs)
 	a.dirty.Store(true)
 	promise := a.promise
 	if ep := a.epoch; ep != nil {
@@ -546,6 +589,14 @@ func (a *App) produce(t *runtime.Task) {
 	}
 	recs := make([]kgo.Record, n)
 	slab := make([]byte, 0, out.Size())
+	var hslab []kgo.RecordHeader // the records' headers with their traceparent
+	if traceparent != nil {
+		size := n
+		for i := range n {
+			size += len(out.At(i).Headers)
+		}
+		hslab = make([]kgo.RecordHeader, 0, size)
+	}
 	var to *outTopic // the topic of the previous record: outputs come in runs of one topic
 	for i := range n {
 		r := out.At(i)
@@ -568,6 +619,9 @@ func (a *App) produce(t *runtime.Task) {
 		}
 		rec.Timestamp = time.UnixMilli(r.Timestamp)
 		rec.Headers = graphToKgoHeaders(r.Headers)
+		if traceparent != nil && !r.Changelog {
+			rec.Headers, hslab = withTraceparent(hslab, rec.Headers, traceparent)
+		}
 		if r.Changelog && a.db != nil {
 			a.cl.Produce(a.ctx, rec, a.changelogPromise)
 		} else {
@@ -575,6 +629,19 @@ func (a *App) produce(t *runtime.Task) {
 		}
 	}
 	out.Reset()
+}
+
+// withTraceparent appends to slab the headers with a traceparent header of
+// value tp instead of any they had, and returns them and the slab.
+func withTraceparent(slab, headers []kgo.RecordHeader, tp []byte) (out, rest []kgo.RecordHeader) {
+	start := len(slab)
+	for _, h := range headers {
+		if h.Key != traceparentHeader {
+			slab = append(slab, h)
+		}
+	}
+	slab = append(slab, kgo.RecordHeader{Key: traceparentHeader, Value: tp})
+	return slab[start:len(slab):len(slab)], slab
 }
 
 // outTopic is a topic the app writes: its partition count, and the round
@@ -742,7 +809,7 @@ func (a *App) punctuate() error {
 	defer a.mu.Unlock()
 	for _, t := range a.tasks {
 		err := t.rt.PunctuateWallClock(now)
-		a.produce(t.rt)
+		a.produce(t, nil)
 		if err != nil {
 			return err
 		}
@@ -1088,7 +1155,8 @@ func (a *App) createTasks(ctx context.Context) error {
 		}
 		rt.Context().WallClock = time.Now().UnixMilli()
 		a.mu.Lock()
-		a.tasks[id] = &task{rt: rt}
+		a.tasks[id] = &task{rt: rt, lag: map[string]int64{},
+			attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("kstream.task", id.String())))}
 		a.mu.Unlock()
 	}
 	return nil

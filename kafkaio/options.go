@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Opt configures an App.
@@ -44,6 +46,8 @@ type config struct {
 	memoryBudget    int64
 	standbyReplicas int
 	advertisedAddr  string
+	tracerProvider  trace.TracerProvider
+	meterProvider   metric.MeterProvider
 }
 
 // MemoryBudget bounds the memory of the instance's persistent state (with
@@ -69,6 +73,18 @@ func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n
 // application.server. Default: none; the instance's stores are then
 // queryable only in process, and key discovery does not list it.
 func AdvertisedAddr(hostPort string) Opt { return func(c *config) { c.advertisedAddr = hostPort } }
+
+// TracerProvider sets where the app's spans go: one span per task batch
+// ("kstream.process", linked to the W3C trace contexts found in the batch's
+// input record headers, whose context the batch's output records carry in
+// their traceparent header) and one per commit ("kstream.commit"). Default:
+// OpenTelemetry's global provider, which records nothing until the program
+// installs an SDK.
+func TracerProvider(tp trace.TracerProvider) Opt { return func(c *config) { c.tracerProvider = tp } }
+
+// MeterProvider sets where the app's metrics go (see the package doc for
+// the list). Default: OpenTelemetry's global provider.
+func MeterProvider(mp metric.MeterProvider) Opt { return func(c *config) { c.meterProvider = mp } }
 
 // AppID names the application: its consumer group, the prefix of its internal
 // topics, and of its transactional IDs. Required.

@@ -1,0 +1,207 @@
+package kafkaio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+)
+
+// instrumentation is the name of the tracer and meter of kafkaio.
+const instrumentation = "github.com/kstreamgo/kstream/kafkaio"
+
+// maxLinks bounds the links of a batch span to the trace contexts of its
+// input records.
+const maxLinks = 32
+
+// telemetry is an app's OpenTelemetry instruments. Spans and measurements
+// are per task batch and per commit, never per record: with no SDK
+// installed they cost a few hundred nanoseconds per batch.
+type telemetry struct {
+	tracer trace.Tracer
+	prop   propagation.TraceContext
+
+	processed, produced, dropped, skipped metric.Int64Counter
+	processTime, commitTime, e2e          metric.Float64Histogram
+	reg                                   metric.Registration
+}
+
+func newTelemetry(a *App) (*telemetry, error) {
+	tp, mp := a.cfg.tracerProvider, a.cfg.meterProvider
+	if tp == nil {
+		tp = otel.GetTracerProvider()
+	}
+	if mp == nil {
+		mp = otel.GetMeterProvider()
+	}
+	m := mp.Meter(instrumentation)
+	tel := &telemetry{tracer: tp.Tracer(instrumentation)}
+	var errs []error
+	counter := func(name, desc string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit("{record}"))
+		errs = append(errs, err)
+		return c
+	}
+	histogram := func(name, desc, unit string) metric.Float64Histogram {
+		h, err := m.Float64Histogram(name, metric.WithDescription(desc), metric.WithUnit(unit))
+		errs = append(errs, err)
+		return h
+	}
+	tel.processed = counter("kstream.records.processed", "Input records processed, by task.")
+	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task.")
+	tel.dropped = counter("kstream.records.dropped", "Records dropped by design (late records, null keys, unusable tombstones), by node.")
+	tel.skipped = counter("kstream.records.skipped", "Records skipped or dead-lettered by an error policy, by task.")
+	tel.processTime = histogram("kstream.process.duration", "Time to process one task's batch of a poll.", "s")
+	tel.commitTime = histogram("kstream.commit.duration", "Time of a commit: flush and offset commit, or transaction end.", "s")
+	tel.e2e = histogram("kstream.record.e2e_latency", "End-to-end latency of the oldest record of each task batch: processing end minus record timestamp.", "ms")
+
+	lag, err := m.Int64ObservableGauge("kstream.consumer.lag", metric.WithDescription("Records of a task's input partitions after its last processed offset, as of its last fetch."), metric.WithUnit("{record}"))
+	errs = append(errs, err)
+	remaining, err := m.Int64ObservableGauge("kstream.restore.remaining", metric.WithDescription("Changelog records a store partition still has to restore."), metric.WithUnit("{record}"))
+	errs = append(errs, err)
+	restored, err := m.Int64ObservableCounter("kstream.records.restored", metric.WithDescription("Changelog records applied to stores by restores."), metric.WithUnit("{record}"))
+	errs = append(errs, err)
+	gets, err := m.Int64ObservableCounter("kstream.state.cache.gets", metric.WithDescription("Lookups of the state read cache."), metric.WithUnit("{get}"))
+	errs = append(errs, err)
+	misses, err := m.Int64ObservableCounter("kstream.state.cache.misses", metric.WithDescription("Lookups of the state read cache that missed."), metric.WithUnit("{get}"))
+	errs = append(errs, err)
+	ratio, err := m.Float64ObservableGauge("kstream.state.cache.hit_ratio", metric.WithDescription("Share of state read cache lookups that hit, since the start."))
+	errs = append(errs, err)
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("kafkaio: creating metrics: %w", err)
+	}
+	tel.reg, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
+		a.mu.Lock()
+		for _, t := range a.tasks {
+			var n int64
+			for _, l := range t.lag {
+				n += l
+			}
+			o.ObserveInt64(lag, n, t.attrs)
+		}
+		a.mu.Unlock()
+		for _, p := range a.RestoreProgress() {
+			if !p.Done {
+				o.ObserveInt64(remaining, p.Remaining, metric.WithAttributes(
+					attribute.String("kstream.task", p.Task), attribute.String("kstream.store", p.Store)))
+			}
+		}
+		o.ObserveInt64(restored, a.restored.Load())
+		if a.db != nil {
+			s := a.db.Stats()
+			o.ObserveInt64(gets, int64(s.CacheGets))
+			o.ObserveInt64(misses, int64(s.CacheMisses))
+			if s.CacheGets > 0 {
+				o.ObserveFloat64(ratio, 1-float64(s.CacheMisses)/float64(s.CacheGets))
+			}
+		}
+		return nil
+	}, lag, remaining, restored, gets, misses, ratio)
+	if err != nil {
+		return nil, fmt.Errorf("kafkaio: registering metric callbacks: %w", err)
+	}
+	return tel, nil
+}
+
+// batchSpan starts the span of a task's batch: linked to the trace contexts
+// found in its first records' headers (W3C traceparent), when it records.
+func (tel *telemetry) batchSpan(t *task) trace.Span {
+	_, span := tel.tracer.Start(context.Background(), "kstream.process", trace.WithSpanKind(trace.SpanKindConsumer))
+	if !span.IsRecording() {
+		return span
+	}
+	span.SetAttributes(attribute.String("kstream.task", t.rt.ID.String()), attribute.Int("kstream.records", len(t.raw)))
+	links := 0
+	for i := range t.raw {
+		if links == maxLinks {
+			break
+		}
+		if len(t.raw[i].Headers) == 0 {
+			continue
+		}
+		sc := trace.SpanContextFromContext(tel.prop.Extract(context.Background(), headerCarrier{h: &t.raw[i].Headers}))
+		if sc.IsValid() {
+			span.AddLink(trace.Link{SpanContext: sc})
+			links++
+		}
+	}
+	return span
+}
+
+// traceparent returns the W3C traceparent header value of a recording span,
+// for the records its batch produces, or nil.
+func (tel *telemetry) traceparent(span trace.Span) []byte {
+	if !span.IsRecording() {
+		return nil
+	}
+	var h []graph.Header
+	tel.prop.Inject(trace.ContextWithSpan(context.Background(), span), headerCarrier{h: &h})
+	for _, x := range h {
+		if x.Key == traceparentHeader {
+			return x.Value
+		}
+	}
+	return nil
+}
+
+// batchDone records a task batch's measurements: n input records processed
+// in took, the oldest with timestamp oldest (ms).
+func (tel *telemetry) batchDone(t *task, n int, took time.Duration, oldest int64, now time.Time) {
+	ctx := context.Background()
+	tel.processed.Add(ctx, int64(n), t.attrs)
+	tel.processTime.Record(ctx, took.Seconds(), t.attrs)
+	tel.e2e.Record(ctx, float64(now.UnixMilli()-oldest), t.attrs)
+	if s := t.rt.Skipped; s != t.skippedSeen {
+		tel.skipped.Add(ctx, s-t.skippedSeen, t.attrs)
+		t.skippedSeen = s
+	}
+	for node, d := range t.rt.Context().Dropped {
+		if seen := t.droppedSeen[node]; d != seen {
+			if t.droppedSeen == nil {
+				t.droppedSeen = map[string]int64{}
+			}
+			tel.dropped.Add(ctx, d-seen, metric.WithAttributes(attribute.String("kstream.node", node)))
+			t.droppedSeen[node] = d
+		}
+	}
+}
+
+const traceparentHeader = "traceparent"
+
+// headerCarrier is a propagation.TextMapCarrier over record headers.
+type headerCarrier struct{ h *[]graph.Header }
+
+func (c headerCarrier) Get(key string) string {
+	for _, x := range *c.h {
+		if x.Key == key {
+			return string(x.Value)
+		}
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) {
+	for i, x := range *c.h {
+		if x.Key == key {
+			(*c.h)[i].Value = []byte(value)
+			return
+		}
+	}
+	*c.h = append(*c.h, graph.Header{Key: key, Value: []byte(value)})
+}
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, len(*c.h))
+	for i, x := range *c.h {
+		keys[i] = x.Key
+	}
+	return keys
+}
