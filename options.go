@@ -30,10 +30,15 @@ func collect(os []Opt) options {
 // name, so that internal topics keep their names when the topology changes.
 func Named(name string) Opt { return optFunc(func(o *options) { o.name = name }) }
 
+// NameOf returns the name that a [Named] among opts gives, or "". Packages
+// that build stateful operators on [Process] (such as dedupe) name their
+// stores with it, as the operators of this package do.
+func NameOf(opts ...Opt) string { return collect(opts).name }
+
 // WithStores connects the named key-value stores to a [Process] node. A store
 // named here for the first time is created (with a changelog topic
 // "<appID>-<name>-changelog"); naming it on several Process nodes shares it,
-// which puts them in one sub-topology.
+// which puts them in one sub-topology. An empty name is a Build error.
 func WithStores(names ...string) Opt {
 	return optFunc(func(o *options) { o.stores = append(o.stores, names...) })
 }

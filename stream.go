@@ -569,6 +569,10 @@ func Process[K, V, KR, VR any](s Stream[K, V], supplier func() Processor[K, V, K
 	n := s.b.proc("process", o, s.node)
 	id := int32(n.ID)
 	for _, name := range o.stores {
+		if name == "" {
+			s.b.g.Errorf("kstream: node %s: a store connected with WithStores needs a name (an operator built on Process takes it from kstream.Named)", n.Name)
+			continue
+		}
 		if s.b.g.Store(name) == nil {
 			s.b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
 		}
