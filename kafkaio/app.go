@@ -1189,7 +1189,7 @@ func (a *App) Stats() Stats {
 	n := len(a.tasks)
 	var skipped int64
 	for _, t := range a.tasks {
-		skipped += t.rt.Skipped
+		skipped += t.rt.Skipped.Load()
 	}
 	sb := a.standby
 	a.mu.Unlock()

@@ -159,7 +159,7 @@ func (tel *telemetry) batchDone(t *task, n int, took time.Duration, oldest int64
 	tel.processed.Add(ctx, int64(n), t.attrs)
 	tel.processTime.Record(ctx, took.Seconds(), t.attrs)
 	tel.e2e.Record(ctx, float64(now.UnixMilli()-oldest), t.attrs)
-	if s := t.rt.Skipped; s != t.skippedSeen {
+	if s := t.rt.Skipped.Load(); s != t.skippedSeen {
 		tel.skipped.Add(ctx, s-t.skippedSeen, t.attrs)
 		t.skippedSeen = s
 	}

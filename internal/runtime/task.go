@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	kstream "github.com/kstreamgo/kstream"
@@ -80,8 +81,9 @@ type Task struct {
 	// Buffers of restoreBatch, reused.
 	restoreKeys, restoreVals [][]byte
 	restoreBuf               []byte
-	// Skipped counts the records skipped or dead-lettered by the error policy.
-	Skipped int64
+	// Skipped counts the records skipped or dead-lettered by the error
+	// policy; other goroutines may read it (App.Stats).
+	Skipped atomic.Int64
 }
 
 // NewTask creates the task of sub-topology sub on partition p: its stores
@@ -364,11 +366,11 @@ func (t *Task) handle(raw *graph.RawRecord) error {
 	}
 	switch {
 	case act == Skip:
-		t.Skipped++
+		t.Skipped.Add(1)
 		t.logger().Warn("kstream: skipping record", "task", t.ID.String(), "error", f.Error())
 		return nil
 	case act == DeadLetter && raw != nil && t.cfg.DeadLetterTopic != "":
-		t.Skipped++
+		t.Skipped.Add(1)
 		headers := append(append([]graph.Header(nil), raw.Headers...), DeadLetterHeaders(f)...)
 		t.tc.Out.AddBytes(t.cfg.DeadLetterTopic, -1, raw.Key, raw.Value, raw.Timestamp, headers)
 		return nil
