@@ -475,7 +475,11 @@ func (a *App) process(fetches kgo.Fetches) error {
 			t.raw = append(t.raw, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(),
 				Headers: kgoToGraphHeaders(r.Headers), Offset: r.Offset})
 		}
-		t.lag[p.Topic] = max(p.HighWatermark-p.Records[len(p.Records)-1].Offset-1, 0)
+		end := p.HighWatermark
+		if a.cfg.exactlyOnce && p.LastStableOffset >= 0 {
+			end = p.LastStableOffset // read committed: what can be read
+		}
+		t.lag[p.Topic] = max(end-p.Records[len(p.Records)-1].Offset-1, 0)
 		if len(t.raw) > start {
 			t.batches = append(t.batches, batch{topic: p.Topic, start: start, end: len(t.raw)})
 		} else if len(t.batches) == 0 {

@@ -121,8 +121,8 @@ func TestPartitionerMatchesFranzGo(t *testing.T) {
 }
 
 // syncAssignments balances and returns, per member, what the member parses
-// from its SyncGroup assignment: partitions, and standby tasks.
-func syncAssignments(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) (map[string]map[string][]int32, map[string][]taskKey) {
+// from its SyncGroup assignment: partitions, standby tasks, and hosts.
+func syncAssignments(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) (map[string]map[string][]int32, map[string][]taskKey, map[string][]hostTasks) {
 	t.Helper()
 	gmb, _, err := b.MemberBalancer(members)
 	if err != nil {
@@ -132,16 +132,16 @@ func syncAssignments(t *testing.T, b *balancer, members []kmsg.JoinGroupResponse
 	if err != nil {
 		t.Fatal(err)
 	}
-	parts, standbys := map[string]map[string][]int32{}, map[string][]taskKey{}
+	parts, standbys, hosts := map[string]map[string][]int32{}, map[string][]taskKey{}, map[string][]hostTasks{}
 	for _, a := range into.IntoSyncAssignment() {
 		recv := &balancer{groups: b.groups}
 		p, err := recv.ParseSyncAssignment(a.MemberAssignment)
 		if err != nil {
 			t.Fatal(err)
 		}
-		parts[a.MemberID], standbys[a.MemberID] = p, *recv.assigned.Load()
+		parts[a.MemberID], standbys[a.MemberID], hosts[a.MemberID] = p, *recv.assigned.Load(), *recv.hosts.Load()
 	}
-	return parts, standbys
+	return parts, standbys, hosts
 }
 
 func TestBalancerPlacesStandbys(t *testing.T) {
@@ -152,7 +152,7 @@ func TestBalancerPlacesStandbys(t *testing.T) {
 	for i := range 3 {
 		members = append(members, member(b, fmt.Sprintf("m%d", i), 1, nil))
 	}
-	parts, standbys := syncAssignments(t, b, members, topics)
+	parts, standbys, _ := syncAssignments(t, b, members, topics)
 	owner := map[int32]string{}
 	for m, ts := range parts {
 		if n := len(ts["r"]); n != 2 {
@@ -200,7 +200,7 @@ func TestBalancerGivesOrphansToTheirStandbys(t *testing.T) {
 		join("m1", []int32{4}, taskKey{0, 1}),
 		join("m2", []int32{5}, taskKey{0, 0}),
 	}
-	plan, standbys := syncAssignments(t, b, members, topics)
+	plan, standbys, _ := syncAssignments(t, b, members, topics)
 	if !slices.Contains(plan["m2"]["r"], 0) || !slices.Contains(plan["m1"]["r"], 1) {
 		t.Errorf("orphaned tasks went elsewhere than to their standbys (0 to m2, 1 to m1): %v", plan)
 	}
@@ -238,25 +238,7 @@ func TestBalancerSendsHosts(t *testing.T) {
 	for i, addr := range []string{"h0:1", "h1:1", ""} {
 		members = append(members, member(&balancer{groups: b.groups, addr: addr}, fmt.Sprintf("m%d", i), 1, nil))
 	}
-	gmb, _, err := b.MemberBalancer(members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	into, err := gmb.(kgo.GroupMemberBalancerOrError).BalanceOrError(topics)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parts := map[string]map[string][]int32{}
-	standbys := map[string][]taskKey{}
-	hosts := map[string][]hostTasks{}
-	for _, a := range into.IntoSyncAssignment() {
-		recv := &balancer{groups: b.groups}
-		p, err := recv.ParseSyncAssignment(a.MemberAssignment)
-		if err != nil {
-			t.Fatal(err)
-		}
-		parts[a.MemberID], standbys[a.MemberID], hosts[a.MemberID] = p, *recv.assigned.Load(), *recv.hosts.Load()
-	}
+	parts, standbys, hosts := syncAssignments(t, b, members, topics)
 	addr := map[string]string{"m0": "h0:1", "m1": "h1:1"}
 	for m, hs := range hosts {
 		if fmt.Sprint(hs) != fmt.Sprint(hosts["m0"]) {
