@@ -1,9 +1,11 @@
 package kstream
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/serde"
@@ -88,6 +90,68 @@ func tableNext[K, V any](children []any) (tableFn[K, V], error) {
 			f(k, c, m)
 		}
 	}, nil
+}
+
+// cacheMaxEntries bounds the keys an updateCache holds: one more flushes it.
+const cacheMaxEntries = 10_000
+
+// updateCache holds a table node's updates back until the task flushes
+// (before each commit), keeping one per key (kstream.Cached): the old value
+// of the first update since the last flush, the new value, timestamp and
+// headers of the latest.
+type updateCache[K, V any] struct {
+	next    tableFn[K, V]
+	index   map[string]int // encoded key -> entry
+	entries []cachedUpdate[K, V]
+	seq     uint64
+}
+
+type cachedUpdate[K, V any] struct {
+	key  K
+	c    change[V]
+	meta graph.Meta
+	seq  uint64 // of the latest update: flushes forward in that order
+}
+
+// newUpdateCache returns a cache in front of next, flushed with the task.
+func newUpdateCache[K, V any](tc *graph.TaskContext, next tableFn[K, V]) *updateCache[K, V] {
+	u := &updateCache[K, V]{next: next, index: map[string]int{}}
+	tc.OnFlush(u.flush)
+	return u
+}
+
+// put records an update of the key k, encoded as kb.
+func (u *updateCache[K, V]) put(kb []byte, k K, c *change[V], m *graph.Meta) {
+	u.seq++
+	if i, ok := u.index[string(kb)]; ok {
+		e := &u.entries[i]
+		e.c.New, e.c.HasNew = c.New, c.HasNew
+		e.meta, e.seq = *m, u.seq
+		return
+	}
+	u.index[string(kb)] = len(u.entries)
+	u.entries = append(u.entries, cachedUpdate[K, V]{key: k, c: *c, meta: *m, seq: u.seq})
+	if len(u.entries) >= cacheMaxEntries {
+		u.flush()
+	}
+}
+
+// flush forwards the held updates, in the order of their keys' latest
+// updates; a key added and removed since the last flush forwards nothing.
+func (u *updateCache[K, V]) flush() {
+	if len(u.entries) == 0 {
+		return
+	}
+	entries := u.entries
+	slices.SortFunc(entries, func(a, b cachedUpdate[K, V]) int { return cmp.Compare(a.seq, b.seq) })
+	for i := range entries {
+		if e := &entries[i]; e.c.HasNew || e.c.HasOld {
+			u.next(e.key, &e.c, &e.meta)
+		}
+	}
+	clear(entries)
+	clear(u.index)
+	u.entries = entries[:0]
 }
 
 // resolveSerde returns s, or the built-in serde of T, or records a Build

@@ -8,6 +8,7 @@ type Opt interface {
 type options struct {
 	name   string
 	stores []string
+	cached bool
 }
 
 type optFunc func(*options)
@@ -29,6 +30,21 @@ func collect(os []Opt) options {
 // its repartition topic "<appID>-<name>-repartition". Stateful nodes require a
 // name, so that internal topics keep their names when the topology changes.
 func Named(name string) Opt { return optFunc(func(o *options) { o.name = name }) }
+
+// Cached makes an aggregation (Count, Reduce, Aggregate of a grouped stream
+// or a grouped table) hold its table's updates back until the task's next
+// commit, one per key, as Kafka Streams' record cache does: downstream then
+// sees at most one update per key per commit interval — the latest value,
+// with the value it saw last as the old value — in the order the keys were
+// last updated, instead of every update (a word count's output shrinks to
+// one record per word per commit). A task holds at most 10,000 keys per
+// cached aggregation; one more forwards them all early. The store, its
+// changelog and interactive queries see every update at once. Without
+// Cached (the default), every update is forwarded at once. kstest flushes
+// after every input record, as Kafka Streams' TopologyTestDriver commits
+// after every record, so Cached changes nothing there. Other operators
+// ignore it.
+func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
 
 // NameOf returns the name that a [Named] among opts gives, or "". Packages
 // that build stateful operators on [Process] (such as dedupe) name their

@@ -295,6 +295,10 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 		var vbuf []byte
 		var mm graph.Meta
 		var c change[A]
+		var cache *updateCache[K, A]
+		if o.cached {
+			cache = newUpdateCache(tc, next)
+		}
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			if m.NullKey || m.Tombstone {
 				tc.Drop(name)
@@ -326,6 +330,10 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 			}
 			c = change[A]{New: newAgg, HasNew: true, Old: oldAgg, HasOld: found}
 			mm = graph.Meta{Timestamp: ts, Headers: m.Headers}
+			if cache != nil {
+				cache.put(r.kbuf, k, &c, &mm)
+				return
+			}
 			next(k, &c, &mm)
 		}), nil
 	}
@@ -580,6 +588,10 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 		var vbuf []byte
 		var mm graph.Meta
 		var nc change[A]
+		var cache *updateCache[K, A]
+		if o.cached {
+			cache = newUpdateCache(tc, next)
+		}
 		return tableFn[K, V](func(k K, c *change[V], m *graph.Meta) {
 			oldAgg, oldTs, found, err := r.get(k)
 			if err != nil {
@@ -616,6 +628,10 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 			}
 			nc = change[A]{New: agg, HasNew: hasAgg, Old: oldAgg, HasOld: found}
 			mm = graph.Meta{Timestamp: ts, Headers: m.Headers}
+			if cache != nil {
+				cache.put(r.kbuf, k, &nc, &mm)
+				return
+			}
 			next(k, &nc, &mm)
 		}), nil
 	}

@@ -825,6 +825,9 @@ func (a *App) punctuate() error {
 // offsets; exactly-once, end the transaction (rolling the tasks back if it
 // aborted) and begin the next.
 func (a *App) commit(ctx context.Context) error {
+	if err := a.flushTasks(); err != nil {
+		return err
+	}
 	if !a.dirty.Swap(false) {
 		return nil
 	}
@@ -861,6 +864,22 @@ func (a *App) commit(ctx context.Context) error {
 	}
 	if err := a.sess.Begin(); err != nil {
 		return fmt.Errorf("kafkaio: beginning transaction: %w", err)
+	}
+	return nil
+}
+
+// flushTasks makes every task forward the records its nodes hold back
+// (cached table updates, kstream.Cached) and produces them, so that the
+// commit includes them.
+func (a *App) flushTasks() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		err := t.rt.Flush()
+		a.produce(t, nil)
+		if err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -924,6 +943,9 @@ func (a *App) commitSealed(ctx context.Context) error {
 // the sealed epochs (their offsets are older), and checkpoints the
 // persistent stores. At-least-once only.
 func (a *App) commitSync(ctx context.Context) error {
+	if err := a.flushTasks(); err != nil {
+		return err
+	}
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := a.flush(cctx, a.cl); err != nil {

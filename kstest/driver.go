@@ -317,6 +317,11 @@ func (d *Driver) drain() error {
 			t = d.byID[runtime.TaskID{SubTopology: sub, Partition: -1}]
 		}
 		err := t.Process(q.topic, []graph.RawRecord{{Key: r.key, Value: r.value, Timestamp: r.ts, Headers: r.headers, Offset: r.offset}})
+		if err == nil {
+			// A commit after every record, as TopologyTestDriver's: cached
+			// table updates (kstream.Cached) go out at once.
+			err = t.Flush()
+		}
 		d.collect(t)
 		if err != nil {
 			d.queue = nil
@@ -351,6 +356,9 @@ func (d *Driver) AdvanceWallClock(dt time.Duration) {
 	d.now += dt.Milliseconds()
 	for _, t := range d.tasks {
 		err := t.PunctuateWallClock(d.now)
+		if err == nil {
+			err = t.Flush()
+		}
 		d.collect(t)
 		if err == nil {
 			err = d.drain()

@@ -226,8 +226,9 @@ type TaskContext struct {
 	Offset int64
 	Node   int32
 	// Names maps node IDs to node names.
-	Names   []string
-	closers []func() error
+	Names    []string
+	closers  []func() error
+	flushers []func()
 
 	stores  map[string]state.Store
 	puncts  []*Punctuation
@@ -283,6 +284,21 @@ func (tc *TaskContext) TakeFailure() *RecordError {
 	f := tc.failure
 	tc.failure = nil
 	return f
+}
+
+// OnFlush registers fn to run when the runtime flushes the task (before each
+// commit): a node that holds records back (a table's update cache) forwards
+// them then.
+func (tc *TaskContext) OnFlush(fn func()) { tc.flushers = append(tc.flushers, fn) }
+
+// Flush runs the flush callbacks, upstream nodes first, so that what an
+// upstream node forwards reaches a downstream cache before that one flushes
+// (the runtime creates a task's nodes downstream first: this is the reverse
+// order of registration).
+func (tc *TaskContext) Flush() {
+	for i := len(tc.flushers) - 1; i >= 0; i-- {
+		tc.flushers[i]()
+	}
 }
 
 // OnClose registers fn to run when the task closes.

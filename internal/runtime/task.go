@@ -337,6 +337,26 @@ func (t *Task) run(src func(*graph.RawRecord), topic string, recs []graph.RawRec
 	return i, nil
 }
 
+// Flush makes the nodes that hold records back (tables whose updates are
+// cached, kstream.Cached) forward them, into the task's output buffer. The
+// runtime flushes every task before it commits. A failure downstream is
+// handled by the error policy, as a punctuation's is.
+func (t *Task) Flush() (err error) {
+	tc := t.tc
+	defer func() {
+		if v := recover(); v != nil {
+			tc.Panicked(v)
+			err = t.handle(nil)
+		}
+	}()
+	tc.Topic, tc.Offset = "", -1
+	tc.Flush()
+	if tc.Failed() {
+		return t.handle(nil)
+	}
+	return nil
+}
+
 // PunctuateWallClock sets the task's wall clock to now (milliseconds) and runs
 // the wall-clock punctuations that are due.
 func (t *Task) PunctuateWallClock(now int64) (err error) {
