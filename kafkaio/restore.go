@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -24,6 +25,10 @@ const restoreChunk = 4096
 // maxReserve bounds the keys an in-memory store is prepared for before a
 // restore (a compacted changelog's offset range overstates its keys).
 const maxReserve = 1 << 22
+
+// restorePipeline is how many converted chunks may wait for the applier of
+// a restore while it applies one.
+const restorePipeline = 2
 
 // restoreLogInterval is how often a long restore logs its progress.
 const restoreLogInterval = 5 * time.Second
@@ -313,17 +318,12 @@ func (a *App) offsetRange(ctx context.Context, topic string, p int32) (start, en
 
 // restorePartition replays a changelog partition from offset from to end,
 // committing persistent stores every chunk with its progress in offsets.
-func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (int64, error) {
+func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (n int64, err error) {
 	store, topic, p := prog.Store, prog.Topic, prog.Partition
 	lastLog := time.Now()
 	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
 	defer cl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
-	var n int64
-	buf := make([]graph.RawRecord, 0, restoreChunk)
-	flush := func() error {
-		if len(buf) == 0 {
-			return nil
-		}
+	apply := func(buf []graph.RawRecord) error {
 		if err := t.Restore(store, buf); err != nil {
 			return err
 		}
@@ -343,17 +343,61 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 			lastLog = time.Now()
 			a.log.Info("kstream: restoring store", "store", store, "task", t.ID.String(), "restored", n, "remaining", end-next)
 		}
-		clear(buf)
-		buf = buf[:0]
 		return nil
 	}
+	// The chunks are applied on another goroutine while this one polls
+	// and converts the next ones; applying owns the task, offsets and n
+	// until it has ended.
+	chunks := make(chan []graph.RawRecord, restorePipeline)
+	free := make(chan []graph.RawRecord, restorePipeline+2)
+	for range restorePipeline + 1 {
+		free <- make([]graph.RawRecord, 0, restoreChunk)
+	}
+	var failed atomic.Bool
+	applied := make(chan error, 1)
+	go func() {
+		var err error
+		for c := range chunks {
+			if err == nil {
+				if err = apply(c); err != nil {
+					failed.Store(true)
+				}
+			}
+			clear(c)
+			free <- c[:0]
+		}
+		applied <- err
+	}()
+	buf := <-free
+	// finish hands over the last chunk and waits for the applier.
+	finished := false
+	finish := func() error {
+		finished = true
+		if len(buf) > 0 {
+			chunks <- buf
+		}
+		close(chunks)
+		return <-applied
+	}
+	defer func() {
+		if !finished {
+			buf = buf[:0]
+			if aerr := finish(); err == nil {
+				err = aerr
+			}
+		}
+	}()
 	for {
 		fetches := cl.PollFetches(ctx)
+		// The applier owns n until finish: errors return 0.
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return 0, err
+		}
+		if failed.Load() {
+			return 0, finish()
 		}
 		if fetches.IsClientClosed() {
-			return n, fmt.Errorf("kafkaio: restoring %s: client closed", store)
+			return 0, fmt.Errorf("kafkaio: restoring %s: client closed", store)
 		}
 		var ferr error
 		fetches.EachError(func(ft string, fp int32, err error) {
@@ -362,7 +406,7 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 			}
 		})
 		if ferr != nil {
-			return n, fmt.Errorf("kafkaio: restoring %s from %s/%d: %w", store, topic, p, ferr)
+			return 0, fmt.Errorf("kafkaio: restoring %s from %s/%d: %w", store, topic, p, ferr)
 		}
 		done := false
 		fetches.EachRecord(func(r *kgo.Record) {
@@ -377,18 +421,13 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 			}
 			buf = append(buf, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(), Offset: r.Offset})
 			if len(buf) == restoreChunk {
-				if err := flush(); err != nil {
-					ferr = err
-					done = true
-				}
+				chunks <- buf
+				buf = <-free
 			}
 		})
-		if ferr != nil {
-			return n, ferr
-		}
 		if done {
-			if err := flush(); err != nil {
-				return n, err
+			if err := finish(); err != nil {
+				return 0, err
 			}
 			offsets[partKey(topic, p)] = end
 			return n, t.Commit(offsets)
