@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"testing"
+	"time"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -98,5 +99,61 @@ func TestCachedAggregation(t *testing.T) {
 			flush()
 			check("empty flush", out(), nil)
 		})
+	}
+}
+
+// TestCachedSessionCount checks Cached on a session-windowed count: the
+// sessions that later records replace before the flush (and their
+// tombstones) forward nothing, the final session forwards once, and the
+// keys go out in the order of their latest updates.
+func TestCachedSessionCount(t *testing.T) {
+	b := kstream.NewBuilder()
+	ws := kstream.WindowedSerde(serde.String)
+	kstream.SessionWindowedBy(kstream.Source(b, "in", serde.String, serde.String).GroupByKey(), 10*time.Second).
+		Count(kstream.Named("sessions"), kstream.Cached()).ToStream().To("out", ws, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "app"}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	recs := []graph.RawRecord{
+		{Key: []byte("a"), Value: []byte("v"), Timestamp: 1_000, Offset: 0},
+		{Key: []byte("b"), Value: []byte("v"), Timestamp: 2_000, Offset: 1},
+		{Key: []byte("a"), Value: []byte("v"), Timestamp: 8_000, Offset: 2}, // extends a's session
+		{Key: []byte("a"), Value: []byte("v"), Timestamp: 9_000, Offset: 3}, // and again
+	}
+	if err := task.Process("in", recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	o := task.Output()
+	var got []string
+	for i := range o.Len() {
+		r := o.At(i)
+		if r.Topic != "out" {
+			continue
+		}
+		w, err := ws.Decode(o.Key(r))
+		if err != nil {
+			t.Fatal(err)
+		}
+		v := "null"
+		if b := o.Value(r); b != nil {
+			n, _ := serde.Int64.Decode(b)
+			v = fmt.Sprint(n)
+		}
+		got = append(got, fmt.Sprintf("%s[%d,%d]=%s", w.Key, w.Start, w.End, v))
+	}
+	// Uncached, a would also send [1000,1000]=1, [1000,8000]=2 and their
+	// tombstones: the sessions that each extension replaced.
+	want := []string{"b[2000,2000]=1", "a[1000,9000]=3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("output %q, want %q", got, want)
 	}
 }

@@ -32,7 +32,9 @@ func collect(os []Opt) options {
 func Named(name string) Opt { return optFunc(func(o *options) { o.name = name }) }
 
 // Cached makes an aggregation (Count, Reduce, Aggregate of a grouped stream
-// or a grouped table) hold its table's updates back until the task's next
+// or a grouped table, and windowed and session aggregations without
+// EmitOnWindowClose, which holds results back already) hold its table's
+// updates back until the task's next
 // commit, one per key, as Kafka Streams' record cache does: downstream then
 // sees at most one update per key per commit interval — the latest value,
 // with the value it saw last as the old value — in the order the keys were

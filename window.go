@@ -506,7 +506,8 @@ func aggregateWindowed[K, V, A any](wg WindowedGrouped[K, V], op string, first f
 	}
 	name, ks, n := windowedNode(wg.g, kind+op, o, wg.spec.err)
 	as := resolveSerde(b, aSerde, name, "aggregate value")
-	w := windowAgg[K, V, A]{node: n, name: name, ks: ks, as: as, first: first, agg: agg, spec: wg.spec, emitOnClose: hasEmitOnClose(os)}
+	w := windowAgg[K, V, A]{node: n, name: name, ks: ks, as: as, first: first, agg: agg, spec: wg.spec,
+		emitOnClose: hasEmitOnClose(os), cached: o.cached}
 	if wg.spec.kind == kindSliding {
 		n.Make = w.makeSliding
 	} else {
@@ -521,7 +522,7 @@ func aggregateSession[K, V, A any](sg SessionGrouped[K, V], op string, ops sessi
 	name, ks, n := windowedNode(sg.g, "session-windowed-"+op, o, sg.err)
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	w := windowAgg[K, V, A]{node: n, name: name, ks: ks, as: as, session: ops,
-		spec: windowSpec{size: sg.gap, grace: sg.grace}, emitOnClose: hasEmitOnClose(os)}
+		spec: windowSpec{size: sg.gap, grace: sg.grace}, emitOnClose: hasEmitOnClose(os), cached: o.cached}
 	n.Make = w.makeSession
 	return Table[Windowed[K], A]{b: b, node: n, ks: windowedKeySerde(ks), vs: as, store: name}
 }

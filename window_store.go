@@ -52,6 +52,7 @@ type windowAgg[K, V, A any] struct {
 	session     sessionOps[K, V, A]
 	spec        windowSpec // sessions: size is the gap
 	emitOnClose bool
+	cached      bool // kstream.Cached (without emit-on-close, which holds back already)
 }
 
 // winEntry is a window read from the store: val is its stored value
@@ -71,6 +72,8 @@ type windowTask[K, A any] struct {
 	st          state.Store
 	next        tableFn[Windowed[K], A]
 	emitOnClose bool
+	cache       *updateCache[Windowed[K], A] // kstream.Cached
+	cbuf        []byte                       // the cache's key of a window
 
 	recovered  bool
 	streamTime int64 // largest timestamp aggregated, -1 before any
@@ -99,9 +102,13 @@ func newWindowTask[K, V, A any](w *windowAgg[K, V, A], tc *graph.TaskContext, ch
 	if err != nil {
 		return nil, err
 	}
-	return &windowTask[K, A]{tc: tc, name: w.name, id: int32(w.node.ID), ks: w.ks, as: w.as, st: st, next: next,
+	t := &windowTask[K, A]{tc: tc, name: w.name, id: int32(w.node.ID), ks: w.ks, as: w.as, st: st, next: next,
 		emitOnClose: w.emitOnClose, streamTime: -1, storeTime: -1, closedTo: math.MinInt64, emitted: math.MinInt64,
-		nextClose: math.MinInt64, nextEmit: math.MinInt64}, nil
+		nextClose: math.MinInt64, nextEmit: math.MinInt64}
+	if w.cached && !w.emitOnClose {
+		t.cache = newUpdateCache(tc, next)
+	}
+	return t, nil
 }
 
 func (t *windowTask[K, A]) fail(what string, err error) {
@@ -195,6 +202,16 @@ func (t *windowTask[K, A]) remove(dk []byte, time int64) bool {
 
 func (t *windowTask[K, A]) forward(k K, start, end, ts int64, headers []graph.Header) {
 	t.mm = graph.Meta{Timestamp: ts, Headers: headers}
+	if t.cache != nil {
+		var err error
+		if t.cbuf, err = t.ks.Append(t.cbuf[:0], k); err != nil {
+			t.fail("encoding key", err)
+			return
+		}
+		t.cbuf = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(t.cbuf, uint64(start)), uint64(end))
+		t.cache.put(t.cbuf, Windowed[K]{Key: k, Start: start, End: end}, &t.c, &t.mm)
+		return
+	}
 	t.next(Windowed[K]{Key: k, Start: start, End: end}, &t.c, &t.mm)
 }
 
