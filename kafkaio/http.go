@@ -9,9 +9,11 @@ import (
 // StoreHandler serves reads of a key-value store over HTTP, for interactive
 // queries from clients and other instances:
 //
-//	GET <path>?key=<key>
+//	GET <path>?key=<key>[&stale=true]
 //
-// parseKey turns the key parameter into a key. The answers, with JSON
+// parseKey turns the key parameter into a key. With stale=true, an instance
+// that keeps a standby replica of the key's partition answers from it
+// (StoreReader.GetStale) instead of redirecting. The answers, with JSON
 // bodies:
 //
 //   - 200 {"key": <key parameter>, "value": <the value, as encoding/json
@@ -38,7 +40,11 @@ func StoreHandler[K, V any](r *StoreReader[K, V], parseKey func(string) (K, erro
 			writeJSON(w, http.StatusBadRequest, queryAnswer{Key: param, Error: "bad key: " + err.Error()})
 			return
 		}
-		v, found, err := r.Get(k)
+		get := r.Get
+		if req.URL.Query().Get("stale") == "true" {
+			get = r.GetStale
+		}
+		v, found, err := get(k)
 		switch {
 		case errors.Is(err, ErrNotLocal):
 			active, _, herr := r.Hosts(k)

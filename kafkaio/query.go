@@ -132,6 +132,39 @@ func (r *StoreReader[K, V]) Get(k K) (V, bool, error) {
 	return v, err == nil, err
 }
 
+// GetStale is Get, but when this instance does not run k's partition and
+// keeps a standby replica of it (StandbyReplicas), it reads the replica:
+// its value may lag the active task's by what the replica has yet to
+// apply from the changelog (with a StateDir, up to a second more: a
+// persistent replica's writes show at its checkpoints), as Kafka Streams'
+// stale-store queries. ErrNotLocal when the instance holds neither.
+func (r *StoreReader[K, V]) GetStale(k K) (V, bool, error) {
+	v, found, err := r.Get(k)
+	if !errors.Is(err, ErrNotLocal) {
+		return v, found, err
+	}
+	var zero V
+	key, err := r.ks.Append(nil, k)
+	if err != nil {
+		return zero, false, fmt.Errorf("kafkaio: store %s: encoding key: %w", r.spec.Name, err)
+	}
+	p, err := r.partition(key)
+	if err != nil {
+		return zero, false, err
+	}
+	var b []byte
+	err = r.a.withStandbyStore(r.spec, p, func(st state.Store) error {
+		v, ok, err := st.Get(key)
+		b, found = bytes.Clone(v), ok
+		return err
+	})
+	if err != nil || !found {
+		return zero, false, err
+	}
+	v, err = r.decode(b)
+	return v, err == nil, err
+}
+
 func (r *StoreReader[K, V]) decode(b []byte) (V, error) {
 	if r.spec.Timestamped {
 		if len(b) < 8 {
@@ -267,4 +300,28 @@ func (r *StoreReader[K, V]) Hosts(k K) (active string, standbys []string, err er
 		}
 	}
 	return active, standbys, nil
+}
+
+// withStandbyStore calls fn with this instance's standby replica of
+// partition p of the store, while the replica applies nothing; ErrNotLocal
+// if it holds none.
+func (a *App) withStandbyStore(spec *graph.StoreSpec, p int32, fn func(state.Store) error) error {
+	a.mu.Lock()
+	s := a.standby
+	a.mu.Unlock()
+	notLocal := fmt.Errorf("store %s partition %d: %w", spec.Name, p, ErrNotLocal)
+	if s == nil || spec.Global || spec.FromSource { // a source table's store has no standby
+		return notLocal
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.tasks[runtime.TaskID{SubTopology: spec.SubTopology, Partition: p}]
+	if r == nil {
+		return notLocal
+	}
+	st := r.rt.Store(spec.Name)
+	if st == nil {
+		return notLocal
+	}
+	return fn(st)
 }

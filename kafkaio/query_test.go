@@ -212,3 +212,68 @@ func TestStoreErrors(t *testing.T) {
 		t.Errorf("All before Run: %v, want ErrNotRunning", err)
 	}
 }
+
+// TestStaleQueries runs two instances with a standby of every task: once
+// the standbys have applied the changelogs, every key reads on both
+// instances with GetStale (on one from the active task, on the other from
+// its standby), with the right count.
+func TestStaleQueries(t *testing.T) {
+	for _, persistent := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "pebble"}[persistent], func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				in, out, appID := unique("in"), unique("out"), unique("stale")
+				const parts = 4
+				mustCreate(t, c, parts, in, out)
+				topo := groupCount(t, in, out)
+				var readers []*kafkaio.StoreReader[string, int64]
+				var apps []*kafkaio.App
+				for range 2 {
+					opts := appOpts(c, appID, false, kafkaio.StandbyReplicas(1))
+					if persistent {
+						opts = append(opts, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20))
+					}
+					a, err := kafkaio.NewApp(topo, opts...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					r, err := kafkaio.Store(a, "group-counts", serde.String, serde.Int64)
+					if err != nil {
+						t.Fatal(err)
+					}
+					runApp(t, a)
+					apps, readers = append(apps, a), append(readers, r)
+				}
+				waitFor(t, time.Minute, "both instances to hold tasks and standbys", func() bool {
+					sa, sb := apps[0].Stats(), apps[1].Stats()
+					return sa.Tasks > 0 && sb.Tasks > 0 && sa.Standbys > 0 && sb.Standbys > 0 && sa.Tasks+sb.Tasks == 2*parts
+				})
+				f := newFeeder(t, c, in, 40)
+				f.feed(4000)
+				for _, a := range apps {
+					waitCaughtUp(t, a, 2*time.Minute)
+				}
+				waitFor(t, time.Minute, "every key to read right on both instances, from a task or a standby", func() bool {
+					for k, want := range f.want {
+						for _, r := range readers {
+							if v, ok, err := r.GetStale(k); err != nil || !ok || v != want {
+								return false
+							}
+						}
+					}
+					return true
+				})
+				for k := range f.want {
+					local := 0
+					for _, r := range readers {
+						if _, _, err := r.Get(k); err == nil {
+							local++
+						}
+					}
+					if local != 1 {
+						t.Fatalf("key %s: Get works on %d instances, want 1 (GetStale reads the other's standby)", k, local)
+					}
+				}
+			})
+		})
+	}
+}
