@@ -110,6 +110,7 @@ type task struct {
 	// as of its last fetch (under App.mu); the skipped and dropped counts
 	// already reported.
 	attrs       metric.MeasurementOption
+	byTopic     map[string]metric.MeasurementOption // see topicAttrs
 	lag         map[string]int64
 	skippedSeen int64
 	droppedSeen map[string]int64
@@ -493,17 +494,18 @@ func (a *App) process(fetches kgo.Fetches) error {
 	run := func(t *task) {
 		span := a.tel.batchSpan(t)
 		began := time.Now()
-		oldest, n := int64(math.MaxInt64), 0
+		oldest, n, done := int64(math.MaxInt64), 0, 0
 		for _, b := range t.batches {
 			oldest = min(oldest, t.raw[b.start].Timestamp)
 			if t.err = t.rt.Process(b.topic, t.raw[b.start:b.end]); t.err != nil {
 				break
 			}
 			n += b.end - b.start
+			done++
 		}
 		a.processed.Add(int64(n))
 		now := time.Now()
-		a.tel.batchDone(t, n, now.Sub(began), oldest, now)
+		a.tel.batchDone(t, t.batches[:done], now.Sub(began), oldest, now)
 		a.produce(t, a.tel.traceparent(span))
 		if t.err != nil {
 			span.SetStatus(codes.Error, t.err.Error())
@@ -578,7 +580,6 @@ func (a *App) produce(task *task, traceparent []byte) {
 	if n == 0 {
 		return
 	}
-	a.tel.produced.Add(context.Background(), int64(n), task.attrs)
 	a.dirty.Store(true)
 	promise := a.promise
 	if ep := a.epoch; ep != nil {
@@ -602,8 +603,16 @@ func (a *App) produce(task *task, traceparent []byte) {
 		hslab = make([]kgo.RecordHeader, 0, size)
 	}
 	var to *outTopic // the topic of the previous record: outputs come in runs of one topic
+	run, runTopic := 0, ""
 	for i := range n {
 		r := out.At(i)
+		if r.Topic != runTopic {
+			if run > 0 {
+				a.tel.produced.Add(context.Background(), int64(run), task.topicAttrs(runTopic))
+			}
+			run, runTopic = 0, r.Topic
+		}
+		run++
 		rec := &recs[i]
 		rec.Topic = r.Topic
 		if k := out.Key(r); k != nil {
@@ -632,6 +641,7 @@ func (a *App) produce(task *task, traceparent []byte) {
 			a.cl.Produce(a.ctx, rec, promise)
 		}
 	}
+	a.tel.produced.Add(context.Background(), int64(run), task.topicAttrs(runTopic))
 	out.Reset()
 }
 

@@ -55,8 +55,8 @@ func newTelemetry(a *App) (*telemetry, error) {
 		errs = append(errs, err)
 		return h
 	}
-	tel.processed = counter("kstream.records.processed", "Input records processed, by task.")
-	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task.")
+	tel.processed = counter("kstream.records.processed", "Input records processed, by task and source topic.")
+	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task and topic.")
 	tel.dropped = counter("kstream.records.dropped", "Records dropped by design (late records, null keys, unusable tombstones), by node.")
 	tel.skipped = counter("kstream.records.skipped", "Records skipped or dead-lettered by an error policy, by task.")
 	tel.processTime = histogram("kstream.process.duration", "Time to process one task's batch of a poll.", "s")
@@ -152,11 +152,29 @@ func (tel *telemetry) traceparent(span trace.Span) []byte {
 	return nil
 }
 
-// batchDone records a task batch's measurements: n input records processed
-// in took, the oldest with timestamp oldest (ms).
-func (tel *telemetry) batchDone(t *task, n int, took time.Duration, oldest int64, now time.Time) {
+// topicAttrs returns the metric attributes of a task and one of its topics,
+// made once per pair.
+func (t *task) topicAttrs(topic string) metric.MeasurementOption {
+	o, ok := t.byTopic[topic]
+	if !ok {
+		if t.byTopic == nil {
+			t.byTopic = map[string]metric.MeasurementOption{}
+		}
+		o = metric.WithAttributeSet(attribute.NewSet(attribute.String("kstream.task", t.rt.ID.String()),
+			attribute.String("messaging.destination.name", topic)))
+		t.byTopic[topic] = o
+	}
+	return o
+}
+
+// batchDone records a task batch's measurements: its batches processed
+// (up to the first that failed) in took, the oldest record with timestamp
+// oldest (ms).
+func (tel *telemetry) batchDone(t *task, processed []batch, took time.Duration, oldest int64, now time.Time) {
 	ctx := context.Background()
-	tel.processed.Add(ctx, int64(n), t.attrs)
+	for _, b := range processed {
+		tel.processed.Add(ctx, int64(b.end-b.start), t.topicAttrs(b.topic))
+	}
 	tel.processTime.Record(ctx, took.Seconds(), t.attrs)
 	tel.e2e.Record(ctx, float64(now.UnixMilli()-oldest), t.attrs)
 	if s := t.rt.Skipped.Load(); s != t.skippedSeen {

@@ -108,6 +108,14 @@ func TestTelemetry(t *testing.T) {
 		if s := sum("kstream.records.processed"); s != n {
 			t.Errorf("kstream.records.processed = %d, want %d", s, n)
 		}
+		for _, name := range []string{"kstream.records.processed", "kstream.records.produced"} {
+			want := map[string]string{"kstream.records.processed": in, "kstream.records.produced": out}[name]
+			for _, p := range got[name].(metricdata.Sum[int64]).DataPoints {
+				if v, ok := p.Attributes.Value("messaging.destination.name"); !ok || v.AsString() != want {
+					t.Errorf("%s data point with topic %v, want %s", name, v.AsString(), want)
+				}
+			}
+		}
 		if s := sum("kstream.records.produced"); s != n {
 			t.Errorf("kstream.records.produced = %d, want %d", s, n)
 		}
