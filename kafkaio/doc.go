@@ -35,10 +35,10 @@
 // record. Spans: "kstream.process", one per task batch, linked to the W3C
 // trace contexts in its first input records' headers, its context carried
 // in the traceparent header of the records the batch produces; and
-// "kstream.commit". Metrics: kstream.records.processed and .produced (by task
-// and topic),
-// .skipped (by the error policies), .dropped (by design: late records, null
-// keys), .restored; kstream.process.duration, kstream.commit.duration,
+// "kstream.commit". Metrics: kstream.records.processed and .produced (by
+// task and topic), .skipped (by the error policies), .dropped (by design:
+// late records, null keys), .restored; kstream.process.duration,
+// kstream.commit.duration,
 // kstream.record.e2e_latency (of each batch's oldest record);
 // kstream.consumer.lag and kstream.restore.remaining (gauges); and, with a
 // StateDir, kstream.state.cache.gets, .misses and .hit_ratio.
