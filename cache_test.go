@@ -58,25 +58,7 @@ func TestCachedAggregation(t *testing.T) {
 			}
 			out := func() []string {
 				t.Helper()
-				o := task.Output()
-				var got []string
-				for i := range o.Len() {
-					r := o.At(i)
-					if r.Topic != "out" {
-						continue // changelog records
-					}
-					v := "null"
-					if b := o.Value(r); b != nil {
-						n, err := serde.Int64.Decode(b)
-						if err != nil {
-							t.Fatal(err)
-						}
-						v = fmt.Sprint(n)
-					}
-					got = append(got, fmt.Sprintf("%s=%s@%d", o.Key(r), v, r.Timestamp))
-				}
-				o.Reset()
-				return got
+				return sinkOutput(t, task, func(k []byte, ts int64) string { return fmt.Sprintf("%s@%d", k, ts) })
 			}
 			check := func(step string, got, want []string) {
 				t.Helper()
@@ -89,13 +71,13 @@ func TestCachedAggregation(t *testing.T) {
 			if cached {
 				check("before the flush", out(), nil)
 				flush()
-				check("first flush", out(), []string{"b=1@3", "a=3@4"})
+				check("first flush", out(), []string{"b@3=1", "a@4=3"})
 			} else {
-				check("uncached", out(), []string{"a=1@1", "a=null@2", "b=1@3", "a=3@4"})
+				check("uncached", out(), []string{"a@1=1", "a@2=null", "b@3=1", "a@4=3"})
 			}
 			process("a") // a=4: it was 3 downstream, so the filter deletes it
 			flush()
-			check("second flush", out(), []string{"a=null@5"})
+			check("second flush", out(), []string{"a@5=null"})
 			flush()
 			check("empty flush", out(), nil)
 		})
@@ -132,6 +114,25 @@ func TestCachedSessionCount(t *testing.T) {
 	if err := task.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	got := sinkOutput(t, task, func(k []byte, _ int64) string {
+		w, err := ws.Decode(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%s[%d,%d]", w.Key, w.Start, w.End)
+	})
+	// Uncached, a would also send [1000,1000]=1, [1000,8000]=2 and their
+	// tombstones: the sessions that each extension replaced.
+	want := []string{"b[2000,2000]=1", "a[1000,9000]=3"}
+	if !slices.Equal(got, want) {
+		t.Errorf("output %q, want %q", got, want)
+	}
+}
+
+// sinkOutput drains the task's records to topic "out" (not its changelog
+// records) as "<key>=<int64 value, or null>", key as describe shows it.
+func sinkOutput(t *testing.T, task *runtime.Task, describe func(key []byte, ts int64) string) []string {
+	t.Helper()
 	o := task.Output()
 	var got []string
 	for i := range o.Len() {
@@ -139,21 +140,16 @@ func TestCachedSessionCount(t *testing.T) {
 		if r.Topic != "out" {
 			continue
 		}
-		w, err := ws.Decode(o.Key(r))
-		if err != nil {
-			t.Fatal(err)
-		}
 		v := "null"
 		if b := o.Value(r); b != nil {
-			n, _ := serde.Int64.Decode(b)
+			n, err := serde.Int64.Decode(b)
+			if err != nil {
+				t.Fatal(err)
+			}
 			v = fmt.Sprint(n)
 		}
-		got = append(got, fmt.Sprintf("%s[%d,%d]=%s", w.Key, w.Start, w.End, v))
+		got = append(got, describe(o.Key(r), r.Timestamp)+"="+v)
 	}
-	// Uncached, a would also send [1000,1000]=1, [1000,8000]=2 and their
-	// tombstones: the sessions that each extension replaced.
-	want := []string{"b[2000,2000]=1", "a[1000,9000]=3"}
-	if !slices.Equal(got, want) {
-		t.Errorf("output %q, want %q", got, want)
-	}
+	o.Reset()
+	return got
 }

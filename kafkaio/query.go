@@ -105,7 +105,17 @@ func (r *StoreReader[K, V]) partition(key []byte) (int32, error) {
 
 // Get returns the value of k, and whether the store holds one. It returns
 // ErrNotLocal when this instance does not host k's partition.
-func (r *StoreReader[K, V]) Get(k K) (V, bool, error) {
+func (r *StoreReader[K, V]) Get(k K) (V, bool, error) { return r.get(k, false) }
+
+// GetStale is Get, but when this instance does not run k's partition and
+// keeps a standby replica of it (StandbyReplicas), it reads the replica:
+// its value may lag the active task's by what the replica has yet to
+// apply from the changelog (with a StateDir, up to a second more: a
+// persistent replica's writes show at its checkpoints), as Kafka Streams'
+// stale-store queries. ErrNotLocal when the instance holds neither.
+func (r *StoreReader[K, V]) GetStale(k K) (V, bool, error) { return r.get(k, true) }
+
+func (r *StoreReader[K, V]) get(k K, stale bool) (V, bool, error) {
 	var zero V
 	if err := r.a.checkRunning(); err != nil {
 		return zero, false, err
@@ -120,48 +130,19 @@ func (r *StoreReader[K, V]) Get(k K) (V, bool, error) {
 	}
 	var b []byte
 	var found bool
-	err = r.a.withStore(r.spec, p, func(st state.Store) error {
+	read := func(st state.Store) error {
 		v, ok, err := st.Get(key)
 		b, found = bytes.Clone(v), ok // the store may reuse v's memory once unlocked
 		return err
-	})
+	}
+	err = r.a.withStore(r.spec, p, read)
+	if stale && errors.Is(err, ErrNotLocal) {
+		err = r.a.withStandbyStore(r.spec, p, read)
+	}
 	if err != nil || !found {
 		return zero, false, err
 	}
 	v, err := r.decode(b)
-	return v, err == nil, err
-}
-
-// GetStale is Get, but when this instance does not run k's partition and
-// keeps a standby replica of it (StandbyReplicas), it reads the replica:
-// its value may lag the active task's by what the replica has yet to
-// apply from the changelog (with a StateDir, up to a second more: a
-// persistent replica's writes show at its checkpoints), as Kafka Streams'
-// stale-store queries. ErrNotLocal when the instance holds neither.
-func (r *StoreReader[K, V]) GetStale(k K) (V, bool, error) {
-	v, found, err := r.Get(k)
-	if !errors.Is(err, ErrNotLocal) {
-		return v, found, err
-	}
-	var zero V
-	key, err := r.ks.Append(nil, k)
-	if err != nil {
-		return zero, false, fmt.Errorf("kafkaio: store %s: encoding key: %w", r.spec.Name, err)
-	}
-	p, err := r.partition(key)
-	if err != nil {
-		return zero, false, err
-	}
-	var b []byte
-	err = r.a.withStandbyStore(r.spec, p, func(st state.Store) error {
-		v, ok, err := st.Get(key)
-		b, found = bytes.Clone(v), ok
-		return err
-	})
-	if err != nil || !found {
-		return zero, false, err
-	}
-	v, err = r.decode(b)
 	return v, err == nil, err
 }
 
