@@ -80,7 +80,8 @@ func (a *App) checkRunning() error {
 	}
 }
 
-// Partition returns the partition of the store that holds k.
+// Partition returns the partition of the store that holds k (-1 for a
+// global store: every instance holds every key).
 func (r *StoreReader[K, V]) Partition(k K) (int32, error) {
 	if err := r.a.checkRunning(); err != nil {
 		return 0, err
