@@ -19,8 +19,11 @@ import (
 const instrumentation = "github.com/kstreamgo/kstream/kafkaio"
 
 // maxLinks bounds the links of a batch span to the trace contexts of its
-// input records.
-const maxLinks = 32
+// input records, found in its first maxLinkScan records.
+const (
+	maxLinks    = 32
+	maxLinkScan = 1024
+)
 
 // telemetry is an app's OpenTelemetry instruments. Spans and measurements
 // are per task batch and per commit, never per record: with no SDK
@@ -120,7 +123,7 @@ func (tel *telemetry) batchSpan(t *task) trace.Span {
 	}
 	span.SetAttributes(attribute.String("kstream.task", t.rt.ID.String()), attribute.Int("kstream.records", len(t.raw)))
 	links := 0
-	for i := range t.raw {
+	for i := range min(len(t.raw), maxLinkScan) {
 		if links == maxLinks {
 			break
 		}
