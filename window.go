@@ -493,7 +493,7 @@ func windowedNode[K, V any](g Grouped[K, V], op string, o options, specErr strin
 	in, ks := groupedInput(g, name)
 	n = b.proc(op, options{name: name}, in.node)
 	n.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	b.g.AddStore(&graph.StoreSpec{Windowed: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
 	return name, ks, n
 }
 

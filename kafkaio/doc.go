@@ -25,7 +25,8 @@
 //
 // Interactive queries: [Store] reads a key-value store (a table, an
 // aggregation, a global table, a Process node's store) of the running
-// instance by typed key; [StoreHandler] serves such reads over HTTP. Every
+// instance by typed key, [WindowStore] the windows of a windowed or session
+// aggregation by key and time; [StoreHandler] serves key reads over HTTP. Every
 // instance advertises its [AdvertisedAddr] to the group, so that any
 // instance can tell which one holds a key ([StoreReader.Hosts]) and the
 // handler redirects a query there.

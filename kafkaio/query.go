@@ -40,7 +40,8 @@ type StoreReader[K, V any] struct {
 
 // Store returns a reader of the named key-value store of app's topology. The
 // app need not be running yet; reads fail with ErrNotRunning until it is.
-// Window stores and the internal stores of joins cannot be read this way.
+// Window stores are read with WindowStore; the internal stores of joins
+// cannot be queried.
 func Store[K, V any](app *App, name string, kSerde serde.Serde[K], vSerde serde.Serde[V]) (*StoreReader[K, V], error) {
 	if kSerde == nil || vSerde == nil {
 		return nil, fmt.Errorf("kafkaio: store %s: nil serde", name)
@@ -48,8 +49,11 @@ func Store[K, V any](app *App, name string, kSerde serde.Serde[K], vSerde serde.
 	var names []string
 	for _, s := range app.g.Stores {
 		if s.Name == name {
+			if s.Windowed {
+				return nil, fmt.Errorf("kafkaio: store %s is not a key-value store: it is a window store (read it with WindowStore)", name)
+			}
 			if !s.KeyValue {
-				return nil, fmt.Errorf("kafkaio: store %s is not a key-value store (window and join stores cannot be queried by key)", name)
+				return nil, fmt.Errorf("kafkaio: store %s is not a key-value store (the internal stores of joins cannot be queried)", name)
 			}
 			return &StoreReader[K, V]{a: app, spec: s, ks: kSerde, vs: vSerde}, nil
 		}
@@ -94,12 +98,18 @@ func (r *StoreReader[K, V]) Partition(k K) (int32, error) {
 }
 
 func (r *StoreReader[K, V]) partition(key []byte) (int32, error) {
-	if r.spec.Global {
+	return r.a.storePartition(r.spec, key)
+}
+
+// storePartition returns the partition of a store that holds the key whose
+// key serde bytes are key (-1 for a global store).
+func (a *App) storePartition(spec *graph.StoreSpec, key []byte) (int32, error) {
+	if spec.Global {
 		return -1, nil
 	}
-	n := r.a.plan.subCount[r.spec.SubTopology]
+	n := a.plan.subCount[spec.SubTopology]
 	if n <= 0 {
-		return 0, fmt.Errorf("kafkaio: store %s: no partitions", r.spec.Name)
+		return 0, fmt.Errorf("kafkaio: store %s: no partitions", spec.Name)
 	}
 	return runtime.PartitionForKey(key, n), nil
 }
@@ -261,10 +271,18 @@ func (a *App) withStore(spec *graph.StoreSpec, p int32, fn func(state.Store) err
 // on every instance: Hosts returns no address for it.
 func (r *StoreReader[K, V]) Hosts(k K) (active string, standbys []string, err error) {
 	p, err := r.Partition(k)
-	if err != nil || r.spec.Global {
+	if err != nil {
 		return "", nil, err
 	}
-	b := r.a.balancer
+	return r.a.storeHosts(r.spec, p)
+}
+
+// storeHosts returns the hosts of partition p of a store (see Hosts).
+func (a *App) storeHosts(spec *graph.StoreSpec, p int32) (active string, standbys []string, err error) {
+	if spec.Global {
+		return "", nil, nil
+	}
+	b := a.balancer
 	if b == nil {
 		return "", nil, ErrNotRunning
 	}
@@ -272,7 +290,7 @@ func (r *StoreReader[K, V]) Hosts(k K) (active string, standbys []string, err er
 	if hosts == nil {
 		return "", nil, nil
 	}
-	key := taskKey{r.spec.SubTopology, p}
+	key := taskKey{spec.SubTopology, p}
 	for _, h := range *hosts {
 		if slices.Contains(h.active, key) {
 			active = h.addr

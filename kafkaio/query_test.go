@@ -3,9 +3,12 @@ package kafkaio_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -195,8 +198,14 @@ func TestStoreErrors(t *testing.T) {
 	if _, err := kafkaio.Store(app, "nope", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), `"counts"`) {
 		t.Errorf("unknown store: %v, want an error listing \"counts\"", err)
 	}
-	if _, err := kafkaio.Store(app, "windowed", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), "not a key-value store") {
+	if _, err := kafkaio.Store(app, "windowed", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), "WindowStore") {
 		t.Errorf("window store: %v, want a refusal", err)
+	}
+	if _, err := kafkaio.WindowStore(app, "counts", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), "not the store of a windowed aggregation") {
+		t.Errorf("WindowStore of a key-value store: %v, want a refusal", err)
+	}
+	if _, err := kafkaio.WindowStore(app, "nope", serde.String, serde.Int64); err == nil || !strings.Contains(err.Error(), `"windowed"`) {
+		t.Errorf("unknown window store: %v, want an error listing \"windowed\"", err)
 	}
 	if _, err := kafkaio.Store[string, int64](app, "counts", nil, serde.Int64); err == nil {
 		t.Error("nil key serde: no error")
@@ -276,4 +285,61 @@ func TestStaleQueries(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestWindowQueries counts per key and minute on one instance and reads the
+// windows back by key and time range. The grace period keeps the windows
+// open: a closed window leaves the store.
+func TestWindowQueries(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, appID := unique("in"), unique("windows")
+		mustCreate(t, c, 2, in)
+		b := kstream.NewBuilder()
+		kstream.WindowedBy(kstream.Source(b, in, serde.String, serde.String).GroupByKey(), kstream.Tumbling(time.Minute).Grace(time.Hour)).
+			Count(kstream.Named("per-minute"))
+		topo, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		produce(t, c, in, []rec{
+			{key: []byte("a"), value: []byte("x"), ts: 1_000}, {key: []byte("a"), value: []byte("x"), ts: 2_000},
+			{key: []byte("b"), value: []byte("x"), ts: 5_000}, {key: []byte("a"), value: []byte("x"), ts: 61_000},
+		})
+		a, err := kafkaio.NewApp(topo, appOpts(c, appID, false)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r, err := kafkaio.WindowStore(a, "per-minute", serde.String, serde.Int64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runApp(t, a)
+		waitCaughtUp(t, a, time.Minute)
+		fetch := func(k string, from, to int64) []string {
+			var got []string
+			if err := r.Fetch(k, from, to, func(w kstream.Windowed[string], n int64) bool {
+				got = append(got, fmt.Sprintf("%s[%d,%d)=%d", w.Key, w.Start, w.End, n))
+				return true
+			}); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		for _, tc := range []struct {
+			key      string
+			from, to int64
+			want     []string
+		}{
+			{"a", 0, math.MaxInt64, []string{"a[0,60000)=2", "a[60000,120000)=1"}},
+			{"a", 1, 60_000, []string{"a[60000,120000)=1"}},
+			{"a", 0, 59_999, []string{"a[0,60000)=2"}},
+			{"b", 0, math.MaxInt64, []string{"b[0,60000)=1"}},
+			{"b", math.MinInt64, math.MaxInt64, []string{"b[0,60000)=1"}},
+			{"c", 0, math.MaxInt64, nil},
+		} {
+			if got := fetch(tc.key, tc.from, tc.to); !slices.Equal(got, tc.want) {
+				t.Errorf("Fetch(%s, %d, %d) = %q, want %q", tc.key, tc.from, tc.to, got, tc.want)
+			}
+		}
+	})
 }

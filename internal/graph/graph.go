@@ -89,7 +89,11 @@ type StoreSpec struct {
 	// value: tables, aggregations and the stores of Process nodes.
 	// Interactive queries read them (window and join stores have keys of
 	// their own layout).
-	KeyValue    bool
+	KeyValue bool
+	// Windowed stores are those of windowed and session aggregations: their
+	// data keys are the ordered encoding of a Windowed key (see the root
+	// package's window_store.go), their values timestamped aggregates.
+	Windowed    bool
 	SubTopology int
 }
 
