@@ -46,23 +46,36 @@ func Store[K, V any](app *App, name string, kSerde serde.Serde[K], vSerde serde.
 	if kSerde == nil || vSerde == nil {
 		return nil, fmt.Errorf("kafkaio: store %s: nil serde", name)
 	}
-	var names []string
-	for _, s := range app.g.Stores {
-		if s.Name == name {
-			if s.Windowed {
-				return nil, fmt.Errorf("kafkaio: store %s is not a key-value store: it is a window store (read it with WindowStore)", name)
-			}
-			if !s.KeyValue {
-				return nil, fmt.Errorf("kafkaio: store %s is not a key-value store (the internal stores of joins cannot be queried)", name)
-			}
-			return &StoreReader[K, V]{a: app, spec: s, ks: kSerde, vs: vSerde}, nil
+	spec, err := app.lookupStore(name, "key-value", func(s *graph.StoreSpec) bool { return s.KeyValue }, func(s *graph.StoreSpec) error {
+		if s.Windowed {
+			return fmt.Errorf("kafkaio: store %s is not a key-value store: it is a window store (read it with WindowStore)", name)
 		}
-		if s.KeyValue {
+		return fmt.Errorf("kafkaio: store %s is not a key-value store (the internal stores of joins cannot be queried)", name)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &StoreReader[K, V]{a: app, spec: spec, ks: kSerde, vs: vSerde}, nil
+}
+
+// lookupStore returns the topology's store named name if is accepts it, the
+// error of wrong if not, and an error listing the stores that is accepts
+// (of kind) if there is no such store.
+func (a *App) lookupStore(name, kind string, is func(*graph.StoreSpec) bool, wrong func(*graph.StoreSpec) error) (*graph.StoreSpec, error) {
+	var names []string
+	for _, s := range a.g.Stores {
+		if s.Name == name {
+			if !is(s) {
+				return nil, wrong(s)
+			}
+			return s, nil
+		}
+		if is(s) {
 			names = append(names, s.Name)
 		}
 	}
 	slices.Sort(names)
-	return nil, fmt.Errorf("kafkaio: no store %q in the topology (key-value stores: %q)", name, names)
+	return nil, fmt.Errorf("kafkaio: no store %q in the topology (%s stores: %q)", name, kind, names)
 }
 
 // Name returns the store's name.

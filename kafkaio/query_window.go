@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"math"
-	"slices"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -31,20 +30,13 @@ func WindowStore[K, V any](app *App, name string, kSerde serde.Serde[K], vSerde 
 	if kSerde == nil || vSerde == nil {
 		return nil, fmt.Errorf("kafkaio: store %s: nil serde", name)
 	}
-	var names []string
-	for _, s := range app.g.Stores {
-		if s.Name == name {
-			if !s.Windowed {
-				return nil, fmt.Errorf("kafkaio: store %s is not the store of a windowed aggregation (read key-value stores with Store)", name)
-			}
-			return &WindowStoreReader[K, V]{a: app, spec: s, ks: kSerde, vs: vSerde, ws: kstream.WindowedSerde(kSerde)}, nil
-		}
-		if s.Windowed {
-			names = append(names, s.Name)
-		}
+	spec, err := app.lookupStore(name, "window", func(s *graph.StoreSpec) bool { return s.Windowed }, func(*graph.StoreSpec) error {
+		return fmt.Errorf("kafkaio: store %s is not the store of a windowed aggregation (read key-value stores with Store)", name)
+	})
+	if err != nil {
+		return nil, err
 	}
-	slices.Sort(names)
-	return nil, fmt.Errorf("kafkaio: no store %q in the topology (window stores: %q)", name, names)
+	return &WindowStoreReader[K, V]{a: app, spec: spec, ks: kSerde, vs: vSerde, ws: kstream.WindowedSerde(kSerde)}, nil
 }
 
 // Name returns the store's name.
