@@ -29,15 +29,7 @@ func TestCachedAggregation(t *testing.T) {
 			}
 			kstream.Source(b, "in", serde.String, serde.String).GroupByKey().Count(opts...).
 				Filter(func(_ string, n int64) bool { return n%2 == 1 }).ToStream().To("out", serde.String, serde.Int64)
-			topo, err := b.Build()
-			if err != nil {
-				t.Fatal(err)
-			}
-			task, err := runtime.NewTask(topo, &runtime.Config{AppID: "app"}, 0, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer task.Close()
+			task := firstTask(t, b)
 			var ts int64
 			process := func(keys ...string) {
 				t.Helper()
@@ -93,15 +85,7 @@ func TestCachedSessionCount(t *testing.T) {
 	ws := kstream.WindowedSerde(serde.String)
 	kstream.SessionWindowedBy(kstream.Source(b, "in", serde.String, serde.String).GroupByKey(), 10*time.Second).
 		Count(kstream.Named("sessions"), kstream.Cached()).ToStream().To("out", ws, serde.Int64)
-	topo, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "app"}, 0, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
+	task := firstTask(t, b)
 	recs := []graph.RawRecord{
 		{Key: []byte("a"), Value: []byte("v"), Timestamp: 1_000, Offset: 0},
 		{Key: []byte("b"), Value: []byte("v"), Timestamp: 2_000, Offset: 1},
@@ -127,6 +111,22 @@ func TestCachedSessionCount(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("output %q, want %q", got, want)
 	}
+}
+
+// firstTask builds b and returns the task of its first sub-topology on
+// partition 0, closed when the test ends.
+func firstTask(t *testing.T, b *kstream.Builder) *runtime.Task {
+	t.Helper()
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "app"}, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = task.Close() })
+	return task
 }
 
 // sinkOutput drains the task's records to topic "out" (not its changelog
