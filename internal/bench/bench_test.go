@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +21,7 @@ func TestHarness(t *testing.T) {
 	}
 	dir := t.TempDir()
 	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-duration", "500ms", "-warmup", "100ms",
-		"-rate", "1000", "-out", dir}, io.Discard)
+		"-rate", "1000", "-kafka-streams", "off", "-out", dir}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +95,54 @@ func TestHarness(t *testing.T) {
 	}
 }
 
+// TestHarnessKafkaStreams runs the passthrough and latency scenarios with
+// Kafka Streams in a child JVM (building internal/javaref with mvn if
+// needed) and checks its rows and kstream's ratios to them.
+func TestHarnessKafkaStreams(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: starts JVMs (about 20 s)")
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Skip("java is not installed: Kafka Streams cannot run")
+	}
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-duration", "500ms", "-warmup", "500ms",
+		"-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on", "-out", dir}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var table strings.Builder
+	res, err := run(ctx, cfg, &table, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, table.String())
+	}
+	rows := map[string]row{}
+	for _, r := range res.Rows {
+		rows[r.Scenario+" "+r.Impl+" "+r.Variant] = r
+	}
+	ks := rows["passthrough kafka-streams batch=10000 linger=default(10ms)"]
+	if ks.Error != "" || ks.Records != 5000 || ks.RecordsPerSec <= 0 || ks.CPUSecPerMRec <= 0 {
+		t.Errorf("passthrough Kafka Streams row: %+v\n%s", ks, table.String())
+	}
+	if k := rows["passthrough kstream batch=10000 linger=default(10ms)"]; k.RatioStreams <= 0 {
+		t.Errorf("passthrough kstream row has no ratio to Kafka Streams: %+v", k)
+	}
+	for _, linger := range []string{"default(10ms)", "0s"} {
+		l := rows["latency kafka-streams linger="+linger]
+		if l.Error != "" || l.Records <= 0 || l.P99Ms < l.P50Ms || l.P50Ms <= 0 {
+			t.Errorf("latency Kafka Streams row, linger %s: %+v\n%s", linger, l, table.String())
+		}
+		if k := rows["latency kstream batch=100 linger="+linger]; k.RatioStreams <= 0 {
+			t.Errorf("latency kstream row, linger %s, has no ratio to Kafka Streams: %+v", linger, k)
+		}
+	}
+	if !strings.HasPrefix(res.KafkaStreams, "Kafka Streams 4.") || !strings.Contains(table.String(), "vs KS") {
+		t.Errorf("results say %q; table:\n%s", res.KafkaStreams, table.String())
+	}
+}
+
 func TestParseConfig(t *testing.T) {
 	cfg, err := parseConfig([]string{"-quick"}, io.Discard)
 	if err != nil {
@@ -109,7 +158,7 @@ func TestParseConfig(t *testing.T) {
 	if cfg.records != 5 || len(cfg.brokers) != 2 || cfg.brokers[1] != "b:2" || len(cfg.modes) != 1 {
 		t.Errorf("explicit flags: %+v", cfg)
 	}
-	for _, bad := range [][]string{{"-scenarios", "wordcount"}, {"-modes", "exactly"}, {"-records", "0"}, {"-batches", "x"}, {"extra"}} {
+	for _, bad := range [][]string{{"-scenarios", "wordcount"}, {"-modes", "exactly"}, {"-records", "0"}, {"-batches", "x"}, {"extra"}, {"-kafka-streams", "maybe"}, {"-streams-threads", "0"}} {
 		if _, err := parseConfig(bad, io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

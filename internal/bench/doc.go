@@ -1,6 +1,7 @@
 // Command bench measures kstream against a hand-written franz-go
-// consume→produce loop doing the same work, in the same process run, on
-// identical fresh topics, under at-least-once and exactly-once.
+// consume→produce loop doing the same work, and against Kafka Streams
+// running the same topology, in the same run, on identical fresh topics,
+// under at-least-once and exactly-once.
 //
 // Usage:
 //
@@ -45,6 +46,25 @@
 //     (GOMEMLIMIT=off: no limit), as state.MemoryBudget recommends. It
 //     reports records/s, CPU, and the peak RSS against the budget plus 128
 //     MiB.
+//
+// Kafka Streams (-kafka-streams auto, the default, when java is installed)
+// runs the passthrough topology of internal/javaref
+// (dev.kstream.javaref.Bench, Kafka's version from internal/javaref/pom.xml)
+// in a child JVM against the same cluster, in both scenarios; the bench
+// builds it with mvn first when its classes are missing or older than its
+// source. It gets the settings the others have: the commit interval, the
+// producer linger (franz-go's default 10 ms unless 0), franz-go's default
+// producer batch size (1 MB; Java's is 16 KiB), max.poll.records = the
+// batch in the passthrough, and -streams-threads stream threads (1). In
+// the passthrough it starts before the clock, paused, and resumes once it
+// holds every partition: the JVM's start and its group join are not
+// measured, its JIT's warm-up is. In the latency scenario it keeps its
+// default max.poll.records (it processes record by record whatever it
+// polls; with max.poll.records=1 it keeps up with about 2k records/s here)
+// and runs once per linger. Its CPU time (the JVM's, reported by the
+// program) is added to this process's. KSTREAM_BENCH_JVM_OPTS passes JVM
+// options (for example -Xmx1g, or a flight recording). The "vs KS" column
+// compares kstream with it: records/s in the passthrough, p99 in latency.
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups

@@ -42,6 +42,12 @@ type config struct {
 	commit     time.Duration // commit interval of both implementations; 0: kstream's defaults
 	cpuProfile string        // passthrough and latency CPU profile path (suffixed per run)
 	timeout    time.Duration
+
+	// Kafka Streams in the passthrough and latency scenarios
+	streamsMode    string   // streamsAuto, streamsOn, streamsOff
+	streamsThreads int      // num.stream.threads
+	streams        *javaRef // set by resolveStreams; nil: not run
+	streamsSkipped string   // why Kafka Streams does not run (auto)
 }
 
 const (
@@ -77,6 +83,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
 	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
 	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
+	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough and latency scenarios too: auto (when java, and the built reference programs or mvn, are present), on, off")
+	streamsThreads := fs.Int("streams-threads", 1, "Kafka Streams' num.stream.threads")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -89,6 +97,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
 		restoreRecords: *restoreRecords, countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,
+		streamsMode: *streams, streamsThreads: *streamsThreads,
 	}
 	if *quick {
 		if !set["records"] {
@@ -139,12 +148,35 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-restore-records must be positive")
 	case c.countKeys <= 0 || c.countPartitions <= 0 || c.countBudget <= 0:
 		return nil, errors.New("-count-keys, -count-partitions and -count-budget must be positive")
+	case c.streamsMode != streamsAuto && c.streamsMode != streamsOn && c.streamsMode != streamsOff:
+		return nil, fmt.Errorf("bad -kafka-streams %q (want auto, on, off)", c.streamsMode)
+	case c.streamsThreads <= 0:
+		return nil, errors.New("-streams-threads must be positive")
 	case len(c.scenarios) == 0 || len(c.modes) == 0:
 		return nil, errors.New("no scenario or no mode to run")
 	case slices.Contains(c.scenarios, scenarioLatency) && len(c.batches) == 0:
 		return nil, errors.New("-batches is empty")
 	}
 	return c, nil
+}
+
+// resolveStreams finds Kafka Streams (building internal/javaref if needed)
+// when a scenario that runs it is on. It fails only with -kafka-streams on.
+func resolveStreams(cfg *config, logw io.Writer) error {
+	if cfg.streamsMode == streamsOff || (!slices.Contains(cfg.scenarios, scenarioPassthrough) && !slices.Contains(cfg.scenarios, scenarioLatency)) {
+		return nil
+	}
+	ref, why := findJavaRef(logw)
+	if ref == nil {
+		if cfg.streamsMode == streamsOn {
+			return fmt.Errorf("-kafka-streams on: %s", why)
+		}
+		cfg.streamsSkipped = why
+		return nil
+	}
+	ref.threads = cfg.streamsThreads
+	cfg.streams = ref
+	return nil
 }
 
 func splitList(s string) []string {

@@ -20,7 +20,7 @@ import (
 // params configure one implementation run.
 type params struct {
 	eos        bool
-	batch      int           // records per poll
+	batch      int           // records per poll; 0: the client's default (Kafka Streams in the latency scenario)
 	linger     time.Duration // producer linger; < 0: franz-go's default (10 ms)
 	partitions int32         // input partitions: ready when all are assigned
 	commit     time.Duration // commit interval; 0: kstream's default
@@ -32,6 +32,9 @@ const defaultLinger = -1
 // variant names the settings of a run.
 func (p params) variant() string {
 	v := fmt.Sprintf("batch=%d linger=%s", p.batch, lingerLabel(p.linger))
+	if p.batch == 0 {
+		v = "linger=" + lingerLabel(p.linger)
+	}
 	if p.commit > 0 {
 		v += " commit=" + p.commit.String()
 	}

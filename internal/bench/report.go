@@ -55,6 +55,12 @@ type row struct {
 	// than the wall-clock ratio on a busy machine.
 	CPURatio float64 `json:"cpu_ratio_vs_hand,omitempty"`
 
+	// RatioStreams compares kstream with Kafka Streams running the same
+	// scenario and mode: records/s kstream/Kafka Streams in passthrough
+	// (same variant; higher is better), p99 kstream/Kafka Streams in
+	// latency (same linger; lower is better).
+	RatioStreams float64 `json:"ratio_vs_kafka_streams,omitempty"`
+
 	// RunSeconds is the whole run: cluster, topics, prefill, stop.
 	RunSeconds float64 `json:"run_seconds"`
 
@@ -80,7 +86,10 @@ type results struct {
 	LatencySeconds    float64 `json:"latency_seconds"`
 	LoadAvgStart      string  `json:"loadavg_start,omitempty"` // /proc/loadavg: other work on the machine skews the numbers
 	LoadAvgEnd        string  `json:"loadavg_end,omitempty"`
-	Rows              []row   `json:"rows"`
+	// KafkaStreams says how Kafka Streams ran (version, stream threads),
+	// or why it did not.
+	KafkaStreams string `json:"kafka_streams"`
+	Rows         []row  `json:"rows"`
 	// Runs holds every passthrough run when -repeat > 1 (Rows has the medians).
 	Runs []row `json:"runs,omitempty"`
 }
@@ -89,6 +98,14 @@ func newResults(cfg *config) *results {
 	r := &results{Started: time.Now().UTC().Truncate(time.Second), GoVersion: runtime.Version(), GOOS: runtime.GOOS,
 		GOARCH: runtime.GOARCH, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
 		Partitions: cfg.partitions, ValueSize: cfg.valueSize, LatencySeconds: cfg.duration.Seconds(), LoadAvgStart: loadAvg()}
+	switch {
+	case cfg.streams != nil:
+		r.KafkaStreams = fmt.Sprintf("Kafka Streams %s in a child JVM, num.stream.threads=%d", cfg.streams.version, cfg.streams.threads)
+	case cfg.streamsSkipped != "":
+		r.KafkaStreams = "not run: " + cfg.streamsSkipped
+	default:
+		r.KafkaStreams = "not run (-kafka-streams off)"
+	}
 	if len(cfg.brokers) == 0 {
 		r.Cluster = "embedded (kfake, in-process, fresh cluster per run)"
 		r.CPUIncludesBroker = true
@@ -100,12 +117,23 @@ func newResults(cfg *config) *results {
 }
 
 // computeRatios sets each kstream row's ratio to the hand row of the same
-// scenario, mode and variant.
+// scenario, mode and variant, and to the Kafka Streams row.
 func (res *results) computeRatios() {
 	for i := range res.Rows {
 		k := &res.Rows[i]
 		if k.Impl != implKstream || k.Error != "" {
 			continue
+		}
+		for _, j := range res.Rows {
+			if j.Impl != implStreams || j.Error != "" || j.Scenario != k.Scenario || j.Mode != k.Mode {
+				continue
+			}
+			switch {
+			case k.Scenario == scenarioPassthrough && j.Variant == k.Variant && j.RecordsPerSec > 0:
+				k.RatioStreams = k.RecordsPerSec / j.RecordsPerSec
+			case k.Scenario == scenarioLatency && j.Linger == k.Linger && j.P99Ms > 0:
+				k.RatioStreams = k.P99Ms / j.P99Ms
+			}
 		}
 		for _, h := range res.Rows {
 			if h.Impl != implHand || h.Error != "" || h.Scenario != k.Scenario || h.Mode != k.Mode || h.Variant != k.Variant {
@@ -159,11 +187,13 @@ func (res *results) printTable(w io.Writer) {
 		fmt.Fprintf(w, "load average (1/5/15 min): %s at start, %s at end\n", res.LoadAvgStart, res.LoadAvgEnd)
 	}
 	fmt.Fprintln(w, "ratio: passthrough = kstream/hand records/s (higher is better); latency = kstream/hand p99 (lower is better);")
-	fmt.Fprintln(w, "       restore = kstream restore/raw consume records/s of the same changelog (higher is better)")
+	fmt.Fprintln(w, "       restore = kstream restore/raw consume records/s of the same changelog (higher is better);")
+	fmt.Fprintln(w, "       vs KS = the same, kstream against Kafka Streams")
+	fmt.Fprintf(w, "kafka-streams: %s; its CPU is counted with this process's\n", res.KafkaStreams)
 	fmt.Fprintln(w, "latency: receive time - send time, ns precision; p99 ts = from record timestamps (ms precision)")
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tmode\timpl\tvariant\trecords\trecords/s\tCPU s/M rec\tstart ms\tp50 ms\tp99 ms\tmax ms\tp99 ts ms\tratio\tnote\t")
+	fmt.Fprintln(tw, "scenario\tmode\timpl\tvariant\trecords\trecords/s\tCPU s/M rec\tstart ms\tp50 ms\tp99 ms\tmax ms\tp99 ts ms\tratio\tvs KS\tnote\t")
 	f := func(v float64, format string) string {
 		if v == 0 {
 			return "-"
@@ -175,10 +205,10 @@ func (res *results) printTable(w io.Writer) {
 		if r.Error != "" {
 			note = "ERROR: " + r.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
 			r.Scenario, r.Mode, r.Impl, r.Variant, r.Records, f(r.RecordsPerSec, "%.0f"), f(r.CPUSecPerMRec, "%.2f"),
 			f(r.StartupMs, "%.0f"), f(r.P50Ms, "%.2f"), f(r.P99Ms, "%.2f"), f(r.MaxMs, "%.1f"), f(r.P99TimestampMs, "%.0f"),
-			f(r.Ratio, "%.2fx"), note)
+			f(r.Ratio, "%.2fx"), f(r.RatioStreams, "%.2fx"), note)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
@@ -203,6 +233,11 @@ func (res *results) summary() []string {
 			}
 			out = append(out, fmt.Sprintf("passthrough %s: kstream runs at %.2fx the hand-written loop: %s the %.1fx target (CPU per record: %.2fx the loop's efficiency)",
 				r.Mode, r.Ratio, verdict, ratioTarget, r.CPURatio))
+		}
+	}
+	for _, r := range res.Rows {
+		if r.Scenario == scenarioPassthrough && r.Impl == implKstream && r.RatioStreams > 0 {
+			out = append(out, fmt.Sprintf("passthrough %s: kstream runs at %.2fx Kafka Streams' records/s", r.Mode, r.RatioStreams))
 		}
 	}
 	for _, r := range res.Rows {
@@ -302,6 +337,8 @@ func (res *results) svg() string {
 				color = "#9c9c9c"
 			case implFloor:
 				color = "#59a14f"
+			case implStreams:
+				color = "#f28e2b"
 			}
 			label := fmt.Sprintf("%s %s %s", r.Mode, r.Impl, r.Variant)
 			val := p.format(v)
@@ -322,7 +359,7 @@ func (res *results) svg() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif">`+"\n", width, y, width, y)
 	b.WriteString(`<rect width="100%" height="100%" fill="white"/>` + "\n")
-	title := fmt.Sprintf("kstream (blue) vs hand-written franz-go loop (grey), floor = no processing (green): %s, GOMAXPROCS=%d, %s", res.GoVersion, res.GOMAXPROCS, res.Cluster)
+	title := fmt.Sprintf("kstream (blue), hand-written franz-go loop (grey), Kafka Streams (orange), floor = no processing (green): %s, GOMAXPROCS=%d, %s", res.GoVersion, res.GOMAXPROCS, res.Cluster)
 	fmt.Fprintf(&b, `<text x="10" y="24" font-size="13">%s</text>`+"\n", html.EscapeString(title))
 	b.WriteString(body.String())
 	b.WriteString("</svg>\n")

@@ -15,6 +15,9 @@ import (
 // other, writes the results to cfg.out and the table to stdout. It returns
 // an error if any run failed (after writing what was measured).
 func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, error) {
+	if err := resolveStreams(cfg, stderr); err != nil {
+		return nil, err
+	}
 	res := newResults(cfg)
 	prog := newProgress(stderr)
 	var failed []error
@@ -27,6 +30,9 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 		runtime.GC() // the next run starts from a clean heap
 	}
 	impls := []string{implKstream, implHand}
+	if cfg.streams != nil {
+		impls = append(impls, implStreams)
+	}
 	for _, sc := range cfg.scenarios {
 		for _, mode := range cfg.modes {
 			switch sc {
@@ -37,7 +43,8 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 				for rep := range cfg.repeat {
 					order := impls
 					if rep%2 == 1 {
-						order = []string{implHand, implKstream}
+						order = slices.Clone(impls)
+						slices.Reverse(order)
 					}
 					for _, impl := range order {
 						if ctx.Err() != nil {
@@ -91,11 +98,14 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 					r.RunSeconds = time.Since(start).Seconds()
 					add(r, err)
 				}
-				for _, batch := range cfg.batches {
+				for bi, batch := range cfg.batches {
 					for _, linger := range []time.Duration{defaultLinger, 0} {
 						for _, impl := range impls {
 							if ctx.Err() != nil {
 								break
+							}
+							if impl == implStreams && bi > 0 {
+								continue // once per linger: see runLatency
 							}
 							start := time.Now()
 							r, err := runLatency(ctx, cfg, prog, mode, impl, batch, linger, stderr)

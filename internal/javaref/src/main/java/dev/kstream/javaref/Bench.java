@@ -1,0 +1,244 @@
+package dev.kstream.javaref;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.atomic.LongAdder;
+
+import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.clients.producer.ProducerConfig;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KafkaStreams;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.ThreadMetadata;
+import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Produced;
+
+/**
+ * The passthrough scenario of kstream's benchmark harness (internal/bench) in
+ * Kafka Streams: source, an identity map, a filter dropping the keys that end
+ * in "#x", and a sink, with byte-array serdes, as internal/bench's
+ * passthroughTopology. internal/bench runs it as a child process against the
+ * same cluster as kstream and the hand-written franz-go loop, in the same
+ * run.
+ *
+ * <pre>
+ *   Bench -brokers HOST:PORT,... -app-id ID -in TOPIC -out TOPIC
+ *         [-eos] [-max-poll N] [-linger-ms MS] [-commit-ms MS] [-threads N]
+ *         [-batch-bytes N] [-paused]
+ * </pre>
+ *
+ * Settings left out keep Kafka Streams' defaults. With -paused the
+ * application starts paused (KafkaStreams#pause) and resumes when it reads
+ * "resume" on stdin, so that the harness can start the clock after the JVM,
+ * the consumer group and the task assignment are ready.
+ *
+ * <p>Protocol, one line each, on stdout:
+ *
+ * <pre>
+ *   state NAME                      on every state change of the application
+ *   p PROCESSED TASKS               every 5 ms when either changed: input records
+ *                                   processed so far, active tasks
+ *   resumed CPU_NS | cpu CPU_NS     answers to "resume" and "cpu" on stdin: the
+ *                                   process's CPU time so far, in nanoseconds
+ *   error MESSAGE                   a stream thread failed; the program exits 1
+ * </pre>
+ *
+ * SIGTERM (or "stop" on stdin, or the end of stdin) closes the application,
+ * which commits its work, and exits 0.
+ */
+public final class Bench {
+  private Bench() {}
+
+  public static void main(String[] args) throws Exception {
+    Map<String, String> flags = parse(args);
+    String in = required(flags, "in");
+    String out = required(flags, "out");
+    boolean paused = flags.containsKey("paused");
+
+    Path stateDir = Files.createTempDirectory("kstream-bench-streams");
+    Properties props = new Properties();
+    props.put(StreamsConfig.APPLICATION_ID_CONFIG, required(flags, "app-id"));
+    props.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, required(flags, "brokers"));
+    props.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+    props.put(StreamsConfig.PROCESSING_GUARANTEE_CONFIG,
+        flags.containsKey("eos") ? StreamsConfig.EXACTLY_ONCE_V2 : StreamsConfig.AT_LEAST_ONCE);
+    props.put(StreamsConfig.NUM_STREAM_THREADS_CONFIG, flags.getOrDefault("threads", "1"));
+    if (flags.containsKey("commit-ms")) {
+      props.put(StreamsConfig.COMMIT_INTERVAL_MS_CONFIG, flags.get("commit-ms"));
+    }
+    if (flags.containsKey("max-poll")) {
+      props.put(StreamsConfig.consumerPrefix(ConsumerConfig.MAX_POLL_RECORDS_CONFIG), flags.get("max-poll"));
+    }
+    if (flags.containsKey("linger-ms")) {
+      props.put(StreamsConfig.producerPrefix(ProducerConfig.LINGER_MS_CONFIG), flags.get("linger-ms"));
+    }
+    if (flags.containsKey("batch-bytes")) {
+      props.put(StreamsConfig.producerPrefix(ProducerConfig.BATCH_SIZE_CONFIG), flags.get("batch-bytes"));
+    }
+    props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
+
+    LongAdder processed = new LongAdder();
+    byte[] drop = "#x".getBytes(StandardCharsets.UTF_8);
+    StreamsBuilder b = new StreamsBuilder();
+    b.stream(in, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()))
+        .map((k, v) -> {
+          processed.increment();
+          return KeyValue.pair(k, v);
+        })
+        .filter((k, v) -> !endsWith(k, drop))
+        .to(out, Produced.with(Serdes.ByteArray(), Serdes.ByteArray()));
+
+    PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+    KafkaStreams streams = new KafkaStreams(b.build(), props);
+    AtomicReference<Throwable> failure = new AtomicReference<>();
+    CountDownLatch stop = new CountDownLatch(1);
+    streams.setStateListener((now, before) -> say(stdout, "state " + now));
+    streams.setUncaughtExceptionHandler(e -> {
+      failure.compareAndSet(null, e);
+      stop.countDown();
+      return org.apache.kafka.streams.errors.StreamsUncaughtExceptionHandler.StreamThreadExceptionResponse
+          .SHUTDOWN_CLIENT;
+    });
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      stop.countDown();
+      streams.close(Duration.ofSeconds(60));
+    }));
+
+    if (paused) {
+      streams.pause();
+    }
+    streams.start();
+
+    Thread reporter = new Thread(() -> report(stdout, streams, processed, stop), "bench-reporter");
+    reporter.setDaemon(true);
+    reporter.start();
+    Thread commands = new Thread(() -> commands(stdout, streams, stop), "bench-commands");
+    commands.setDaemon(true);
+    commands.start();
+
+    stop.await();
+    streams.close(Duration.ofSeconds(60));
+    Throwable e = failure.get();
+    if (e != null) {
+      say(stdout, "error " + String.valueOf(e).replace('\n', ' '));
+      System.exit(1);
+    }
+    System.exit(0);
+  }
+
+  private static boolean endsWith(byte[] k, byte[] suffix) {
+    if (k == null || k.length < suffix.length) {
+      return false;
+    }
+    return Arrays.equals(k, k.length - suffix.length, k.length, suffix, 0, suffix.length);
+  }
+
+  /** Prints progress every 5 ms when it changed. */
+  private static void report(PrintStream stdout, KafkaStreams streams, LongAdder processed, CountDownLatch stop) {
+    long lastN = -1;
+    int lastTasks = -1;
+    int tick = 0;
+    int tasks = 0;
+    try {
+      while (!stop.await(5, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+        if (tick++ % 10 == 0) { // the metadata walk is not free: every 50 ms
+          tasks = 0;
+          for (ThreadMetadata t : streams.metadataForLocalThreads()) {
+            tasks += t.activeTasks().size();
+          }
+        }
+        long n = processed.sum();
+        if (n != lastN || tasks != lastTasks) {
+          say(stdout, "p " + n + " " + tasks);
+          lastN = n;
+          lastTasks = tasks;
+        }
+      }
+    } catch (InterruptedException | RuntimeException e) {
+      // the application is closing
+    }
+  }
+
+  /** Reads "resume", "cpu" and "stop" from stdin. */
+  private static void commands(PrintStream stdout, KafkaStreams streams, CountDownLatch stop) {
+    try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
+      for (String line; (line = r.readLine()) != null; ) {
+        switch (line.trim()) {
+          case "resume":
+            streams.resume();
+            say(stdout, "resumed " + cpuNanos());
+            break;
+          case "cpu":
+            say(stdout, "cpu " + cpuNanos());
+            break;
+          case "stop":
+            stop.countDown();
+            return;
+          default:
+            say(stdout, "error unknown command: " + line);
+        }
+      }
+    } catch (IOException e) {
+      // stdin closed
+    }
+    stop.countDown();
+  }
+
+  private static long cpuNanos() {
+    java.lang.management.OperatingSystemMXBean os = ManagementFactory.getOperatingSystemMXBean();
+    if (os instanceof com.sun.management.OperatingSystemMXBean) {
+      return ((com.sun.management.OperatingSystemMXBean) os).getProcessCpuTime();
+    }
+    return -1;
+  }
+
+  private static synchronized void say(PrintStream stdout, String line) {
+    stdout.println(line);
+  }
+
+  private static Map<String, String> parse(String[] args) {
+    Map<String, String> flags = new HashMap<>();
+    for (int i = 0; i < args.length; i++) {
+      String a = args[i];
+      if (!a.startsWith("-")) {
+        throw new IllegalArgumentException("unexpected argument " + a);
+      }
+      String name = a.substring(1);
+      switch (name) {
+        case "eos":
+        case "paused":
+          flags.put(name, "");
+          break;
+        default:
+          if (i + 1 >= args.length) {
+            throw new IllegalArgumentException("flag " + a + " needs a value");
+          }
+          flags.put(name, args[++i]);
+      }
+    }
+    return flags;
+  }
+
+  private static String required(Map<String, String> flags, String name) {
+    String v = flags.get(name);
+    if (v == null) {
+      throw new IllegalArgumentException("missing -" + name);
+    }
+    return v;
+  }
+}
