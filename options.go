@@ -1,14 +1,18 @@
 package kstream
 
+import "time"
+
 // Opt configures an operator.
 type Opt interface {
 	apply(*options)
 }
 
 type options struct {
-	name   string
-	stores []string
-	cached bool
+	name         string
+	stores       []string
+	cached       bool
+	retention    time.Duration // kstream.Retention, if retentionSet
+	retentionSet bool
 }
 
 type optFunc func(*options)
@@ -47,6 +51,42 @@ func Named(name string) Opt { return optFunc(func(o *options) { o.name = name })
 // after every record, so Cached changes nothing there. Other operators
 // ignore it.
 func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
+
+// Retention sets how long a windowed or session aggregation (Count, Reduce
+// and [AggregateWindowed] after [WindowedBy]; Count, Reduce and
+// [AggregateSession] after [SessionWindowedBy]) keeps its windows in its
+// store and changelog, as Kafka Streams' Materialized.withRetention: with a
+// retention longer than the minimum, interactive queries
+// (kafkaio.WindowStore, kstest.WindowStore) still read windows after they
+// closed. Stream time being the aggregation's in the task (see [Windows]),
+// a window is deleted:
+//
+//   - tumbling or hopping [start, end): once start <= stream time - d (it is
+//     kept while start > stream time - d, the rule of Kafka Streams' window
+//     stores). Default and minimum: size + grace, which deletes it as it
+//     closes.
+//   - sliding [start, end]: once it has closed and start <= store time - d,
+//     store time being the largest window start written. Default and
+//     minimum: 2*maxDiff + grace, as in Kafka Streams, which builds new
+//     sliding windows from copies of windows that old.
+//   - session [start, end]: once end < stream time - d. Default and minimum
+//     (Kafka Streams' minimum too): gap + grace, which deletes it as it
+//     closes.
+//
+// Only what the store holds changes: a record for a closed window is late
+// and dropped even while the window is kept, [EmitOnWindowClose] emits each
+// window once, when it closes, and the output is the same for every
+// retention. Kafka Streams measures retention against its store's observed
+// time (the largest window start, or session end, written) rather than
+// stream time, and drops whole segments, so it may keep windows somewhat
+// longer; its session store also drops a session once end <= observed
+// time - d, which can be just before the session closes. A d shorter than the
+// minimum, negative, or not a whole number of milliseconds is a Build error
+// naming the node (Kafka Streams throws IllegalArgumentException). Other
+// operators ignore it.
+func Retention(d time.Duration) Opt {
+	return optFunc(func(o *options) { o.retention, o.retentionSet = d, true })
+}
 
 // NameOf returns the name that a [Named] among opts gives, or "". Packages
 // that build stateful operators on [Process] (such as dedupe) name their

@@ -46,11 +46,14 @@ import (
 // in memory and restarts it from nothing, kstream recovers it from the store
 // after a restart, so a restart never reopens a closed window.
 //
-// A window expires from the store when it can no longer change: time windows
-// and sessions as soon as they close (their retention is size + grace, gap +
-// grace, as in Kafka Streams), sliding windows once they are closed and older
-// than 2*maxDiff + grace, as later sliding windows may still copy them.
-// Expiry deletes them, and the deletes are written to the changelog.
+// A window expires from the store after its retention ([Retention]). By
+// default that is when it can no longer change: time windows and sessions as
+// soon as they close (their retention is size + grace, gap + grace, as in
+// Kafka Streams), sliding windows once they are closed and older than
+// 2*maxDiff + grace, as later sliding windows may still copy them. A longer
+// retention keeps closed windows in the store for interactive queries;
+// closing, late records and the output do not change. Expiry deletes them,
+// and the deletes are written to the changelog.
 //
 // Every update of a window is forwarded by default, as Kafka Streams does
 // without a record cache; with [EmitOnWindowClose] only the final result of
@@ -334,9 +337,10 @@ func (emitOnClose) apply(*options) {}
 // they come out depends on the clock; kstream checks after every record,
 // deterministically. And Kafka Streams (4.4) loses the final result of a time
 // or sliding window when one record moves stream time well past the window's
-// close (about one retention, size + grace for time windows): its store has
-// expired the window before the emit looks for it. kstream emits every window
-// exactly once. It replaces suppress(untilWindowCloses) for the common case.
+// close (about one retention, by default size + grace for time windows): its
+// store has expired the window before the emit looks for it. kstream emits
+// every window exactly once, when it closes, whatever the [Retention]. It
+// replaces suppress(untilWindowCloses) for the common case.
 func EmitOnWindowClose() Opt { return emitOnClose{} }
 
 func hasEmitOnClose(opts []Opt) bool {
@@ -411,12 +415,13 @@ type SessionGrouped[K, V any] struct {
 // each, stamped with its end) and the new session forwarded. Surprising but as
 // in Kafka Streams: a record inside an existing session also forwards a
 // tombstone for that session before its update; and, as Kafka Streams'
-// session store stops returning a session once it ended gap + grace or more
-// before the stream time it has seen (the stream time before the record), a
-// record exactly gap after its key's last session starts a new session if
-// another key's record already moved stream time to it. The grace period is 0
-// (Kafka Streams' SessionWindows.ofInactivityGapWithNoGrace(gap)) unless set
-// with [SessionGrouped.Grace]. gap must be positive.
+// session store (with its default retention) stops returning a session once
+// it ended gap + grace or more before the stream time it has seen (the
+// stream time before the record), a record exactly gap after its key's last
+// session starts a new session if another key's record already moved stream
+// time to it; kstream does so whatever the [Retention]. The grace period is
+// 0 (Kafka Streams' SessionWindows.ofInactivityGapWithNoGrace(gap)) unless
+// set with [SessionGrouped.Grace]. gap must be positive.
 func SessionWindowedBy[K, V any](g Grouped[K, V], gap time.Duration) SessionGrouped[K, V] {
 	sg := SessionGrouped[K, V]{g: g}
 	sg.gap = millis("session inactivity gap", gap, &sg.err)
@@ -506,7 +511,12 @@ func aggregateWindowed[K, V, A any](wg WindowedGrouped[K, V], op string, first f
 	}
 	name, ks, n := windowedNode(wg.g, kind+op, o, wg.spec.err)
 	as := resolveSerde(b, aSerde, name, "aggregate value")
+	minimum, what := wg.spec.size+wg.spec.grace, "the window size plus the grace period"
+	if wg.spec.kind == kindSliding {
+		minimum, what = 2*wg.spec.diff+wg.spec.grace, "twice the time difference plus the grace period"
+	}
 	w := windowAgg[K, V, A]{node: n, name: name, ks: ks, as: as, first: first, agg: agg, spec: wg.spec,
+		retention:   windowRetention(b, o, kind+op, name, wg.spec.err, minimum, what),
 		emitOnClose: hasEmitOnClose(os), cached: o.cached}
 	if wg.spec.kind == kindSliding {
 		n.Make = w.makeSliding
@@ -522,9 +532,35 @@ func aggregateSession[K, V, A any](sg SessionGrouped[K, V], op string, ops sessi
 	name, ks, n := windowedNode(sg.g, "session-windowed-"+op, o, sg.err)
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	w := windowAgg[K, V, A]{node: n, name: name, ks: ks, as: as, session: ops,
-		spec: windowSpec{size: sg.gap, grace: sg.grace}, emitOnClose: hasEmitOnClose(os), cached: o.cached}
+		spec: windowSpec{size: sg.gap, grace: sg.grace}, emitOnClose: hasEmitOnClose(os), cached: o.cached,
+		retention: windowRetention(b, o, "session-windowed-"+op, name, sg.err, sg.gap+sg.grace, "the inactivity gap plus the grace period")}
 	n.Make = w.makeSession
 	return Table[Windowed[K], A]{b: b, node: n, ks: windowedKeySerde(ks), vs: as, store: name}
+}
+
+// windowRetention returns the retention of a windowed aggregation in
+// milliseconds: the [Retention] among its options, or minimum. A retention
+// below minimum (what describes it), negative or not a whole number of
+// milliseconds is a Build error naming the node; with an invalid window
+// specification (specErr), already an error, it is not checked.
+func windowRetention(b *Builder, o options, op, name, specErr string, minimum int64, what string) int64 {
+	if !o.retentionSet || specErr != "" {
+		return minimum
+	}
+	var err string
+	r := millis("retention", o.retention, &err)
+	switch {
+	case err != "":
+	case r < 0:
+		err = fmt.Sprintf("retention %v must not be negative", o.retention)
+	case r < minimum:
+		err = fmt.Sprintf("retention %v must be at least %s (%v)", o.retention, what, time.Duration(minimum)*time.Millisecond)
+	}
+	if err != "" {
+		b.g.Errorf("kstream: %s %s: %s", op, name, err)
+		return minimum
+	}
+	return r
 }
 
 // windowedKeySerde is WindowedSerde(ks), or nil when ks is missing (a Build

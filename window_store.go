@@ -34,7 +34,18 @@ import (
 // Stream time is the largest timestamp the node aggregated. It is not stored:
 // after a restart it is recovered from the newest windows, which always hold
 // the record that set it (a window holding the newest record cannot have
-// closed), so closing resumes exactly where it was.
+// closed, let alone expired), so closing resumes exactly where it was.
+//
+// A window closes (it takes no more records; with emit-on-close its final
+// result goes out) and later expires (it is deleted, with its index entry):
+// with kstream.Retention longer than the minimum, closed windows stay in the
+// store, readable by interactive queries, until then. Both bounds are
+// functions of stream time (and, for sliding windows, of the largest window
+// start, recovered as the largest index time), so after a restart they are
+// recomputed, not stored: what was emitted before the crash is not emitted
+// again, and closed windows still in the store take no late record. The
+// aggregations never read a window that the minimum retention would have
+// deleted, so what the store retains does not change their output.
 
 var (
 	indexPrefix = []byte{0x00, 0x02}
@@ -51,6 +62,7 @@ type windowAgg[K, V, A any] struct {
 	agg         func(K, V, A) A // time and sliding windows: fold a record in
 	session     sessionOps[K, V, A]
 	spec        windowSpec // sessions: size is the gap
+	retention   int64      // milliseconds: kstream.Retention, or its minimum
 	emitOnClose bool
 	cached      bool // kstream.Cached (without emit-on-close, which holds back already)
 }
@@ -78,12 +90,19 @@ type windowTask[K, A any] struct {
 	recovered  bool
 	streamTime int64 // largest timestamp aggregated, -1 before any
 	storeTime  int64 // sliding windows: largest window start written
-	closedTo   int64 // the windows with index time <= closedTo are closed and deleted
-	emitted    int64 // sliding windows with emit-on-close: those with start <= emitted were emitted
-	// nextClose and nextEmit are lower bounds of the index time of the next
-	// window to delete and to emit: while the bound stays below them, there
-	// is nothing to scan. Creating a window lowers them.
-	nextClose, nextEmit int64
+	// Closing and expiry are tracked apart: with a retention longer than
+	// the minimum, closed windows stay in the store until they expire.
+	expiredTo int64 // the windows with index time <= expiredTo have expired: deleted
+	emitted   int64 // with emit-on-close, the windows with index time <= emitted were emitted
+	// retiredTo is, for sliding windows, the bound below which the
+	// aggregation no longer reads windows (index time <= retiredTo): the
+	// bound that the minimum retention would have deleted to, so that a
+	// longer retention cannot change what later records see.
+	retiredTo int64
+	// nextExpire and nextEmit are lower bounds of the index time of the
+	// next window to delete and to emit: while the bound stays below them,
+	// there is nothing to scan. Creating a window lowers them.
+	nextExpire, nextEmit int64
 
 	kbuf, okey, dkey, ikey, vbuf, lo, hi []byte
 	arena                                []byte // copies of scanned keys and values
@@ -91,6 +110,14 @@ type windowTask[K, A any] struct {
 	wins                                 []winEntry
 	c                                    change[A]
 	mm                                   graph.Meta
+
+	// The store's Range callbacks, made once per task (a closure made per
+	// call would be allocated per record), with their state.
+	collectIndex, firstIndex, collectWin func(k, v []byte) bool
+	nextTime                             int64 // firstIndex: the index time found
+	winKeyLen                            int   // collectWin: the length of a data key of the current key
+	winMinEnd                            int64 // collectWin: the windows that end before it are skipped
+	badWin                               bool  // collectWin: a malformed window was found
 }
 
 func newWindowTask[K, V, A any](w *windowAgg[K, V, A], tc *graph.TaskContext, children []any) (*windowTask[K, A], error) {
@@ -103,10 +130,37 @@ func newWindowTask[K, V, A any](w *windowAgg[K, V, A], tc *graph.TaskContext, ch
 		return nil, err
 	}
 	t := &windowTask[K, A]{tc: tc, name: w.name, id: int32(w.node.ID), ks: w.ks, as: w.as, st: st, next: next,
-		emitOnClose: w.emitOnClose, streamTime: -1, storeTime: -1, closedTo: math.MinInt64, emitted: math.MinInt64,
-		nextClose: math.MinInt64, nextEmit: math.MinInt64}
+		emitOnClose: w.emitOnClose, streamTime: -1, storeTime: -1, expiredTo: math.MinInt64, emitted: math.MinInt64,
+		retiredTo: math.MinInt64, nextExpire: math.MinInt64, nextEmit: math.MinInt64}
 	if w.cached && !w.emitOnClose {
 		t.cache = newUpdateCache(tc, next)
+	}
+	t.collectIndex = func(k, _ []byte) bool {
+		t.arena = append(t.arena, k...)
+		t.offs = append(t.offs, len(t.arena))
+		return len(t.offs) < scanBatch
+	}
+	t.firstIndex = func(k, _ []byte) bool {
+		if len(k) >= len(indexPrefix)+8 {
+			t.nextTime, _, _ = serde.DecodeOrderedInt64(k[len(indexPrefix):])
+		}
+		return false
+	}
+	t.collectWin = func(k, v []byte) bool {
+		n := t.winKeyLen
+		if len(k) != n+16 || len(v) < 8 {
+			t.badWin = true
+			return false
+		}
+		start, rest, _ := serde.DecodeOrderedInt64(k[n:])
+		end, _, _ := serde.DecodeOrderedInt64(rest)
+		if end < t.winMinEnd {
+			return true
+		}
+		off := len(t.arena)
+		t.arena = append(t.arena, v...)
+		t.wins = append(t.wins, winEntry{start: start, end: end, ts: int64(binary.BigEndian.Uint64(v)), val: t.arena[off:len(t.arena):len(t.arena)]})
+		return true
 	}
 	return t, nil
 }
@@ -172,7 +226,7 @@ func (t *windowTask[K, A]) put(dk []byte, time int64, isNew bool, ts int64, a A)
 // putRaw is put with the stored value (timestamp then aggregate) given.
 func (t *windowTask[K, A]) putRaw(dk []byte, time int64, isNew bool, val []byte) bool {
 	if isNew {
-		t.nextClose, t.nextEmit = min(t.nextClose, time), min(t.nextEmit, time)
+		t.nextExpire, t.nextEmit = min(t.nextExpire, time), min(t.nextEmit, time)
 		t.ikey = appendIndexKey(t.ikey[:0], time, dk)
 		if err := t.st.Put(t.ikey, val[:8]); err != nil {
 			t.fail("writing window index", err)
@@ -233,11 +287,7 @@ func (t *windowTask[K, A]) scanIndex(from, to int64, fn func(time int64, dk []by
 	}
 	for {
 		t.arena, t.offs = t.arena[:0], t.offs[:0]
-		err := t.st.Range(t.lo, t.hi, func(k, _ []byte) bool {
-			t.arena = append(t.arena, k...)
-			t.offs = append(t.offs, len(t.arena))
-			return len(t.offs) < scanBatch
-		})
+		err := t.st.Range(t.lo, t.hi, t.collectIndex)
 		if err != nil {
 			t.fail("scanning window index", err)
 			return false
@@ -328,18 +378,12 @@ func (t *windowTask[K, A]) nextIndex(after int64) (int64, bool) {
 		return math.MaxInt64, true
 	}
 	t.lo = appendIndexKey(t.lo[:0], after+1, nil)
-	next := int64(math.MaxInt64)
-	err := t.st.Range(t.lo, indexLimit, func(k, _ []byte) bool {
-		if len(k) >= len(indexPrefix)+8 {
-			next, _, _ = serde.DecodeOrderedInt64(k[len(indexPrefix):])
-		}
-		return false
-	})
-	if err != nil {
+	t.nextTime = math.MaxInt64
+	if err := t.st.Range(t.lo, indexLimit, t.firstIndex); err != nil {
 		t.fail("scanning window index", err)
 		return 0, false
 	}
-	return next, true
+	return t.nextTime, true
 }
 
 // emitFinal forwards the window dk as a final result, stamped with its
@@ -358,26 +402,44 @@ func (t *windowTask[K, A]) emitFinal(dk []byte, headers []graph.Header) bool {
 	return ok
 }
 
-// closeTo deletes the windows whose index time is in (closedTo, bound], in
-// index order, first emitting each as a final result if emit.
-func (t *windowTask[K, A]) closeTo(bound int64, headers []graph.Header, emit bool) bool {
-	if bound <= t.closedTo {
+// settle runs after each record the aggregation took: with emit-on-close it
+// emits the windows whose index time is at most closed as final results,
+// and it deletes those whose index time is at most expired (expired <=
+// closed: a window never expires before it closes). When expired == closed
+// (time windows and sessions with the minimum retention), one scan does
+// both.
+func (t *windowTask[K, A]) settle(closed, expired int64, headers []graph.Header) bool {
+	return t.expireTo(expired, headers) && (!t.emitOnClose || t.emitTo(closed, headers))
+}
+
+// expireTo deletes the windows whose index time is in (expiredTo, bound],
+// in index order; with emit-on-close, it first emits each that was not
+// emitted yet as a final result.
+func (t *windowTask[K, A]) expireTo(bound int64, headers []graph.Header) bool {
+	if bound <= t.expiredTo {
 		return true
 	}
-	if bound < t.nextClose {
-		t.closedTo = bound
+	emit := t.emitOnClose
+	if bound < t.nextExpire {
+		t.expiredTo = bound
+		if emit {
+			t.emitted = max(t.emitted, bound)
+		}
 		return true
 	}
 	// Windows are created after the bound that closes them, so none is
-	// below closedTo.
-	ok := t.scanIndex(t.closedTo+1, bound, func(time int64, dk []byte) bool {
-		return (!emit || t.emitFinal(dk, headers)) && t.remove(dk, time)
+	// below expiredTo.
+	ok := t.scanIndex(t.expiredTo+1, bound, func(time int64, dk []byte) bool {
+		return (!emit || time <= t.emitted || t.emitFinal(dk, headers)) && t.remove(dk, time)
 	})
 	if !ok {
 		return false
 	}
-	t.closedTo = bound
-	t.nextClose, ok = t.nextIndex(bound)
+	t.expiredTo = bound
+	if emit {
+		t.emitted = max(t.emitted, bound)
+	}
+	t.nextExpire, ok = t.nextIndex(bound)
 	return ok
 }
 
@@ -416,9 +478,10 @@ func decodeDataKey[K any](dk []byte, ks serde.Serde[K]) (k K, start, end int64, 
 	return k, start, end, nil
 }
 
-// scanKey reads the current key's windows whose start is in [from, to] into
-// wins, in ascending start order, with copies of their values.
-func (t *windowTask[K, A]) scanKey(from, to int64) bool {
+// scanKey reads the current key's windows whose start is in [from, to] and
+// whose end is at least minEnd into wins, in ascending start order, with
+// copies of their values.
+func (t *windowTask[K, A]) scanKey(from, to, minEnd int64) bool {
 	t.wins, t.arena = t.wins[:0], t.arena[:0]
 	t.lo = serde.AppendOrderedInt64(append(t.lo[:0], t.okey...), from)
 	if to == math.MaxInt64 {
@@ -426,25 +489,12 @@ func (t *windowTask[K, A]) scanKey(from, to int64) bool {
 	} else {
 		t.hi = serde.AppendOrderedInt64(append(t.hi[:0], t.okey...), to+1)
 	}
-	n := len(t.okey)
-	var bad bool
-	err := t.st.Range(t.lo, t.hi, func(k, v []byte) bool {
-		if len(k) != n+16 || len(v) < 8 {
-			bad = true
-			return false
-		}
-		start, rest, _ := serde.DecodeOrderedInt64(k[n:])
-		end, _, _ := serde.DecodeOrderedInt64(rest)
-		off := len(t.arena)
-		t.arena = append(t.arena, v...)
-		t.wins = append(t.wins, winEntry{start: start, end: end, ts: int64(binary.BigEndian.Uint64(v)), val: t.arena[off:len(t.arena):len(t.arena)]})
-		return true
-	})
-	if err != nil {
+	t.winKeyLen, t.winMinEnd, t.badWin = len(t.okey), minEnd, false
+	if err := t.st.Range(t.lo, t.hi, t.collectWin); err != nil {
 		t.fail("reading windows", err)
 		return false
 	}
-	if bad {
+	if t.badWin {
 		t.fail("reading windows", errWindowedKey)
 		return false
 	}
@@ -470,7 +520,7 @@ func (w *windowAgg[K, V, A]) makeTime(tc *graph.TaskContext, children []any) (an
 	if err != nil {
 		return nil, err
 	}
-	size, adv, grace := w.spec.size, w.spec.advance, w.spec.grace
+	size, adv, grace, retention := w.spec.size, w.spec.advance, w.spec.grace, w.retention
 	if adv <= 0 { // an invalid specification fails Build; never divide by 0
 		adv = 1
 	}
@@ -481,8 +531,13 @@ func (w *windowAgg[K, V, A]) makeTime(tc *graph.TaskContext, children []any) (an
 			tc.Drop(name)
 			return
 		}
-		if !t.recovered && !t.recover(0) {
-			return
+		if !t.recovered {
+			if !t.recover(0) {
+				return
+			}
+			if t.streamTime >= 0 {
+				t.emitted = t.streamTime - grace - size // emitted before the restart
+			}
 		}
 		t.streamTime = max(t.streamTime, ts)
 		closeTime := t.streamTime - grace
@@ -521,8 +576,9 @@ func (w *windowAgg[K, V, A]) makeTime(tc *graph.TaskContext, children []any) (an
 			tc.Drop(name)
 		}
 		// A window [start, start+size) is closed once start+size+grace <=
-		// stream time; with the retention of size+grace, it expires then.
-		t.closeTo(t.streamTime-grace-size, m.Headers, t.emitOnClose)
+		// stream time, and expires once start+retention <= stream time
+		// (with the minimum retention, size+grace, when it closes).
+		t.settle(closeTime-size, t.streamTime-retention, m.Headers)
 	}), nil
 }
 
@@ -533,8 +589,8 @@ func (w *windowAgg[K, V, A]) makeSession(tc *graph.TaskContext, children []any) 
 	if err != nil {
 		return nil, err
 	}
-	gap, grace := w.spec.size, w.spec.grace
-	retention := gap + grace
+	gap, grace, retention := w.spec.size, w.spec.grace, w.retention
+	span := gap + grace // a session closes when stream time passes its end plus span
 	ops, name := w.session, w.name
 	var aggs []A
 	return streamFn[K, V](func(k K, v V, m *graph.Meta) {
@@ -543,28 +599,30 @@ func (w *windowAgg[K, V, A]) makeSession(tc *graph.TaskContext, children []any) 
 			tc.Drop(name)
 			return
 		}
-		if !t.recovered && !t.recover(0) {
-			return
+		if !t.recovered {
+			if !t.recover(0) {
+				return
+			}
+			if t.streamTime >= 0 {
+				t.emitted = t.streamTime - span - 1 // emitted before the restart
+			}
 		}
 		prev := t.streamTime
 		t.streamTime = max(t.streamTime, ts)
-		closeTime := t.streamTime - retention
+		closeTime := t.streamTime - span
 		if !t.setKey(k) {
 			return
 		}
 		// The sessions the record touches: end >= ts-gap and start <=
-		// ts+gap. Like Kafka Streams' session store, whose observed time is
-		// the previous stream time, hide the sessions that expired with it
-		// (end <= prev - retention).
-		if !t.scanKey(math.MinInt64, ts+gap) {
+		// ts+gap. Like Kafka Streams' session store with the minimum
+		// retention, whose observed time is the previous stream time, hide
+		// the sessions that expired with it (end <= prev - gap - grace):
+		// those that closed, still in the store with a longer retention,
+		// and those that end exactly there.
+		if !t.scanKey(math.MinInt64, ts+gap, max(ts-gap, prev-span+1)) {
 			return
 		}
-		found := t.wins[:0]
-		for _, s := range t.wins {
-			if s.end >= ts-gap && s.end > prev-retention {
-				found = append(found, s)
-			}
-		}
+		found := t.wins
 		aggs = aggs[:0]
 		for _, s := range found {
 			a, err := t.as.Decode(s.val[8:])
@@ -611,9 +669,10 @@ func (w *windowAgg[K, V, A]) makeSession(tc *graph.TaskContext, children []any) 
 			t.c = change[A]{New: acc, HasNew: true}
 			t.forward(k, mStart, mEnd, mEnd, m.Headers)
 		}
-		// A session closes once its end < stream time - gap - grace; with
-		// the retention of gap+grace, it expires then.
-		t.closeTo(closeTime-1, m.Headers, t.emitOnClose)
+		// A session closes once its end < stream time - gap - grace, and
+		// expires once its end < stream time - retention (with the minimum
+		// retention, gap+grace, when it closes).
+		t.settle(closeTime-1, t.streamTime-retention-1, m.Headers)
 	}), nil
 }
 
@@ -626,8 +685,8 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 	if err != nil {
 		return nil, err
 	}
-	d, grace := w.spec.diff, w.spec.grace
-	retention := 2*d + grace // Kafka Streams' default: the oldest window a record can need
+	d, grace, retention := w.spec.diff, w.spec.grace, w.retention
+	minRetention := 2*d + grace // Kafka Streams' default: the oldest window a record can need
 	first, agg, name := w.first, w.agg, w.name
 	var starts []int64
 	return streamFn[K, V](func(k K, v V, m *graph.Meta) {
@@ -641,7 +700,9 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 				return
 			}
 			if t.streamTime >= 0 {
-				t.emitted = t.streamTime - grace - d - 1 // emitted before the restart
+				closed := t.streamTime - grace - d - 1
+				t.emitted = closed // emitted before the restart
+				t.retiredTo = min(t.storeTime-minRetention, closed)
 			}
 		}
 		t.streamTime = max(t.streamTime, ts)
@@ -733,7 +794,7 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 		hasPrev := false
 		if ts < d {
 			// Records before the time difference share the window [0, d].
-			if !t.scanKey(0, ts+1) {
+			if !t.scanKey(max(0, t.retiredTo+1), ts+1, math.MinInt64) {
 				return
 			}
 			var combined *winEntry
@@ -768,7 +829,7 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 				update(0, combined.val[8:], combined.ts, true)
 			}
 		} else {
-			if !t.scanKey(max(0, ts-2*d), ts+1) {
+			if !t.scanKey(max(0, ts-2*d, t.retiredTo+1), ts+1, math.MinInt64) {
 				return
 			}
 			var left *winEntry
@@ -827,12 +888,11 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 			tc.Drop(name)
 		}
 		// A window [start, start+d] closes once start+d < stream time -
-		// grace; it expires when its start is older than the store time
-		// minus the retention (2*d + grace), and never before it closed.
+		// grace; it expires when its start is at most the store time minus
+		// the retention, and never before it closed. The aggregation stops
+		// reading it when the minimum retention would have expired it.
 		closed := closeTime - d - 1
-		if t.emitOnClose && !t.emitTo(closed, m.Headers) {
-			return
-		}
-		t.closeTo(min(t.storeTime-retention, closed), m.Headers, false)
+		t.retiredTo = max(t.retiredTo, min(t.storeTime-minRetention, closed))
+		t.settle(closed, min(t.storeTime-retention, closed), m.Headers)
 	}), nil
 }

@@ -489,50 +489,81 @@ func TestSessionWindowsStoreTime(t *testing.T) {
 	})
 }
 
-// A restart after every record must not change the output: windows and
-// stream time come back from the changelog, so windows close at the same
-// records and late records stay late.
-func TestWindowsRestartTransparent(t *testing.T) {
-	gen := func(n int) []wIn {
-		// Deterministic out-of-order input over three keys.
-		var out []wIn
-		ts := int64(0)
-		for i := range n {
-			ts += int64((i*7)%5) + 1
-			late := ts - int64((i*13)%37)
-			k := string(rune('a' + i%3))
-			out = append(out, at(max(late, 0), k, string(rune('A'+i%26))))
-		}
-		return out
+// outOfOrderInputs is a deterministic out-of-order input over three keys,
+// with late records.
+func outOfOrderInputs(n int) []wIn {
+	var out []wIn
+	ts := int64(0)
+	for i := range n {
+		ts += int64((i*7)%5) + 1
+		late := ts - int64((i*13)%37)
+		k := string(rune('a' + i%3))
+		out = append(out, at(max(late, 0), k, string(rune('A'+i%26))))
 	}
-	inputs := gen(120)
-	cases := []struct {
+	return out
+}
+
+// reduceCases are a reduction "w" over each kind of window, with and without
+// emit-on-close, with the options opts.
+func reduceCases(opts ...kstream.Opt) []struct {
+	name  string
+	build windowBuilder
+} {
+	cat := func(a, v string) string { return a + v }
+	o := func(more ...kstream.Opt) []kstream.Opt {
+		return append(append([]kstream.Opt{kstream.Named("w")}, opts...), more...)
+	}
+	return []struct {
 		name  string
 		build windowBuilder
 	}{
 		{"tumbling", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.WindowedBy(g, kstream.Tumbling(10*ms).Grace(8*ms)).Reduce(func(a, v string) string { return a + v }, kstream.Named("w")))
+			toOut(kstream.WindowedBy(g, kstream.Tumbling(10*ms).Grace(8*ms)).Reduce(cat, o()...))
 		}},
 		{"tumbling emit on close", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.WindowedBy(g, kstream.Tumbling(10*ms).Grace(8*ms)).Reduce(func(a, v string) string { return a + v }, kstream.Named("w"), kstream.EmitOnWindowClose()))
+			toOut(kstream.WindowedBy(g, kstream.Tumbling(10*ms).Grace(8*ms)).Reduce(cat, o(kstream.EmitOnWindowClose())...))
 		}},
 		{"hopping", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.WindowedBy(g, kstream.Hopping(12*ms, 4*ms).Grace(5*ms)).Reduce(func(a, v string) string { return a + v }, kstream.Named("w")))
+			toOut(kstream.WindowedBy(g, kstream.Hopping(12*ms, 4*ms).Grace(5*ms)).Reduce(cat, o()...))
+		}},
+		{"hopping emit on close", func(g kstream.Grouped[string, string]) {
+			toOut(kstream.WindowedBy(g, kstream.Hopping(12*ms, 4*ms).Grace(5*ms)).Reduce(cat, o(kstream.EmitOnWindowClose())...))
 		}},
 		{"sliding", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.WindowedBy(g, kstream.Sliding(9*ms).Grace(10*ms)).Reduce(func(a, v string) string { return a + v }, kstream.Named("w")))
+			toOut(kstream.WindowedBy(g, kstream.Sliding(9*ms).Grace(10*ms)).Reduce(cat, o()...))
 		}},
 		{"sliding emit on close", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.WindowedBy(g, kstream.Sliding(9*ms).Grace(10*ms)).Reduce(func(a, v string) string { return a + v }, kstream.Named("w"), kstream.EmitOnWindowClose()))
+			toOut(kstream.WindowedBy(g, kstream.Sliding(9*ms).Grace(10*ms)).Reduce(cat, o(kstream.EmitOnWindowClose())...))
 		}},
 		{"session", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.SessionWindowedBy(g, 3*ms).Grace(10*ms).Reduce(func(a, v string) string { return a + v }, kstream.Named("w")))
+			toOut(kstream.SessionWindowedBy(g, 3*ms).Grace(10*ms).Reduce(cat, o()...))
 		}},
 		{"session emit on close", func(g kstream.Grouped[string, string]) {
-			toOut(kstream.SessionWindowedBy(g, 3*ms).Grace(10*ms).Reduce(func(a, v string) string { return a + v }, kstream.Named("w"), kstream.EmitOnWindowClose()))
+			toOut(kstream.SessionWindowedBy(g, 3*ms).Grace(10*ms).Reduce(cat, o(kstream.EmitOnWindowClose())...))
 		}},
 	}
-	for _, c := range cases {
+}
+
+// runWithRestarts pipes inputs one by one, restarting the driver after each,
+// and returns the output and the records dropped by "w".
+func runWithRestarts(t *testing.T, topo *kstream.Topology, parts int, inputs []wIn) ([]wRec[string], int64, *kstest.Driver) {
+	t.Helper()
+	d := kstest.NewDriver(t, topo, kstest.Partitions(parts))
+	var dropped int64
+	for _, p := range inputs {
+		pipeAll(t, d, serde.String, serde.String, []wIn{p})
+		dropped += d.Dropped("w")
+		d.Restart()
+	}
+	return kstest.Output(d, "out", wSerde, serde.String).Records(), dropped, d
+}
+
+// A restart after every record must not change the output: windows and
+// stream time come back from the changelog, so windows close at the same
+// records and late records stay late.
+func TestWindowsRestartTransparent(t *testing.T) {
+	inputs := outOfOrderInputs(120)
+	for _, c := range reduceCases() {
 		for _, parts := range partitionCounts {
 			t.Run(fmt.Sprintf("%s/partitions=%d", c.name, parts), func(t *testing.T) {
 				topo := windowTopology(t, c.build)
@@ -540,14 +571,8 @@ func TestWindowsRestartTransparent(t *testing.T) {
 				if len(want) == 0 || d0.Dropped("w") == 0 {
 					t.Fatalf("the scenario should produce output (%d records) and late records (%d)", len(want), d0.Dropped("w"))
 				}
-				d := kstest.NewDriver(t, topo, kstest.Partitions(parts))
-				var dropped int64
-				for _, p := range inputs {
-					pipeAll(t, d, serde.String, serde.String, []wIn{p})
-					dropped += d.Dropped("w")
-					d.Restart()
-				}
-				checkRecords(t, "output with restarts", kstest.Output(d, "out", wSerde, serde.String).Records(), want)
+				got, dropped, _ := runWithRestarts(t, topo, parts, inputs)
+				checkRecords(t, "output with restarts", got, want)
 				checkEqual(t, "dropped with restarts", dropped, d0.Dropped("w"))
 			})
 		}

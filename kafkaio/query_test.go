@@ -289,7 +289,7 @@ func TestStaleQueries(t *testing.T) {
 
 // TestWindowQueries counts per key and minute on one instance and reads the
 // windows back by key and time range. The grace period keeps the windows
-// open: a closed window leaves the store.
+// open: without kstream.Retention, a closed window leaves the store.
 func TestWindowQueries(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, c cluster) {
 		in, appID := unique("in"), unique("windows")
@@ -340,6 +340,58 @@ func TestWindowQueries(t *testing.T) {
 			if got := fetch(tc.key, tc.from, tc.to); !slices.Equal(got, tc.want) {
 				t.Errorf("Fetch(%s, %d, %d) = %q, want %q", tc.key, tc.from, tc.to, got, tc.want)
 			}
+		}
+	})
+}
+
+// TestWindowQueriesRetention counts per key and minute without grace: the
+// record at 61s closes a's first minute, which Fetch still returns with
+// kstream.Retention, and not without.
+func TestWindowQueriesRetention(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		for _, tc := range []struct {
+			name string
+			opts []kstream.Opt
+			want []string
+		}{
+			{"default", nil, []string{"a[60000,120000)=1"}},
+			{"retention", []kstream.Opt{kstream.Retention(time.Hour)}, []string{"a[0,60000)=2", "a[60000,120000)=1"}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				in, appID := unique("in"), unique("windows")
+				mustCreate(t, c, 2, in)
+				b := kstream.NewBuilder()
+				kstream.WindowedBy(kstream.Source(b, in, serde.String, serde.String).GroupByKey(), kstream.Tumbling(time.Minute)).
+					Count(append([]kstream.Opt{kstream.Named("per-minute")}, tc.opts...)...)
+				topo, err := b.Build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				produce(t, c, in, []rec{
+					{key: []byte("a"), value: []byte("x"), ts: 1_000}, {key: []byte("a"), value: []byte("x"), ts: 2_000},
+					{key: []byte("a"), value: []byte("x"), ts: 61_000},
+				})
+				a, err := kafkaio.NewApp(topo, appOpts(c, appID, false)...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				r, err := kafkaio.WindowStore(a, "per-minute", serde.String, serde.Int64)
+				if err != nil {
+					t.Fatal(err)
+				}
+				runApp(t, a)
+				waitCaughtUp(t, a, time.Minute)
+				var got []string
+				if err := r.Fetch("a", 0, math.MaxInt64, func(w kstream.Windowed[string], n int64) bool {
+					got = append(got, fmt.Sprintf("%s[%d,%d)=%d", w.Key, w.Start, w.End, n))
+					return true
+				}); err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(got, tc.want) {
+					t.Errorf("Fetch(a) = %q, want %q", got, tc.want)
+				}
+			})
 		}
 	})
 }

@@ -48,10 +48,13 @@ func (r *WindowStoreReader[K, V]) Name() string { return r.spec.Name }
 // when this instance does not host k's partition. The windows are read
 // under the store lock and fn runs after.
 //
-// The store holds the windows that have not closed (stream time has not
-// passed their end plus the grace period): a closed window leaves it, so
-// Fetch does not see it (unlike Kafka Streams, whose window stores retain
-// closed windows for a retention period; a longer Grace keeps them).
+// The store holds the windows that have not expired: those still open, and
+// the closed ones within the aggregation's retention, as in Kafka Streams'
+// window and session stores. By default the retention is the shortest
+// possible (size + grace for tumbling and hopping windows, gap + grace for
+// sessions, 2*maxDiff + grace for sliding windows), so a time window or
+// session leaves the store as it closes; kstream.Retention keeps closed
+// windows longer (see its doc for the exact bounds).
 func (r *WindowStoreReader[K, V]) Fetch(k K, from, to int64, fn func(w kstream.Windowed[K], v V) bool) error {
 	if err := r.a.checkRunning(); err != nil {
 		return err
