@@ -20,7 +20,7 @@ func TestHarness(t *testing.T) {
 		t.Skip("-short: runs the whole harness on embedded clusters (about 20 s)")
 	}
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-duration", "500ms", "-warmup", "100ms",
+	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-wordcount-lines", "2000", "-duration", "500ms", "-warmup", "100ms",
 		"-rate", "1000", "-kafka-streams", "off", "-out", dir}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -44,6 +44,7 @@ func TestHarness(t *testing.T) {
 	want := map[key]bool{}
 	for _, mode := range []string{modeALOS, modeEOS} {
 		want[key{scenarioLatency, mode, implFloor, floorVariant}] = true
+		want[key{scenarioWordCount, mode, implKstream, "batch=10000 linger=default(10ms)"}] = true
 		for _, impl := range []string{implKstream, implHand} {
 			want[key{scenarioPassthrough, mode, impl, "batch=10000 linger=default(10ms)"}] = true
 			for _, v := range []string{"batch=1 linger=default(10ms)", "batch=1 linger=0s", "batch=100 linger=default(10ms)", "batch=100 linger=0s"} {
@@ -64,10 +65,13 @@ func TestHarness(t *testing.T) {
 		if r.Scenario == scenarioPassthrough && r.Records != 5000 {
 			t.Errorf("row %+v: %d records, want 5000", k, r.Records)
 		}
+		if r.Scenario == scenarioWordCount && r.Records != 2000 {
+			t.Errorf("row %+v: %d lines, want 2000", k, r.Records)
+		}
 		if r.Scenario == scenarioLatency && (r.P50Ms <= 0 || r.P99Ms < r.P50Ms || r.MaxMs < r.P99Ms) {
 			t.Errorf("row %+v: latency p50 %.2f p99 %.2f max %.2f", k, r.P50Ms, r.P99Ms, r.MaxMs)
 		}
-		if r.Impl == implKstream && r.Ratio <= 0 {
+		if r.Impl == implKstream && r.Scenario != scenarioWordCount && r.Ratio <= 0 {
 			t.Errorf("row %+v: no ratio to the hand-written loop", k)
 		}
 	}
@@ -106,7 +110,7 @@ func TestHarnessKafkaStreams(t *testing.T) {
 		t.Skip("java is not installed: Kafka Streams cannot run")
 	}
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-duration", "500ms", "-warmup", "500ms",
+	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-wordcount-lines", "2000", "-duration", "500ms", "-warmup", "500ms",
 		"-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on", "-out", dir}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -138,6 +142,13 @@ func TestHarnessKafkaStreams(t *testing.T) {
 			t.Errorf("latency kstream row, linger %s, has no ratio to Kafka Streams: %+v", linger, k)
 		}
 	}
+	// On the embedded cluster, the word count runs kstream only, and says why.
+	if _, ok := rows["wordcount kstream batch=10000 linger=default(10ms)"]; !ok {
+		t.Errorf("no kstream word count row:\n%s", table.String())
+	}
+	if _, ok := rows["wordcount kafka-streams batch=10000 linger=default(10ms)"]; ok || !strings.Contains(table.String(), "wordcount: Kafka Streams runs only with -brokers") {
+		t.Errorf("the word count ran Kafka Streams on the embedded cluster, or the table does not say why not:\n%s", table.String())
+	}
 	if !strings.HasPrefix(res.KafkaStreams, "Kafka Streams 4.") || !strings.Contains(table.String(), "vs KS") {
 		t.Errorf("results say %q; table:\n%s", res.KafkaStreams, table.String())
 	}
@@ -148,7 +159,7 @@ func TestParseConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.records != 200_000 || cfg.duration != 3*time.Second || len(cfg.scenarios) != 2 || len(cfg.modes) != 2 || cfg.brokers != nil {
+	if cfg.records != 200_000 || cfg.duration != 3*time.Second || len(cfg.scenarios) != 3 || cfg.wordCountLines != 20_000 || len(cfg.modes) != 2 || cfg.brokers != nil {
 		t.Errorf("-quick: %+v", cfg)
 	}
 	cfg, err = parseConfig([]string{"-quick", "-records", "5", "-brokers", "a:1, b:2", "-modes", "eos"}, io.Discard)
@@ -158,7 +169,7 @@ func TestParseConfig(t *testing.T) {
 	if cfg.records != 5 || len(cfg.brokers) != 2 || cfg.brokers[1] != "b:2" || len(cfg.modes) != 1 {
 		t.Errorf("explicit flags: %+v", cfg)
 	}
-	for _, bad := range [][]string{{"-scenarios", "wordcount"}, {"-modes", "exactly"}, {"-records", "0"}, {"-batches", "x"}, {"extra"}, {"-kafka-streams", "maybe"}, {"-streams-threads", "0"}} {
+	for _, bad := range [][]string{{"-scenarios", "joins"}, {"-wordcount-lines", "0"}, {"-modes", "exactly"}, {"-records", "0"}, {"-batches", "x"}, {"extra"}, {"-kafka-streams", "maybe"}, {"-streams-threads", "0"}} {
 		if _, err := parseConfig(bad, io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -91,8 +93,18 @@ func (c *cluster) close() {
 	if len(c.groups) > 0 {
 		_, _ = c.adm.DeleteGroups(ctx, c.groups...)
 	}
-	if len(c.topics) > 0 {
-		_, _ = c.adm.DeleteTopics(ctx, c.topics...)
+	// The topics created here, and the internal topics of the apps (their
+	// names start with a group name, hence with the prefix).
+	topics := c.topics
+	if listed, err := c.adm.ListTopics(ctx); err == nil {
+		for _, t := range listed.Names() {
+			if strings.HasPrefix(t, c.prefix) && !slices.Contains(topics, t) {
+				topics = append(topics, t)
+			}
+		}
+	}
+	if len(topics) > 0 {
+		_, _ = c.adm.DeleteTopics(ctx, topics...)
 	}
 	c.admCl.Close()
 }
@@ -120,6 +132,16 @@ func sumOffsets(l kadm.ListedOffsets, err error) (int64, error) {
 	var n int64
 	l.Each(func(o kadm.ListedOffset) { n += o.Offset })
 	return n, nil
+}
+
+// consumed reports whether group has committed every record of topics.
+func (c *cluster) consumed(ctx context.Context, group string, topics []string) bool {
+	for _, t := range topics {
+		if lag, err := c.lag(ctx, group, t); err != nil || lag > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // lag returns how many records of topic group has not committed.

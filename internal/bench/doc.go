@@ -31,6 +31,19 @@
 //     default producer linger (10 ms) and with linger 0. A "floor" row
 //     measures the same load on the input topic, with no processing: the
 //     latency of the cluster and clients alone.
+//   - wordcount: an input topic is pre-filled with -wordcount-lines lines
+//     of 8 words from a vocabulary of 10,000, then each implementation runs
+//     lines → FlatMap (words, keyed by word) → GroupByKey → Count (in-memory
+//     store "counts", changelogged; every update forwarded, no record cache)
+//     → ToStream → To, through the repartition topic
+//     "<group>-counts-repartition" (kstream and Kafka Streams name it alike).
+//     The time runs until the output holds one count update per word (and,
+//     under exactly-once, it is committed and the input and repartition
+//     topics are consumed); records/s counts input lines. There is no
+//     hand-written loop for a stateful scenario: kstream is compared with
+//     Kafka Streams only, which runs it against -brokers only (on the
+//     embedded cluster its admin client cannot create its internal
+//     topics).
 //   - count (opt-in: -scenarios count; it needs no Kafka and ignores -modes
 //     and -timeout): a count aggregation, Source -> GroupByKey -> Count ->
 //     To, over -count-keys distinct keys (10,000,000) in -count-partitions

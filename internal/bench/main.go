@@ -30,6 +30,9 @@ type config struct {
 	rate     int           // offered records/s
 	batches  []int         // records per poll (kafkaio.MaxBatch)
 
+	// wordcount scenario
+	wordCountLines int
+
 	// restore scenario
 	restoreRecords int
 
@@ -66,7 +69,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "", "bootstrap brokers host:port,...; default: a fresh embedded cluster (kafkaio.StartEmbedded) per run")
 	records := fs.Int("records", 2_000_000, "passthrough input records (-quick: 200,000)")
-	scenarios := fs.String("scenarios", "passthrough,latency", "scenarios to run: passthrough, latency, restore, count (opt-in)")
+	scenarios := fs.String("scenarios", "passthrough,latency,wordcount", "scenarios to run: passthrough, latency, wordcount, restore, count (opt-in)")
+	wordCountLines := fs.Int("wordcount-lines", 300_000, "wordcount scenario: input lines of 8 words (-quick: 20,000)")
 	modes := fs.String("modes", "alos,eos", "processing guarantees: alos (at-least-once), eos (exactly-once)")
 	out := fs.String("out", "bench-results", "directory for results.json and results.svg")
 	valueSize := fs.Int("value-size", 100, "value size in bytes")
@@ -83,7 +87,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
 	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
 	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
-	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough and latency scenarios too: auto (when java, and the built reference programs or mvn, are present), on, off")
+	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough, latency and wordcount scenarios too: auto (when java, and the built reference programs or mvn, are present), on, off")
 	streamsThreads := fs.Int("streams-threads", 1, "Kafka Streams' num.stream.threads")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -97,11 +101,14 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
 		restoreRecords: *restoreRecords, countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,
-		streamsMode: *streams, streamsThreads: *streamsThreads,
+		streamsMode: *streams, streamsThreads: *streamsThreads, wordCountLines: *wordCountLines,
 	}
 	if *quick {
 		if !set["records"] {
 			c.records = 200_000
+		}
+		if !set["wordcount-lines"] {
+			c.wordCountLines = 20_000
 		}
 		if !set["restore-records"] {
 			c.restoreRecords = 200_000
@@ -119,8 +126,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.scenarios = splitList(*scenarios)
 	c.modes = splitList(*modes)
 	for _, s := range c.scenarios {
-		if s != scenarioPassthrough && s != scenarioLatency && s != scenarioRestore && s != scenarioCount {
-			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, restore, count)", s)
+		if s != scenarioPassthrough && s != scenarioLatency && s != scenarioWordCount && s != scenarioRestore && s != scenarioCount {
+			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, wordcount, restore, count)", s)
 		}
 	}
 	for _, m := range c.modes {
@@ -144,6 +151,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-value-size must be at least 16 (the latency scenario stores the send time in the value)")
 	case c.rate <= 0 || c.duration <= 0:
 		return nil, errors.New("-rate and -duration must be positive")
+	case c.wordCountLines <= 0:
+		return nil, errors.New("-wordcount-lines must be positive")
 	case c.restoreRecords <= 0:
 		return nil, errors.New("-restore-records must be positive")
 	case c.countKeys <= 0 || c.countPartitions <= 0 || c.countBudget <= 0:
@@ -163,7 +172,9 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 // resolveStreams finds Kafka Streams (building internal/javaref if needed)
 // when a scenario that runs it is on. It fails only with -kafka-streams on.
 func resolveStreams(cfg *config, logw io.Writer) error {
-	if cfg.streamsMode == streamsOff || (!slices.Contains(cfg.scenarios, scenarioPassthrough) && !slices.Contains(cfg.scenarios, scenarioLatency)) {
+	if cfg.streamsMode == streamsOff || !slices.ContainsFunc(cfg.scenarios, func(s string) bool {
+		return s == scenarioPassthrough || s == scenarioLatency || s == scenarioWordCount
+	}) {
 		return nil
 	}
 	ref, why := findJavaRef(logw)

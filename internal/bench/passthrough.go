@@ -23,7 +23,7 @@ func startPipeline(ctx context.Context, cfg *config, c *cluster, impl, in, out s
 	case implKstream:
 		return startKstream(ctx, c.brokers, group, in, out, p, logw)
 	case implStreams:
-		return startStreams(cfg.streams, c.brokers, group, in, out, p, paused)
+		return startStreams(cfg.streams, scenarioPassthrough, c.brokers, group, in, out, p, paused)
 	}
 	return startHand(ctx, c.brokers, group, in, out, p)
 }
@@ -89,7 +89,7 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 		return r, err
 	}
 	prog.set(label, pl.processed)
-	first, done, werr := waitOutput(ctx, c, pl, p.eos, in, out, int64(cfg.records), expected)
+	first, done, werr := waitOutput(ctx, c, pl, p.eos, []string{in}, out, int64(cfg.records), expected)
 	cpu1 := cpuSeconds()
 	if streams != nil && werr == nil {
 		childCPU1, werr = streams.cpu()
@@ -125,12 +125,12 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 
 // waitOutput waits until the whole expected output is visible: at-least-once
 // when the output end offsets reach expected, exactly-once when the last
-// stable offsets reach it and the group has committed the whole input (the
-// stable offsets also count transaction markers, so they alone would stop
-// early). It returns when the first input record was processed and when the
-// output was complete. Offsets are only listed once the pipeline has
-// processed the whole input, every 2 ms.
-func waitOutput(ctx context.Context, c *cluster, pl pipeline, eos bool, in, out string, input, expected int64) (first, done time.Time, err error) {
+// stable offsets reach it and the group has committed the whole of the
+// topics it reads (the stable offsets also count transaction markers, so
+// they alone would stop early). It returns when the first input record was
+// processed and when the output was complete. Offsets are only listed once
+// the pipeline has processed input records, every 2 ms.
+func waitOutput(ctx context.Context, c *cluster, pl pipeline, eos bool, reads []string, out string, input, expected int64) (first, done time.Time, err error) {
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -156,10 +156,8 @@ func waitOutput(ctx context.Context, c *cluster, pl pipeline, eos bool, in, out 
 			if err != nil || got < expected {
 				continue
 			}
-			if eos {
-				if lag, err := c.lag(ctx, pl.group(), in); err != nil || lag > 0 {
-					continue
-				}
+			if eos && !c.consumed(ctx, pl.group(), reads) {
+				continue
 			}
 			return first, time.Now(), nil
 		}

@@ -114,6 +114,11 @@ func startKstream(ctx context.Context, brokers []string, group, in, out string, 
 	if err != nil {
 		return nil, err
 	}
+	return startApp(ctx, topo, brokers, group, p, logw)
+}
+
+// startApp runs topo on kafkaio with the settings of p.
+func startApp(ctx context.Context, topo *kstream.Topology, brokers []string, group string, p params, logw io.Writer) (*kstreamPipeline, error) {
 	opts := []kafkaio.Opt{
 		kafkaio.AppID(group),
 		kafkaio.Brokers(brokers...),

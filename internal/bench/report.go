@@ -90,6 +90,8 @@ type results struct {
 	// or why it did not.
 	KafkaStreams string `json:"kafka_streams"`
 	Rows         []row  `json:"rows"`
+	// Notes are what the run left out, and why.
+	Notes []string `json:"notes,omitempty"`
 	// Runs holds every passthrough run when -repeat > 1 (Rows has the medians).
 	Runs []row `json:"runs,omitempty"`
 }
@@ -129,7 +131,7 @@ func (res *results) computeRatios() {
 				continue
 			}
 			switch {
-			case k.Scenario == scenarioPassthrough && j.Variant == k.Variant && j.RecordsPerSec > 0:
+			case (k.Scenario == scenarioPassthrough || k.Scenario == scenarioWordCount) && j.Variant == k.Variant && j.RecordsPerSec > 0:
 				k.RatioStreams = k.RecordsPerSec / j.RecordsPerSec
 			case k.Scenario == scenarioLatency && j.Linger == k.Linger && j.P99Ms > 0:
 				k.RatioStreams = k.P99Ms / j.P99Ms
@@ -215,6 +217,9 @@ func (res *results) printTable(w io.Writer) {
 	for _, l := range res.summary() {
 		fmt.Fprintln(w, l)
 	}
+	for _, l := range res.Notes {
+		fmt.Fprintln(w, l)
+	}
 }
 
 // ratioTarget is the passthrough throughput kstream should reach, relative to
@@ -236,8 +241,8 @@ func (res *results) summary() []string {
 		}
 	}
 	for _, r := range res.Rows {
-		if r.Scenario == scenarioPassthrough && r.Impl == implKstream && r.RatioStreams > 0 {
-			out = append(out, fmt.Sprintf("passthrough %s: kstream runs at %.2fx Kafka Streams' records/s", r.Mode, r.RatioStreams))
+		if (r.Scenario == scenarioPassthrough || r.Scenario == scenarioWordCount) && r.Impl == implKstream && r.RatioStreams > 0 {
+			out = append(out, fmt.Sprintf("%s %s: kstream runs at %.2fx Kafka Streams' records/s", r.Scenario, r.Mode, r.RatioStreams))
 		}
 	}
 	for _, r := range res.Rows {

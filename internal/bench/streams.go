@@ -132,9 +132,9 @@ type streamsPipeline struct {
 	cmd    *exec.Cmd
 	stdin  io.WriteCloser
 	name   string
-	parts  int32
+	tasks  int32 // when all are assigned, it is ready
 	n      atomic.Int64
-	tasks  atomic.Int32
+	active atomic.Int32
 	state  atomic.Pointer[string]
 	fail   atomic.Pointer[string] // an "error" line
 	reply  chan string            // answers to resume and cpu
@@ -144,14 +144,15 @@ type streamsPipeline struct {
 	once   sync.Once
 }
 
-// startStreams starts Kafka Streams on the passthrough topology. Paused, it
-// joins the group and takes its tasks but processes nothing until resume.
-func startStreams(ref *javaRef, brokers []string, group, in, out string, p params, paused bool) (*streamsPipeline, error) {
+// startStreams starts Kafka Streams on the topology of scenario
+// (passthrough or wordcount). Paused, it joins the group and takes its
+// tasks but processes nothing until resume.
+func startStreams(ref *javaRef, scenario string, brokers []string, group, in, out string, p params, paused bool) (*streamsPipeline, error) {
 	linger := p.linger
 	if linger < 0 {
 		linger = 10 * time.Millisecond // franz-go's default, which kstream and the hand loop use
 	}
-	args := append(strings.Fields(os.Getenv("KSTREAM_BENCH_JVM_OPTS")), "-cp", ref.classpath, "dev.kstream.javaref.Bench",
+	args := append(strings.Fields(os.Getenv("KSTREAM_BENCH_JVM_OPTS")), "-cp", ref.classpath, "dev.kstream.javaref.Bench", "-scenario", scenario,
 		"-brokers", strings.Join(brokers, ","), "-app-id", group, "-in", in, "-out", out,
 		"-linger-ms", strconv.FormatInt(linger.Milliseconds(), 10),
 		"-commit-ms", strconv.FormatInt(p.commitInterval().Milliseconds(), 10),
@@ -165,7 +166,11 @@ func startStreams(ref *javaRef, brokers []string, group, in, out string, p param
 	if paused {
 		args = append(args, "-paused")
 	}
-	s := &streamsPipeline{cmd: exec.Command(ref.java, args...), name: group, parts: p.partitions,
+	tasks := p.partitions
+	if scenario == scenarioWordCount {
+		tasks *= 2 // two sub-topologies: before and after the repartition
+	}
+	s := &streamsPipeline{cmd: exec.Command(ref.java, args...), name: group, tasks: tasks,
 		reply: make(chan string, 1), done: make(chan struct{})}
 	s.cmd.Stderr = &s.stderr
 	stdout, err := s.cmd.StdoutPipe()
@@ -195,13 +200,13 @@ func (s *streamsPipeline) read(stdout io.Reader) {
 				s.n.Store(v)
 			}
 			if v, err := strconv.ParseInt(t, 10, 32); err == nil {
-				s.tasks.Store(int32(v))
+				s.active.Store(int32(v))
 			}
 		case "state":
 			s.state.Store(&rest)
 		case "error":
 			s.fail.CompareAndSwap(nil, &rest)
-		case "resumed", "cpu":
+		case "paused", "resumed", "cpu":
 			select {
 			case s.reply <- rest:
 			default:
@@ -240,11 +245,18 @@ func (s *streamsPipeline) ask(cmd string) (float64, error) {
 	}
 }
 
+// pause stops processing (an application with stores starts unpaused, to
+// restore them: see Bench.java).
+func (s *streamsPipeline) pause() error {
+	_, err := s.ask("pause")
+	return err
+}
+
 // resume starts processing and returns the child's CPU seconds so far.
 func (s *streamsPipeline) resume() (float64, error) { return s.ask("resume") }
 
 func (s *streamsPipeline) processed() int64          { return s.n.Load() }
-func (s *streamsPipeline) ready() bool               { return s.tasks.Load() == s.parts }
+func (s *streamsPipeline) ready() bool               { return s.active.Load() == s.tasks }
 func (s *streamsPipeline) finished() <-chan struct{} { return s.done }
 func (s *streamsPipeline) group() string             { return s.name }
 

@@ -9,8 +9,10 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import java.util.concurrent.CountDownLatch;
@@ -26,18 +28,30 @@ import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.ThreadMetadata;
 import org.apache.kafka.streams.kstream.Consumed;
+import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.state.Stores;
 
 /**
- * The passthrough scenario of kstream's benchmark harness (internal/bench) in
- * Kafka Streams: source, an identity map, a filter dropping the keys that end
- * in "#x", and a sink, with byte-array serdes, as internal/bench's
- * passthroughTopology. internal/bench runs it as a child process against the
- * same cluster as kstream and the hand-written franz-go loop, in the same
- * run.
+ * The scenarios of kstream's benchmark harness (internal/bench) in Kafka
+ * Streams, which internal/bench runs as a child process against the same
+ * cluster as kstream (and the hand-written franz-go loop), in the same run:
+ *
+ * <ul>
+ *   <li>passthrough: source, an identity map, a filter dropping the keys that
+ *       end in "#x", and a sink, with byte-array serdes, as internal/bench's
+ *       passthroughTopology;
+ *   <li>wordcount: lines split into words (flatMap, keyed by word), grouped
+ *       by key through the repartition topic "APPID-counts-repartition",
+ *       counted in an in-memory store "counts" with the record cache off
+ *       (every update is forwarded, as kstream does by default), and the
+ *       counts written as string keys and 8-byte longs, as internal/bench's
+ *       wordCountTopology.
+ * </ul>
  *
  * <pre>
- *   Bench -brokers HOST:PORT,... -app-id ID -in TOPIC -out TOPIC
+ *   Bench -scenario passthrough|wordcount -brokers HOST:PORT,... -app-id ID -in TOPIC -out TOPIC
  *         [-eos] [-max-poll N] [-linger-ms MS] [-commit-ms MS] [-threads N]
  *         [-batch-bytes N] [-paused]
  * </pre>
@@ -45,7 +59,10 @@ import org.apache.kafka.streams.kstream.Produced;
  * Settings left out keep Kafka Streams' defaults. With -paused the
  * application starts paused (KafkaStreams#pause) and resumes when it reads
  * "resume" on stdin, so that the harness can start the clock after the JVM,
- * the consumer group and the task assignment are ready.
+ * the consumer group and the task assignment are ready. A paused application
+ * does not restore its stores either, so an application with stores starts
+ * running on an empty input topic instead, and pauses when it reads "pause"
+ * on stdin, before the harness fills the topic.
  *
  * <p>Protocol, one line each, on stdout:
  *
@@ -53,7 +70,8 @@ import org.apache.kafka.streams.kstream.Produced;
  *   state NAME                      on every state change of the application
  *   p PROCESSED TASKS               every 5 ms when either changed: input records
  *                                   processed so far, active tasks
- *   resumed CPU_NS | cpu CPU_NS     answers to "resume" and "cpu" on stdin: the
+ *   paused CPU_NS | resumed CPU_NS | cpu CPU_NS
+ *                                   answers to "pause", "resume" and "cpu" on stdin: the
  *                                   process's CPU time so far, in nanoseconds
  *   error MESSAGE                   a stream thread failed; the program exits 1
  * </pre>
@@ -93,15 +111,41 @@ public final class Bench {
     props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
 
     LongAdder processed = new LongAdder();
-    byte[] drop = "#x".getBytes(StandardCharsets.UTF_8);
     StreamsBuilder b = new StreamsBuilder();
-    b.stream(in, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()))
-        .map((k, v) -> {
-          processed.increment();
-          return KeyValue.pair(k, v);
-        })
-        .filter((k, v) -> !endsWith(k, drop))
-        .to(out, Produced.with(Serdes.ByteArray(), Serdes.ByteArray()));
+    String scenario = required(flags, "scenario");
+    switch (scenario) {
+      case "passthrough":
+        byte[] drop = "#x".getBytes(StandardCharsets.UTF_8);
+        b.stream(in, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()))
+            .map((k, v) -> {
+              processed.increment();
+              return KeyValue.pair(k, v);
+            })
+            .filter((k, v) -> !endsWith(k, drop))
+            .to(out, Produced.with(Serdes.ByteArray(), Serdes.ByteArray()));
+        break;
+      case "wordcount":
+        props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        b.stream(in, Consumed.with(Serdes.ByteArray(), Serdes.String()))
+            .flatMap((k, line) -> {
+              processed.increment();
+              List<KeyValue<String, String>> words = new ArrayList<>();
+              for (String w : line.split(" ")) {
+                if (!w.isEmpty()) {
+                  words.add(KeyValue.pair(w, w));
+                }
+              }
+              return words;
+            })
+            .groupByKey(Grouped.with("counts", Serdes.String(), Serdes.String()))
+            .count(Materialized.<String, Long>as(Stores.inMemoryKeyValueStore("counts"))
+                .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()))
+            .toStream()
+            .to(out, Produced.with(Serdes.String(), Serdes.Long()));
+        break;
+      default:
+        throw new IllegalArgumentException("unknown -scenario " + scenario);
+    }
 
     PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
     KafkaStreams streams = new KafkaStreams(b.build(), props);
@@ -135,7 +179,11 @@ public final class Bench {
     streams.close(Duration.ofSeconds(60));
     Throwable e = failure.get();
     if (e != null) {
-      say(stdout, "error " + String.valueOf(e).replace('\n', ' '));
+      StringBuilder msg = new StringBuilder(String.valueOf(e));
+      for (Throwable c = e.getCause(); c != null && c != c.getCause(); c = c.getCause()) {
+        msg.append(" (caused by ").append(c).append(')');
+      }
+      say(stdout, "error " + msg.toString().replace('\n', ' '));
       System.exit(1);
     }
     System.exit(0);
@@ -179,6 +227,10 @@ public final class Bench {
     try (BufferedReader r = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8))) {
       for (String line; (line = r.readLine()) != null; ) {
         switch (line.trim()) {
+          case "pause":
+            streams.pause();
+            say(stdout, "paused " + cpuNanos());
+            break;
           case "resume":
             streams.resume();
             say(stdout, "resumed " + cpuNanos());
