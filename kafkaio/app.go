@@ -111,6 +111,7 @@ type task struct {
 	// already reported.
 	attrs       metric.MeasurementOption
 	byTopic     map[string]metric.MeasurementOption // see topicAttrs
+	produced    []producedTopic                     // produce's per-topic counts, reused
 	lag         map[string]int64
 	skippedSeen int64
 	droppedSeen map[string]int64
@@ -602,17 +603,27 @@ func (a *App) produce(task *task, traceparent []byte) {
 		}
 		hslab = make([]kgo.RecordHeader, 0, size)
 	}
-	var to *outTopic // the topic of the previous record: outputs come in runs of one topic
-	run, runTopic := 0, ""
+	// The batch's topics, few and interleaved (a repartition topic, a
+	// changelog and a sink alternate record by record): records are
+	// counted per topic and the counters added once per batch.
+	topics := task.produced[:0]
+	var cur *producedTopic
 	for i := range n {
 		r := out.At(i)
-		if r.Topic != runTopic {
-			if run > 0 {
-				a.tel.produced.Add(context.Background(), int64(run), task.topicAttrs(runTopic))
+		if cur == nil || cur.name != r.Topic {
+			cur = nil
+			for j := range topics {
+				if topics[j].name == r.Topic {
+					cur = &topics[j]
+					break
+				}
 			}
-			run, runTopic = 0, r.Topic
+			if cur == nil {
+				topics = append(topics, producedTopic{name: r.Topic})
+				cur = &topics[len(topics)-1]
+			}
 		}
-		run++
+		cur.n++
 		rec := &recs[i]
 		rec.Topic = r.Topic
 		if k := out.Key(r); k != nil {
@@ -625,10 +636,10 @@ func (a *App) produce(task *task, traceparent []byte) {
 		}
 		rec.Partition = r.Partition
 		if rec.Partition < 0 {
-			if to == nil || to.name != r.Topic {
-				to = a.outTopic(r.Topic)
+			if cur.to == nil {
+				cur.to = a.outTopic(r.Topic)
 			}
-			rec.Partition = to.partition(rec.Key)
+			rec.Partition = cur.to.partition(rec.Key)
 		}
 		rec.Timestamp = time.UnixMilli(r.Timestamp)
 		rec.Headers = graphToKgoHeaders(r.Headers)
@@ -641,8 +652,19 @@ func (a *App) produce(task *task, traceparent []byte) {
 			a.cl.Produce(a.ctx, rec, promise)
 		}
 	}
-	a.tel.produced.Add(context.Background(), int64(run), task.topicAttrs(runTopic))
+	for _, pt := range topics {
+		a.tel.produced.Add(context.Background(), pt.n, task.topicAttrs(pt.name))
+	}
+	clear(topics) // drop the outTopic pointers
+	task.produced = topics[:0]
 	out.Reset()
+}
+
+// producedTopic counts the records of a task's batch produced to one topic.
+type producedTopic struct {
+	name string
+	to   *outTopic // looked up on the first record that needs partitioning
+	n    int64
 }
 
 // withTraceparent appends to slab the headers with a traceparent header of

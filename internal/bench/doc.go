@@ -85,7 +85,8 @@
 //
 // The table goes to stdout, a progress line to stderr, and results.json and
 // results.svg (records/s per scenario, mode and implementation) to -out.
-// -cpuprofile writes a CPU profile of each passthrough run's measured window.
+// -cpuprofile writes a CPU profile of each passthrough, latency and wordcount
+// run's measured window.
 // -repeat runs the passthrough several times (alternating the order of the
 // implementations) and reports the medians: use it on a busy machine.
 // -quick is a smoke run for CI (200,000 records, 3 s latency runs).

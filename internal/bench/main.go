@@ -79,7 +79,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	warmup := fs.Duration("warmup", time.Second, "unmeasured producing time before a latency run (-quick: 500ms)")
 	rate := fs.Int("rate", 10_000, "records/s offered in the latency scenario")
 	batches := fs.String("batches", "1,100", "records per poll (kafkaio.MaxBatch) in the latency scenario")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough and latency run's measured window to this path, suffixed -<mode>-<impl>")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency and wordcount run's measured window to this path, suffixed -<mode>-<impl>")
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")

@@ -114,6 +114,11 @@ func runWordCount(ctx context.Context, cfg *config, prog *progress, mode, impl s
 
 	runtime.GC()
 
+	stopProfile, err := startProfile(cfg.cpuProfile, mode, "wordcount-"+impl)
+	if err != nil {
+		return r, err
+	}
+	defer stopProfile()
 	var pl pipeline
 	var childCPU0, childCPU1 float64
 	cpu0, t0 := cpuSeconds(), time.Now()
