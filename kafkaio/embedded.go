@@ -10,6 +10,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/kversion"
 )
 
 // Embedded is an in-process Kafka cluster (franz-go's kfake) for examples,
@@ -21,13 +23,23 @@ type Embedded struct {
 }
 
 // StartEmbedded starts an in-process cluster: 3 brokers, no automatic topic
-// creation, and a 100 ms minimum group session timeout so that tests fail
-// over quickly. opts (kfake options) come after these defaults.
+// creation, a 100 ms minimum group session timeout so that tests fail over
+// quickly, and the API versions of Apache Kafka 4.4 (kversion.Stable) with
+// two changes that let Java clients, Kafka Streams included, use it too:
+// no DescribeTopicPartitions (Java's admin client then describes topics
+// with Metadata: kfake's answer lacks the eligible leader replicas it
+// expects) and CreateTopics up to v4 (kfake's v5+ answers list the topic's
+// configs with an invalid source, which Java's admin client rejects). opts
+// (kfake options) come after these defaults.
 func StartEmbedded(ctx context.Context, opts ...kfake.Opt) (*Embedded, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	all := append([]kfake.Opt{kfake.NumBrokers(3), kfake.GroupMinSessionTimeout(100 * time.Millisecond)}, opts...)
+	versions := kversion.Stable()
+	versions.SetMaxKeyVersion(kmsg.DescribeTopicPartitions.Int16(), -1) // removes it
+	versions.SetMaxKeyVersion(kmsg.CreateTopics.Int16(), 4)
+	all := append([]kfake.Opt{kfake.NumBrokers(3), kfake.GroupMinSessionTimeout(100 * time.Millisecond),
+		kfake.MaxVersions(versions)}, opts...)
 	c, err := kfake.NewCluster(all...)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaio: starting embedded cluster: %w", err)
