@@ -3,10 +3,10 @@ package kafkaio
 import (
 	"bytes"
 	"fmt"
-	"math"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/internal/runtime"
 	"github.com/kstreamgo/kstream/serde"
 	"github.com/kstreamgo/kstream/state"
 )
@@ -67,12 +67,7 @@ func (r *WindowStoreReader[K, V]) Fetch(k K, from, to int64, fn func(w kstream.W
 	if err != nil {
 		return err
 	}
-	prefix := serde.AppendOrderedBytes(nil, kb)
-	lo := serde.AppendOrderedInt64(bytes.Clone(prefix), from)
-	hi := serde.PrefixEnd(prefix)
-	if to < math.MaxInt64 {
-		hi = serde.AppendOrderedInt64(bytes.Clone(prefix), to+1)
-	}
+	lo, hi := runtime.WindowRange(kb, from, to)
 	var keys, vals [][]byte
 	err = r.a.withStore(r.spec, p, func(st state.Store) error {
 		return st.Range(lo, hi, func(k, v []byte) bool {
@@ -84,16 +79,9 @@ func (r *WindowStoreReader[K, V]) Fetch(k K, from, to int64, fn func(w kstream.W
 		return err
 	}
 	for i := range keys {
-		w, err := r.ws.Decode(keys[i])
+		w, v, _, err := runtime.DecodeWindow(r.ws, r.vs, keys[i], vals[i])
 		if err != nil {
-			return fmt.Errorf("kafkaio: store %s: decoding window key: %w", r.spec.Name, err)
-		}
-		if len(vals[i]) < 8 {
-			return fmt.Errorf("kafkaio: store %s: stored value shorter than its timestamp", r.spec.Name)
-		}
-		v, err := r.vs.Decode(vals[i][8:])
-		if err != nil {
-			return fmt.Errorf("kafkaio: store %s: decoding value: %w", r.spec.Name, err)
+			return fmt.Errorf("kafkaio: store %s: %w", r.spec.Name, err)
 		}
 		if !fn(w, v) {
 			return nil

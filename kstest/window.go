@@ -2,9 +2,7 @@ package kstest
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
-	"math"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/runtime"
@@ -62,12 +60,7 @@ func (s *WindowStoreView[K, V]) Fetch(k K, from, to int64) []kstream.Record[kstr
 		s.d.fatal(fmt.Errorf("kstest: the topology has no window store %q", s.name))
 		return nil
 	}
-	prefix := serde.AppendOrderedBytes(nil, kb)
-	lo := serde.AppendOrderedInt64(bytes.Clone(prefix), from)
-	hi := serde.PrefixEnd(prefix)
-	if to < math.MaxInt64 {
-		hi = serde.AppendOrderedInt64(bytes.Clone(prefix), to+1)
-	}
+	lo, hi := runtime.WindowRange(kb, from, to)
 	var keys, vals [][]byte
 	err = task.Store(s.name).Range(lo, hi, func(k, v []byte) bool {
 		keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v))
@@ -79,21 +72,11 @@ func (s *WindowStoreView[K, V]) Fetch(k K, from, to int64) []kstream.Record[kstr
 	}
 	var out []kstream.Record[kstream.Windowed[K], V]
 	for i := range keys {
-		w, err := s.ws.Decode(keys[i])
+		w, v, ts, err := runtime.DecodeWindow(s.ws, s.vs, keys[i], vals[i])
 		if err != nil {
-			s.d.fatal(fmt.Errorf("kstest: store %s: decoding window key: %w", s.name, err))
+			s.d.fatal(fmt.Errorf("kstest: store %s: %w", s.name, err))
 			return nil
 		}
-		if len(vals[i]) < 8 {
-			s.d.fatal(fmt.Errorf("kstest: store %s: stored value shorter than its timestamp", s.name))
-			return nil
-		}
-		v, err := s.vs.Decode(vals[i][8:])
-		if err != nil {
-			s.d.fatal(fmt.Errorf("kstest: store %s: decoding value: %w", s.name, err))
-			return nil
-		}
-		ts := int64(binary.BigEndian.Uint64(vals[i]))
 		out = append(out, kstream.Record[kstream.Windowed[K], V]{Key: w, Value: v, Timestamp: ts})
 	}
 	return out
