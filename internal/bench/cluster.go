@@ -19,6 +19,7 @@ import (
 // external brokers with a fresh prefix for topics and groups, which close
 // deletes.
 type cluster struct {
+	cancel  context.CancelFunc // the run's context
 	brokers []string
 	emb     *kafkaio.Embedded
 	admCl   *kgo.Client
@@ -28,24 +29,28 @@ type cluster struct {
 	groups  []string
 }
 
-func openCluster(ctx context.Context, cfg *config) (*cluster, error) {
+// openCluster opens the cluster of one run, and the run's context: ctx,
+// ending after cfg.timeout or when the cluster closes.
+func openCluster(ctx context.Context, cfg *config) (context.Context, *cluster, error) {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)
 	c := &cluster{brokers: cfg.brokers, prefix: "bench-" + hex.EncodeToString(b)}
+	ctx, c.cancel = context.WithTimeout(ctx, cfg.timeout)
 	if len(c.brokers) == 0 {
 		e, err := kafkaio.StartEmbedded(ctx)
 		if err != nil {
-			return nil, err
+			c.cancel()
+			return ctx, nil, err
 		}
 		c.emb, c.brokers = e, e.Seeds()
 	}
 	var err error
 	if c.admCl, err = kgo.NewClient(kgo.SeedBrokers(c.brokers...)); err != nil {
 		c.close()
-		return nil, fmt.Errorf("bench: admin client: %w", err)
+		return ctx, nil, fmt.Errorf("bench: admin client: %w", err)
 	}
 	c.adm = kadm.NewClient(c.admCl)
-	return c, nil
+	return ctx, c, nil
 }
 
 // name returns a topic or group name unique to this run.
@@ -76,8 +81,9 @@ func (c *cluster) createTopics(ctx context.Context, partitions int32, topics ...
 }
 
 // close removes what the run created on external brokers, or stops the
-// embedded cluster.
+// embedded cluster, and ends the run's context.
 func (c *cluster) close() {
+	defer c.cancel()
 	if c.emb != nil {
 		if c.admCl != nil {
 			c.admCl.Close()

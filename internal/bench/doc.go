@@ -41,9 +41,38 @@
 //     under exactly-once, it is committed and the input and repartition
 //     topics are consumed); records/s counts input lines. There is no
 //     hand-written loop for a stateful scenario: kstream is compared with
-//     Kafka Streams only, which runs it against -brokers only (on the
-//     embedded cluster its admin client cannot create its internal
-//     topics).
+//     Kafka Streams only.
+//   - windowed: an input topic is pre-filled with -windowed-records
+//     records keyed "user-<i mod 10,000>" (-value-size byte values), which
+//     the producer stamps 1 ms apart, the last one about at the prefill's
+//     start (1,000,000 records span 17 one-minute windows, with 6 records
+//     per user in each); then each implementation runs Source → GroupByKey
+//     → WindowedBy(Tumbling(1 minute), no grace) → Count (in-memory window
+//     store "window-counts", changelogged; every update forwarded: no
+//     record cache, no EmitOnWindowClose) → ToStream → To, the keys written
+//     as Kafka Streams' time-windowed serde writes them
+//     (kstream.TimeWindowedSerde). No record is late: the timestamps grow
+//     with the offsets of every partition (one idempotent producer keeps
+//     each partition's order), so each record's window is still open (its
+//     end is after the task's stream time, the record's own timestamp), and
+//     the output is exactly one count update per record. The time runs
+//     until it is all there (and, under exactly-once,
+//     committed, with the input consumed); records/s counts input
+//     records. kstream and Kafka Streams run it, as the word count.
+//   - join: a table topic is pre-filled with one record per user (10,000,
+//     keys "user-<n>", -value-size byte values), then a stream topic with
+//     -join-records records keyed "user-<i mod 10,000>"; each
+//     implementation runs SourceTable(table, in-memory store "users", whose
+//     changelog is the table topic) and Source(stream) → LeftJoinTable
+//     (the stream value followed by the user's) → To. Kafka Streams runs
+//     builder.table with topology.optimization=all, so that it too uses the
+//     table topic as the store's changelog. Both topics are read while the
+//     clock runs. A left join emits one record per stream record whether
+//     the table has its user yet or not, so the output is exactly one
+//     record per stream record whatever order the topics are processed in.
+//     The time runs until it is all there (and, under exactly-once,
+//     committed, with both topics consumed); records/s counts stream
+//     records. kstream and Kafka Streams run it, as the word count.
 //   - count (opt-in: -scenarios count; it needs no Kafka and ignores -modes
 //     and -timeout): a count aggregation, Source -> GroupByKey -> Count ->
 //     To, over -count-keys distinct keys (10,000,000) in -count-partitions
@@ -61,23 +90,29 @@
 //     MiB.
 //
 // Kafka Streams (-kafka-streams auto, the default, when java is installed)
-// runs the passthrough topology of internal/javaref
-// (dev.kstream.javaref.Bench, Kafka's version from internal/javaref/pom.xml)
-// in a child JVM against the same cluster, in both scenarios; the bench
-// builds it with mvn first when its classes are missing or older than its
-// source. It gets the settings the others have: the commit interval, the
+// runs the same topologies (internal/javaref's dev.kstream.javaref.Bench,
+// Kafka's version from internal/javaref/pom.xml) in a child JVM against the
+// same cluster: the passthrough's in the passthrough and latency scenarios,
+// and those of the stateful scenarios (wordcount, windowed, join), with
+// in-memory stores and the record cache off. The
+// bench builds it with mvn first when its classes are missing or older than
+// its source. It gets the settings the others have: the commit interval, the
 // producer linger (franz-go's default 10 ms unless 0), franz-go's default
 // producer batch size (1 MB; Java's is 16 KiB), max.poll.records = the
 // batch in the passthrough, and -streams-threads stream threads (1). In
 // the passthrough it starts before the clock, paused, and resumes once it
 // holds every partition: the JVM's start and its group join are not
-// measured, its JIT's warm-up is. In the latency scenario it keeps its
+// measured, its JIT's warm-up is. In the stateful scenarios, since a paused
+// application does not restore its stores, it starts running on the empty
+// input topics before the prefill, pauses once it runs all its tasks, and
+// resumes with the clock. In the latency scenario it keeps its
 // default max.poll.records (it processes record by record whatever it
 // polls; with max.poll.records=1 it keeps up with about 2k records/s here)
 // and runs once per linger. Its CPU time (the JVM's, reported by the
 // program) is added to this process's. KSTREAM_BENCH_JVM_OPTS passes JVM
 // options (for example -Xmx1g, or a flight recording). The "vs KS" column
-// compares kstream with it: records/s in the passthrough, p99 in latency.
+// compares kstream with it: records/s in the passthrough and the stateful
+// scenarios, p99 in latency.
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups
@@ -85,9 +120,10 @@
 //
 // The table goes to stdout, a progress line to stderr, and results.json and
 // results.svg (records/s per scenario, mode and implementation) to -out.
-// -cpuprofile writes a CPU profile of each passthrough, latency and wordcount
-// run's measured window.
+// -cpuprofile writes a CPU profile of each passthrough, latency, wordcount,
+// windowed and join run's measured window.
 // -repeat runs the passthrough several times (alternating the order of the
 // implementations) and reports the medians: use it on a busy machine.
-// -quick is a smoke run for CI (200,000 records, 3 s latency runs).
+// -quick is a smoke run for CI (200,000 records, 3 s latency runs, 20,000
+// word-count lines, 100,000 windowed and join records).
 package main

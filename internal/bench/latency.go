@@ -32,10 +32,7 @@ func runLatency(ctx context.Context, cfg *config, prog *progress, mode, impl str
 		r.Batch, r.Linger, r.Variant, r.CommitMs = 0, "", floorVariant, 0
 	}
 	label := fmt.Sprintf("%s %s %s %s", scenarioLatency, mode, impl, r.Variant)
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-
-	c, err := openCluster(ctx, cfg)
+	ctx, c, err := openCluster(ctx, cfg)
 	if err != nil {
 		return r, err
 	}

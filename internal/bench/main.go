@@ -30,8 +30,10 @@ type config struct {
 	rate     int           // offered records/s
 	batches  []int         // records per poll (kafkaio.MaxBatch)
 
-	// wordcount scenario
-	wordCountLines int
+	// stateful scenarios
+	wordCountLines  int
+	windowedRecords int
+	joinRecords     int // stream records (the table has one per user)
 
 	// restore scenario
 	restoreRecords int
@@ -43,10 +45,10 @@ type config struct {
 
 	repeat     int           // passthrough runs per implementation (median reported)
 	commit     time.Duration // commit interval of both implementations; 0: kstream's defaults
-	cpuProfile string        // passthrough and latency CPU profile path (suffixed per run)
+	cpuProfile string        // CPU profile path of the measured runs (suffixed per run)
 	timeout    time.Duration
 
-	// Kafka Streams in the passthrough and latency scenarios
+	// Kafka Streams in the passthrough, latency and (-brokers) stateful scenarios
 	streamsMode    string   // streamsAuto, streamsOn, streamsOff
 	streamsThreads int      // num.stream.threads
 	streams        *javaRef // set by resolveStreams; nil: not run
@@ -69,8 +71,10 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "", "bootstrap brokers host:port,...; default: a fresh embedded cluster (kafkaio.StartEmbedded) per run")
 	records := fs.Int("records", 2_000_000, "passthrough input records (-quick: 200,000)")
-	scenarios := fs.String("scenarios", "passthrough,latency,wordcount", "scenarios to run: passthrough, latency, wordcount, restore, count (opt-in)")
+	scenarios := fs.String("scenarios", "passthrough,latency,wordcount,windowed,join", "scenarios to run: passthrough, latency, wordcount, windowed, join, restore, count (opt-in)")
 	wordCountLines := fs.Int("wordcount-lines", 300_000, "wordcount scenario: input lines of 8 words (-quick: 20,000)")
+	windowedRecords := fs.Int("windowed-records", 1_000_000, "windowed scenario: input records (-quick: 100,000)")
+	joinRecords := fs.Int("join-records", 1_000_000, "join scenario: stream records, joined with a table of 10,000 users (-quick: 100,000)")
 	modes := fs.String("modes", "alos,eos", "processing guarantees: alos (at-least-once), eos (exactly-once)")
 	out := fs.String("out", "bench-results", "directory for results.json and results.svg")
 	valueSize := fs.Int("value-size", 100, "value size in bytes")
@@ -79,7 +83,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	warmup := fs.Duration("warmup", time.Second, "unmeasured producing time before a latency run (-quick: 500ms)")
 	rate := fs.Int("rate", 10_000, "records/s offered in the latency scenario")
 	batches := fs.String("batches", "1,100", "records per poll (kafkaio.MaxBatch) in the latency scenario")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency and wordcount run's measured window to this path, suffixed -<mode>-<impl>")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency, wordcount, windowed and join run's measured window to this path, suffixed -<mode>-<impl> (passthrough), -<mode>-latency-<impl>-batch<n>, -<mode>-<scenario>-<impl> (stateful scenarios)")
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
@@ -87,7 +91,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
 	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
 	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
-	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough, latency and wordcount scenarios too: auto (when java, and the built reference programs or mvn, are present), on, off")
+	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough, latency, wordcount, windowed and join scenarios too (the last three with -brokers only): auto (when java, and the built reference programs or mvn, are present), on, off")
 	streamsThreads := fs.Int("streams-threads", 1, "Kafka Streams' num.stream.threads")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -101,7 +105,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
 		restoreRecords: *restoreRecords, countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,
-		streamsMode: *streams, streamsThreads: *streamsThreads, wordCountLines: *wordCountLines,
+		streamsMode: *streams, streamsThreads: *streamsThreads,
+		wordCountLines: *wordCountLines, windowedRecords: *windowedRecords, joinRecords: *joinRecords,
 	}
 	if *quick {
 		if !set["records"] {
@@ -109,6 +114,12 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		}
 		if !set["wordcount-lines"] {
 			c.wordCountLines = 20_000
+		}
+		if !set["windowed-records"] {
+			c.windowedRecords = 100_000
+		}
+		if !set["join-records"] {
+			c.joinRecords = 100_000
 		}
 		if !set["restore-records"] {
 			c.restoreRecords = 200_000
@@ -126,8 +137,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.scenarios = splitList(*scenarios)
 	c.modes = splitList(*modes)
 	for _, s := range c.scenarios {
-		if s != scenarioPassthrough && s != scenarioLatency && s != scenarioWordCount && s != scenarioRestore && s != scenarioCount {
-			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, wordcount, restore, count)", s)
+		if s != scenarioPassthrough && s != scenarioLatency && findStateful(s) == nil && s != scenarioRestore && s != scenarioCount {
+			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, wordcount, windowed, join, restore, count)", s)
 		}
 	}
 	for _, m := range c.modes {
@@ -151,8 +162,8 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, errors.New("-value-size must be at least 16 (the latency scenario stores the send time in the value)")
 	case c.rate <= 0 || c.duration <= 0:
 		return nil, errors.New("-rate and -duration must be positive")
-	case c.wordCountLines <= 0:
-		return nil, errors.New("-wordcount-lines must be positive")
+	case c.wordCountLines <= 0 || c.windowedRecords <= 0 || c.joinRecords <= 0:
+		return nil, errors.New("-wordcount-lines, -windowed-records and -join-records must be positive")
 	case c.restoreRecords <= 0:
 		return nil, errors.New("-restore-records must be positive")
 	case c.countKeys <= 0 || c.countPartitions <= 0 || c.countBudget <= 0:
@@ -173,7 +184,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 // when a scenario that runs it is on. It fails only with -kafka-streams on.
 func resolveStreams(cfg *config, logw io.Writer) error {
 	if cfg.streamsMode == streamsOff || !slices.ContainsFunc(cfg.scenarios, func(s string) bool {
-		return s == scenarioPassthrough || s == scenarioLatency || s == scenarioWordCount
+		return s == scenarioPassthrough || s == scenarioLatency || findStateful(s) != nil
 	}) {
 		return nil
 	}

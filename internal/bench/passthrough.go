@@ -31,14 +31,7 @@ func startPipeline(ctx context.Context, cfg *config, c *cluster, impl, in, out s
 // runPassthrough pre-fills a fresh input topic and measures how long impl
 // takes to turn it into the expected output.
 func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl string, logw io.Writer) (r row, err error) {
-	p := params{eos: mode == modeEOS, batch: 10000, linger: defaultLinger, partitions: cfg.partitions, commit: cfg.commit}
-	r = row{Scenario: scenarioPassthrough, Mode: mode, Impl: impl, Batch: p.batch, Linger: lingerLabel(p.linger),
-		Variant: p.variant(), CommitMs: ms(p.commitInterval())}
-	label := fmt.Sprintf("%s %s %s", scenarioPassthrough, mode, impl)
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-
-	c, err := openCluster(ctx, cfg)
+	ctx, c, p, r, err := throughputRun(ctx, cfg, scenarioPassthrough, mode, impl)
 	if err != nil {
 		return r, err
 	}
@@ -48,7 +41,7 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 		return r, err
 	}
 	var filled atomic.Int64
-	prog.set(label+": prefill", filled.Load)
+	prog.set(r.label()+": prefill", filled.Load)
 	expected, err := prefill(ctx, c.brokers, in, cfg.records, cfg.valueSize, &filled)
 	if err != nil {
 		return r, err
@@ -58,7 +51,7 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 	// a few hundred ms). Its JIT's warm-up is.
 	var streams *streamsPipeline
 	if impl == implStreams {
-		prog.set(label+": starting the JVM", nil)
+		prog.set(r.label()+": starting the JVM", nil)
 		pl, err := startPipeline(ctx, cfg, c, impl, in, out, p, true, logw)
 		if err != nil {
 			return r, err
@@ -69,11 +62,40 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 			return r, err
 		}
 	}
-	runtime.GC()
+	start := func() (pipeline, error) { return startPipeline(ctx, cfg, c, impl, in, out, p, false, logw) }
+	err = measure(ctx, cfg, prog, c, &r, impl, streams, start, []string{in}, out, int64(cfg.records), expected)
+	return r, err
+}
 
-	stopProfile, err := startProfile(cfg.cpuProfile, mode, impl)
+// throughputRun begins a run of a scenario measured in records/s (the
+// passthrough, the stateful scenarios): its settings (batches of 10,000
+// records, franz-go's default linger), its row, its cluster and context (see
+// openCluster).
+func throughputRun(ctx context.Context, cfg *config, scenario, mode, impl string) (context.Context, *cluster, params, row, error) {
+	p := params{eos: mode == modeEOS, batch: 10000, linger: defaultLinger, partitions: cfg.partitions, commit: cfg.commit}
+	r := row{Scenario: scenario, Mode: mode, Impl: impl, Batch: p.batch, Linger: lingerLabel(p.linger),
+		Variant: p.variant(), CommitMs: ms(p.commitInterval())}
+	ctx, c, err := openCluster(ctx, cfg)
+	return ctx, c, p, r, err
+}
+
+// label names r's run in the progress line.
+func (r *row) label() string { return fmt.Sprintf("%s %s %s", r.Scenario, r.Mode, r.Impl) }
+
+// measure is the measured part of r's run: from the start of the
+// implementation (start, or resuming streams: Kafka Streams, started and
+// paused before) until waitOutput sees the expected output records in out,
+// having read input records of reads. It sets r's measures: records/s,
+// startup, CPU of this process and of Kafka Streams' JVM, and notes an
+// at-least-once output of another size than expected (duplicates).
+// -cpuprofile profiles it to a file suffixed -<mode>-<profile>.
+func measure(ctx context.Context, cfg *config, prog *progress, c *cluster, r *row, profile string,
+	streams *streamsPipeline, start func() (pipeline, error), reads []string, out string, input, expected int64) error {
+	eos := r.Mode == modeEOS
+	runtime.GC()
+	stopProfile, err := startProfile(cfg.cpuProfile, r.Mode, profile)
 	if err != nil {
-		return r, err
+		return err
 	}
 	var pl pipeline
 	var childCPU0, childCPU1 float64 // Kafka Streams' JVM
@@ -82,29 +104,28 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 		pl = streams
 		childCPU0, err = streams.resume()
 	} else {
-		pl, err = startPipeline(ctx, cfg, c, impl, in, out, p, false, logw)
+		pl, err = start()
 	}
 	if err != nil {
 		stopProfile()
-		return r, err
+		return err
 	}
-	prog.set(label, pl.processed)
-	first, done, werr := waitOutput(ctx, c, pl, p.eos, []string{in}, out, int64(cfg.records), expected)
+	prog.set(r.label(), pl.processed)
+	first, done, werr := waitOutput(ctx, c, pl, eos, reads, out, input, expected)
 	cpu1 := cpuSeconds()
 	if streams != nil && werr == nil {
 		childCPU1, werr = streams.cpu()
 	}
 	stopProfile()
-	prog.set(label+": stopping", nil)
+	prog.set(r.label()+": stopping", nil)
 	serr := pl.stop()
 	if werr != nil {
-		return r, werr
+		return werr
 	}
 	if serr != nil {
-		return r, serr
+		return serr
 	}
-
-	r.Records = int64(cfg.records)
+	r.Records = input
 	r.Seconds = done.Sub(t0).Seconds()
 	r.RecordsPerSec = float64(r.Records) / r.Seconds
 	r.StartupMs = ms(first.Sub(t0))
@@ -113,14 +134,14 @@ func runPassthrough(ctx context.Context, cfg *config, prog *progress, mode, impl
 	}
 	r.CPUSeconds = cpu1 - cpu0 + childCPU1 - childCPU0
 	r.CPUSecPerMRec = r.CPUSeconds / (float64(r.Records) / 1e6)
-	if !p.eos {
+	if !eos {
 		// No transaction markers at-least-once: the end offsets count the
 		// records, and more than expected means duplicates.
 		if n, err := c.endOffsets(ctx, out); err == nil && n != expected {
-			r.Note = fmt.Sprintf("output has %d records, expected %d", n, expected)
+			r.Note = joinNote(r.Note, fmt.Sprintf("output has %d records, expected %d", n, expected))
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // waitOutput waits until the whole expected output is visible: at-least-once

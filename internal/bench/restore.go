@@ -36,9 +36,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	n := cfg.restoreRecords
 	raw = row{Scenario: scenarioRestore, Mode: backend, Impl: implHand, Variant: implRaw}
 	ks = row{Scenario: scenarioRestore, Mode: backend, Impl: implKstream, Variant: implRaw}
-	ctx, cancel := context.WithTimeout(ctx, cfg.timeout)
-	defer cancel()
-	c, err := openCluster(ctx, cfg)
+	ctx, c, err := openCluster(ctx, cfg)
 	if err != nil {
 		return raw, ks, err
 	}
@@ -143,7 +141,7 @@ func fill(r *row, n int64) {
 // fillChangelog writes n count-store changelog records: distinct string
 // keys, Int64 values.
 func fillChangelog(ctx context.Context, brokers []string, topic string, n int, done *atomic.Int64) error {
-	return produceN(ctx, brokers, topic, n, done, func(buf []byte, i int) ([]byte, int, []byte) {
+	return produceN(ctx, brokers, topic, n, done, nil, func(buf []byte, i int) ([]byte, int, []byte) {
 		start := len(buf)
 		buf = appendKey(buf, i)
 		klen := len(buf) - start

@@ -69,22 +69,6 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 						add(r, err)
 					}
 				}
-			case scenarioWordCount: // stateful: no hand-written loop
-				for _, impl := range impls {
-					if impl == implHand || ctx.Err() != nil {
-						continue
-					}
-					if impl == implStreams && len(cfg.brokers) == 0 {
-						if mode == cfg.modes[0] {
-							res.Notes = append(res.Notes, "wordcount: Kafka Streams runs only with -brokers: on the embedded cluster its admin client cannot create or describe its internal topics (kfake answers DescribeTopicPartitions without eligible leader replicas, and CreateTopics with a node id of -1)")
-						}
-						continue
-					}
-					start := time.Now()
-					r, err := runWordCount(ctx, cfg, prog, mode, impl, stderr)
-					r.RunSeconds = time.Since(start).Seconds()
-					add(r, err)
-				}
 			case scenarioRestore: // modes are the state backends: once
 				if mode != cfg.modes[0] {
 					break
@@ -129,6 +113,16 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 							add(r, err)
 						}
 					}
+				}
+			default: // stateful (wordcount, windowed, join): no hand-written loop
+				for _, impl := range []string{implKstream, implStreams} {
+					if ctx.Err() != nil || impl == implStreams && cfg.streams == nil {
+						continue
+					}
+					start := time.Now()
+					r, err := runStateful(ctx, cfg, prog, findStateful(sc), mode, impl, stderr)
+					r.RunSeconds = time.Since(start).Seconds()
+					add(r, err)
 				}
 			}
 		}

@@ -145,9 +145,10 @@ type streamsPipeline struct {
 }
 
 // startStreams starts Kafka Streams on the topology of scenario
-// (passthrough or wordcount). Paused, it joins the group and takes its
-// tasks but processes nothing until resume.
-func startStreams(ref *javaRef, scenario string, brokers []string, group, in, out string, p params, paused bool) (*streamsPipeline, error) {
+// (passthrough, latency's passthrough, or a stateful scenario), reading in,
+// and the topics of extra (Bench.java's flags), writing out. Paused, it
+// joins the group and takes its tasks but processes nothing until resume.
+func startStreams(ref *javaRef, scenario string, brokers []string, group, in, out string, p params, paused bool, extra ...string) (*streamsPipeline, error) {
 	linger := p.linger
 	if linger < 0 {
 		linger = 10 * time.Millisecond // franz-go's default, which kstream and the hand loop use
@@ -166,9 +167,10 @@ func startStreams(ref *javaRef, scenario string, brokers []string, group, in, ou
 	if paused {
 		args = append(args, "-paused")
 	}
+	args = append(args, extra...)
 	tasks := p.partitions
-	if scenario == scenarioWordCount {
-		tasks *= 2 // two sub-topologies: before and after the repartition
+	if sc := findStateful(scenario); sc != nil {
+		tasks *= sc.subTopologies
 	}
 	s := &streamsPipeline{cmd: exec.Command(ref.java, args...), name: group, tasks: tasks,
 		reply: make(chan string, 1), done: make(chan struct{})}

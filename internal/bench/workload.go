@@ -65,20 +65,48 @@ func newProducer(brokers []string, extra ...kgo.Opt) (*kgo.Client, error) {
 // counting them in done. It returns how many pass the filter.
 func prefill(ctx context.Context, brokers []string, topic string, n, valueSize int, done *atomic.Int64) (int64, error) {
 	pool := valuePool(valueSize)
-	err := produceN(ctx, brokers, topic, n, done, func(buf []byte, i int) ([]byte, int, []byte) {
+	err := produceN(ctx, brokers, topic, n, done, nil, func(buf []byte, i int) ([]byte, int, []byte) {
 		start := len(buf)
 		buf = appendKey(buf, i)
-		off := (i * 4099) % (len(pool) - valueSize)
-		return buf, len(buf) - start, pool[off : off+valueSize : off+valueSize]
+		return buf, len(buf) - start, poolValue(pool, i, valueSize)
 	})
 	return kept(n), err
+}
+
+// poolValue returns value i of size bytes, sliced from pool (see valuePool).
+func poolValue(pool []byte, i, size int) []byte {
+	off := (i * 4099) % (len(pool) - size)
+	return pool[off : off+size : off+size]
+}
+
+// users is how many distinct keys the windowed and join scenarios have.
+const users = 10_000
+
+// appendUser appends the key of record i of the windowed and join
+// scenarios: "user-<i mod users>", so that every user has the same number
+// of records (give or take one), at regular intervals.
+func appendUser(dst []byte, i int) []byte {
+	dst = append(dst, "user-"...)
+	return strconv.AppendInt(dst, int64(i%users), 10)
+}
+
+// produceUsers writes records 0..n-1 keyed by appendUser with values of
+// valueSize bytes to topic, counting them in done; at as in produceN.
+func produceUsers(ctx context.Context, brokers []string, topic string, n, valueSize int, done *atomic.Int64, at func(i int) time.Time) error {
+	pool := valuePool(valueSize)
+	return produceN(ctx, brokers, topic, n, done, at, func(buf []byte, i int) ([]byte, int, []byte) {
+		start := len(buf)
+		buf = appendUser(buf, i)
+		return buf, len(buf) - start, poolValue(pool, i, valueSize)
+	})
 }
 
 // produceN writes records 0..n-1 of rec to topic, counting them in done. rec
 // appends record i's key to buf, and returns buf, the key's length and the
 // value (which may follow the key in buf); buf is new for each chunk of
-// records.
-func produceN(ctx context.Context, brokers []string, topic string, n int, done *atomic.Int64,
+// records. at, if not nil, returns record i's timestamp; otherwise the
+// producer stamps records with their produce time.
+func produceN(ctx context.Context, brokers []string, topic string, n int, done *atomic.Int64, at func(i int) time.Time,
 	rec func(buf []byte, i int) (out []byte, keyLen int, value []byte)) error {
 	cl, err := newProducer(brokers)
 	if err != nil {
@@ -103,6 +131,9 @@ func produceN(ctx context.Context, brokers []string, topic string, n int, done *
 			var v []byte
 			buf, klen, v = rec(buf, i+j)
 			recs[j] = kgo.Record{Topic: topic, Key: buf[start : start+klen : start+klen], Value: v}
+			if at != nil {
+				recs[j].Timestamp = at(i + j)
+			}
 			cl.Produce(ctx, &recs[j], promise)
 		}
 		if p := firstErr.Load(); p != nil {

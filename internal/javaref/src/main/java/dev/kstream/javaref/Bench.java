@@ -29,8 +29,12 @@ import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.ThreadMetadata;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.Joined;
+import org.apache.kafka.streams.kstream.KTable;
 import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
+import org.apache.kafka.streams.kstream.TimeWindows;
+import org.apache.kafka.streams.kstream.WindowedSerdes;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -48,13 +52,28 @@ import org.apache.kafka.streams.state.Stores;
  *       (every update is forwarded, as kstream does by default), and the
  *       counts written as string keys and 8-byte longs, as internal/bench's
  *       wordCountTopology.
+ *   <li>windowed: records with string keys (users) grouped by key, counted
+ *       per one-minute tumbling window without grace
+ *       (TimeWindows.ofSizeWithNoGrace) in an in-memory window store
+ *       "window-counts" with the record cache off (every update is
+ *       forwarded), and the counts written with time-windowed string keys
+ *       (the key, then the window start) and 8-byte longs, as
+ *       internal/bench's windowedTopology.
+ *   <li>join: the topic of -table read as a table of users (string keys,
+ *       byte-array values) in an in-memory store "users" whose changelog is
+ *       that topic (topology.optimization=all), and the records of -in
+ *       left-joined with it: each comes out with its value followed by its
+ *       user's (alone if the table lacks the user), as internal/bench's
+ *       joinTopology. -in and -table must be co-partitioned.
  * </ul>
  *
  * <pre>
- *   Bench -scenario passthrough|wordcount -brokers HOST:PORT,... -app-id ID -in TOPIC -out TOPIC
- *         [-eos] [-max-poll N] [-linger-ms MS] [-commit-ms MS] [-threads N]
- *         [-batch-bytes N] [-paused]
+ *   Bench -scenario passthrough|wordcount|windowed|join -brokers HOST:PORT,... -app-id ID -in TOPIC
+ *         -out TOPIC [-table TOPIC] [-eos] [-max-poll N] [-linger-ms MS] [-commit-ms MS]
+ *         [-threads N] [-batch-bytes N] [-paused]
  * </pre>
+ *
+ * -table is the table topic of the join, and required there.
  *
  * Settings left out keep Kafka Streams' defaults. With -paused the
  * application starts paused (KafkaStreams#pause) and resumes when it reads
@@ -69,7 +88,8 @@ import org.apache.kafka.streams.state.Stores;
  * <pre>
  *   state NAME                      on every state change of the application
  *   p PROCESSED TASKS               every 5 ms when either changed: input records
- *                                   processed so far, active tasks
+ *                                   processed so far (lines in the word count, stream
+ *                                   records in the join), active tasks
  *   paused CPU_NS | resumed CPU_NS | cpu CPU_NS
  *                                   answers to "pause", "resume" and "cpu" on stdin: the
  *                                   process's CPU time so far, in nanoseconds
@@ -143,12 +163,41 @@ public final class Bench {
             .toStream()
             .to(out, Produced.with(Serdes.String(), Serdes.Long()));
         break;
+      case "windowed":
+        props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        Duration size = Duration.ofMinutes(1);
+        b.stream(in, Consumed.with(Serdes.String(), Serdes.ByteArray()))
+            .peek((k, v) -> processed.increment())
+            .groupByKey(Grouped.with(Serdes.String(), Serdes.ByteArray()))
+            .windowedBy(TimeWindows.ofSizeWithNoGrace(size))
+            .count(Materialized.<String, Long>as(Stores.inMemoryWindowStore("window-counts", size, size, false))
+                .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()))
+            .toStream()
+            .to(out, Produced.with(WindowedSerdes.timeWindowedSerdeFrom(String.class, size.toMillis()), Serdes.Long()));
+        break;
+      case "join":
+        props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        props.put(StreamsConfig.TOPOLOGY_OPTIMIZATION_CONFIG, StreamsConfig.OPTIMIZE);
+        KTable<String, byte[]> users = b.table(required(flags, "table"), Consumed.with(Serdes.String(), Serdes.ByteArray()),
+            Materialized.<String, byte[]>as(Stores.inMemoryKeyValueStore("users"))
+                .withKeySerde(Serdes.String()).withValueSerde(Serdes.ByteArray()));
+        b.stream(in, Consumed.with(Serdes.String(), Serdes.ByteArray()))
+            .leftJoin(users, (v, user) -> {
+              processed.increment();
+              byte[] joined = Arrays.copyOf(v, v.length + (user == null ? 0 : user.length));
+              if (user != null) {
+                System.arraycopy(user, 0, joined, v.length, user.length);
+              }
+              return joined;
+            }, Joined.with(Serdes.String(), Serdes.ByteArray(), Serdes.ByteArray()))
+            .to(out, Produced.with(Serdes.String(), Serdes.ByteArray()));
+        break;
       default:
         throw new IllegalArgumentException("unknown -scenario " + scenario);
     }
 
     PrintStream stdout = new PrintStream(System.out, true, StandardCharsets.UTF_8);
-    KafkaStreams streams = new KafkaStreams(b.build(), props);
+    KafkaStreams streams = new KafkaStreams(b.build(props), props); // build(props): the optimizations
     AtomicReference<Throwable> failure = new AtomicReference<>();
     CountDownLatch stop = new CountDownLatch(1);
     streams.setStateListener((now, before) -> say(stdout, "state " + now));
