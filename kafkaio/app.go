@@ -226,7 +226,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	defer a.admCl.Close()
 	a.adm = kadm.NewClient(a.admCl)
-	if a.plan, err = planTopics(ctx, a.adm, a.g, &a.cfg); err != nil {
+	if a.plan, err = planTopics(ctx, a.admCl, a.g, &a.cfg); err != nil {
 		return err
 	}
 	a.outTopics = map[string]*outTopic{}

@@ -7,9 +7,12 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kstreamgo/kstream/internal/graph"
 )
@@ -26,7 +29,8 @@ type topicPlan struct {
 
 // planTopics checks the user topics, derives the partition counts of the
 // internal ones, and creates those that are missing (changelogs compacted).
-func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *config) (*topicPlan, error) {
+func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *config) (*topicPlan, error) {
+	adm := kadm.NewClient(cl)
 	app := cfg.appID
 	p := &topicPlan{partitions: map[string]int32{}, subCount: make([]int32, len(g.SubTopologies)), readers: map[string]int{}}
 	global := map[int]bool{}
@@ -179,6 +183,7 @@ func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *c
 
 	// Create what is missing; check what exists.
 	var errs []error
+	var created []string
 	for _, t := range internal {
 		want := p.partitions[t]
 		if d, ok := details[t]; ok && d.Err == nil && len(d.Partitions) > 0 {
@@ -200,9 +205,62 @@ func planTopics(ctx context.Context, adm *kadm.Client, g *graph.Topology, cfg *c
 				errs = append(errs, fmt.Errorf("kafkaio: creating topic %s: %w (%s)", r.Topic, r.Err, r.ErrMessage))
 			}
 		}
+		created = append(created, t)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
+	if err := waitTopics(ctx, cl, created, p.partitions); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// waitTopics waits until the brokers' metadata lists every topic of topics
+// with all its partitions led. A broker answers CreateTopics before its
+// metadata has the new topic: a consumer that looked the topic up then would
+// wait for its next metadata refresh (franz-go's MetadataMinAge, 5 s) before
+// reading it (which kadm's cached metadata would do here too: the requests
+// go to the brokers directly).
+func waitTopics(ctx context.Context, cl *kgo.Client, topics []string, partitions map[string]int32) error {
+	if len(topics) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	for {
+		if resp, err := req.RequestWith(ctx, cl); err == nil && topicsLed(resp, partitions) == len(topics) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafkaio: waiting for the new topics %s to have leaders: %w", strings.Join(topics, ", "), ctx.Err())
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// topicsLed counts the topics of resp that have the number of partitions of
+// partitions, all with a leader.
+func topicsLed(resp *kmsg.MetadataResponse, partitions map[string]int32) int {
+	n := 0
+	for _, t := range resp.Topics {
+		if t.Topic == nil || t.ErrorCode != 0 || int32(len(t.Partitions)) != partitions[*t.Topic] {
+			continue
+		}
+		led := true
+		for _, p := range t.Partitions {
+			led = led && p.ErrorCode == 0 && p.Leader >= 0
+		}
+		if led {
+			n++
+		}
+	}
+	return n
 }
