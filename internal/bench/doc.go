@@ -105,10 +105,12 @@
 // measured, its JIT's warm-up is. In the stateful scenarios, since a paused
 // application does not restore its stores, it starts running on the empty
 // input topics before the prefill, pauses once it runs all its tasks, and
-// resumes with the clock. In the latency scenario it keeps its
-// default max.poll.records (it processes record by record whatever it
-// polls; with max.poll.records=1 it keeps up with about 2k records/s here)
-// and runs once per linger. Its CPU time (the JVM's, reported by the
+// resumes with the clock. In the latency scenario it keeps its default
+// max.poll.records (it processes record by record whatever it polls; with
+// max.poll.records=1 it keeps up with about 2k records/s here), runs once
+// per linger, and gets a warm-up of at least 5 s unless -quick (its JIT's
+// first seconds otherwise set its p99: about 1 s after a 1 s warm-up, 43-54
+// ms after 6 s on a real broker). Its CPU time (the JVM's, reported by the
 // program) is added to this process's. KSTREAM_BENCH_JVM_OPTS passes JVM
 // options (for example -Xmx1g, or a flight recording). The "vs KS" column
 // compares kstream with it: records/s in the passthrough and the stateful
