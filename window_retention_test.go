@@ -3,7 +3,6 @@ package kstream_test
 import (
 	"fmt"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -216,11 +215,7 @@ func TestWindowRetentionTransparent(t *testing.T) {
 }
 
 func TestWindowRetentionBuildErrors(t *testing.T) {
-	cases := []struct {
-		name  string
-		build func(g kstream.Grouped[string, string])
-		want  string
-	}{
+	cases := []windowBuildError{
 		{"tumbling", func(g kstream.Grouped[string, string]) {
 			kstream.WindowedBy(g, kstream.Tumbling(10*ms).Grace(5*ms)).Count(kstream.Named("w"), kstream.Retention(14*ms))
 		}, "windowed-count w: retention 14ms must be at least the window size plus the grace period (15ms)"},
@@ -245,16 +240,7 @@ func TestWindowRetentionBuildErrors(t *testing.T) {
 			kstream.WindowedBy(g, kstream.Tumbling(10*ms)).Count(kstream.Named("w"), kstream.Retention(time.Minute+time.Microsecond))
 		}, "windowed-count w: retention 1m0.000001s is not a whole number of milliseconds"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			b := kstream.NewBuilder()
-			c.build(kstream.Source(b, "in", serde.String, serde.String).GroupByKey())
-			_, err := b.Build()
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Build error %v, want one containing %q", err, c.want)
-			}
-		})
-	}
+	testWindowBuildErrors(t, cases)
 	// The minimum itself is valid, and other operators ignore Retention.
 	b := kstream.NewBuilder()
 	g := kstream.Source(b, "in", serde.String, serde.String).GroupByKey()

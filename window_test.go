@@ -653,11 +653,7 @@ func TestWindowedSerdes(t *testing.T) {
 }
 
 func TestWindowBuildErrors(t *testing.T) {
-	cases := []struct {
-		name  string
-		build func(g kstream.Grouped[string, string])
-		want  string
-	}{
+	cases := []windowBuildError{
 		{"zero size", func(g kstream.Grouped[string, string]) {
 			kstream.WindowedBy(g, kstream.Tumbling(0)).Count(kstream.Named("w"))
 		}, "window size 0s must be positive"},
@@ -683,16 +679,7 @@ func TestWindowBuildErrors(t *testing.T) {
 			kstream.WindowedBy(g, kstream.Tumbling(10*ms)).Count()
 		}, "needs kstream.Named"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			b := kstream.NewBuilder()
-			c.build(kstream.Source(b, "in", serde.String, serde.String).GroupByKey())
-			_, err := b.Build()
-			if err == nil || !strings.Contains(err.Error(), c.want) {
-				t.Errorf("Build error %v, want one containing %q", err, c.want)
-			}
-		})
-	}
+	testWindowBuildErrors(t, cases)
 }
 
 func TestWindowedDescribe(t *testing.T) {
@@ -772,4 +759,26 @@ func ExampleSessionWindowedBy() {
 	// ann [0m, 0m]: merged away
 	// ann [8m, 8m]: merged away
 	// ann [0m, 8m]: 3 clicks
+}
+
+// windowBuildError is a windowed aggregation that Build refuses: build adds
+// it to a grouped stream, and the Build error contains want.
+type windowBuildError struct {
+	name  string
+	build func(g kstream.Grouped[string, string])
+	want  string
+}
+
+func testWindowBuildErrors(t *testing.T, cases []windowBuildError) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := kstream.NewBuilder()
+			c.build(kstream.Source(b, "in", serde.String, serde.String).GroupByKey())
+			_, err := b.Build()
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("Build error %v, want one containing %q", err, c.want)
+			}
+		})
+	}
 }
