@@ -292,39 +292,10 @@ func TestStaleQueries(t *testing.T) {
 // open: without kstream.Retention, a closed window leaves the store.
 func TestWindowQueries(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, c cluster) {
-		in, appID := unique("in"), unique("windows")
-		mustCreate(t, c, 2, in)
-		b := kstream.NewBuilder()
-		kstream.WindowedBy(kstream.Source(b, in, serde.String, serde.String).GroupByKey(), kstream.Tumbling(time.Minute).Grace(time.Hour)).
-			Count(kstream.Named("per-minute"))
-		topo, err := b.Build()
-		if err != nil {
-			t.Fatal(err)
-		}
-		produce(t, c, in, []rec{
+		fetch := perMinuteCounts(t, c, kstream.Tumbling(time.Minute).Grace(time.Hour), []rec{
 			{key: []byte("a"), value: []byte("x"), ts: 1_000}, {key: []byte("a"), value: []byte("x"), ts: 2_000},
 			{key: []byte("b"), value: []byte("x"), ts: 5_000}, {key: []byte("a"), value: []byte("x"), ts: 61_000},
 		})
-		a, err := kafkaio.NewApp(topo, appOpts(c, appID, false)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := kafkaio.WindowStore(a, "per-minute", serde.String, serde.Int64)
-		if err != nil {
-			t.Fatal(err)
-		}
-		runApp(t, a)
-		waitCaughtUp(t, a, time.Minute)
-		fetch := func(k string, from, to int64) []string {
-			var got []string
-			if err := r.Fetch(k, from, to, func(w kstream.Windowed[string], n int64) bool {
-				got = append(got, fmt.Sprintf("%s[%d,%d)=%d", w.Key, w.Start, w.End, n))
-				return true
-			}); err != nil {
-				t.Fatal(err)
-			}
-			return got
-		}
 		for _, tc := range []struct {
 			key      string
 			from, to int64
@@ -358,40 +329,53 @@ func TestWindowQueriesRetention(t *testing.T) {
 			{"retention", []kstream.Opt{kstream.Retention(time.Hour)}, []string{"a[0,60000)=2", "a[60000,120000)=1"}},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
-				in, appID := unique("in"), unique("windows")
-				mustCreate(t, c, 2, in)
-				b := kstream.NewBuilder()
-				kstream.WindowedBy(kstream.Source(b, in, serde.String, serde.String).GroupByKey(), kstream.Tumbling(time.Minute)).
-					Count(append([]kstream.Opt{kstream.Named("per-minute")}, tc.opts...)...)
-				topo, err := b.Build()
-				if err != nil {
-					t.Fatal(err)
-				}
-				produce(t, c, in, []rec{
+				fetch := perMinuteCounts(t, c, kstream.Tumbling(time.Minute), []rec{
 					{key: []byte("a"), value: []byte("x"), ts: 1_000}, {key: []byte("a"), value: []byte("x"), ts: 2_000},
 					{key: []byte("a"), value: []byte("x"), ts: 61_000},
-				})
-				a, err := kafkaio.NewApp(topo, appOpts(c, appID, false)...)
-				if err != nil {
-					t.Fatal(err)
-				}
-				r, err := kafkaio.WindowStore(a, "per-minute", serde.String, serde.Int64)
-				if err != nil {
-					t.Fatal(err)
-				}
-				runApp(t, a)
-				waitCaughtUp(t, a, time.Minute)
-				var got []string
-				if err := r.Fetch("a", 0, math.MaxInt64, func(w kstream.Windowed[string], n int64) bool {
-					got = append(got, fmt.Sprintf("%s[%d,%d)=%d", w.Key, w.Start, w.End, n))
-					return true
-				}); err != nil {
-					t.Fatal(err)
-				}
-				if !slices.Equal(got, tc.want) {
+				}, tc.opts...)
+				if got := fetch("a", 0, math.MaxInt64); !slices.Equal(got, tc.want) {
 					t.Errorf("Fetch(a) = %q, want %q", got, tc.want)
 				}
 			})
 		}
 	})
+}
+
+// perMinuteCounts runs an app counting the records of recs per key in
+// windows (named per-minute, with opts) on c until it has processed them,
+// and returns a function that fetches a key's windows with start in [from,
+// to] from its WindowStore, as "key[start,end)=count".
+func perMinuteCounts(t *testing.T, c cluster, windows kstream.TimeWindows, recs []rec, opts ...kstream.Opt) func(k string, from, to int64) []string {
+	t.Helper()
+	in, appID := unique("in"), unique("windows")
+	mustCreate(t, c, 2, in)
+	b := kstream.NewBuilder()
+	kstream.WindowedBy(kstream.Source(b, in, serde.String, serde.String).GroupByKey(), windows).
+		Count(append([]kstream.Opt{kstream.Named("per-minute")}, opts...)...)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	produce(t, c, in, recs)
+	a, err := kafkaio.NewApp(topo, appOpts(c, appID, false)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := kafkaio.WindowStore(a, "per-minute", serde.String, serde.Int64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runApp(t, a)
+	waitCaughtUp(t, a, time.Minute)
+	return func(k string, from, to int64) []string {
+		t.Helper()
+		var got []string
+		if err := r.Fetch(k, from, to, func(w kstream.Windowed[string], n int64) bool {
+			got = append(got, fmt.Sprintf("%s[%d,%d)=%d", w.Key, w.Start, w.End, n))
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
 }
