@@ -135,9 +135,8 @@ type streamsPipeline struct {
 	tasks  int32 // when all are assigned, it is ready
 	n      atomic.Int64
 	active atomic.Int32
-	state  atomic.Pointer[string]
 	fail   atomic.Pointer[string] // an "error" line
-	reply  chan string            // answers to resume and cpu
+	reply  chan string            // answers to pause, resume and cpu
 	done   chan struct{}
 	err    error // after done
 	stderr tailBuffer
@@ -204,8 +203,6 @@ func (s *streamsPipeline) read(stdout io.Reader) {
 			if v, err := strconv.ParseInt(t, 10, 32); err == nil {
 				s.active.Store(int32(v))
 			}
-		case "state":
-			s.state.Store(&rest)
 		case "error":
 			s.fail.CompareAndSwap(nil, &rest)
 		case "paused", "resumed", "cpu":
