@@ -7,8 +7,9 @@
 // a caller-supplied buffer, with a Decode method, which decodes a value from
 // bytes it does not retain. Appending lets callers reuse buffers, and the
 // built-in fixed-width serdes do not allocate when the buffer has room.
-// [Func] builds a Serde from two functions, and [JSON] builds one for any
-// type that encoding/json can handle.
+// [Func] builds a Serde from two functions, [JSON] builds one for any
+// type that encoding/json can handle, and [Proto] builds one for protocol
+// buffer messages.
 //
 // # Kafka-compatible serdes
 //
@@ -22,6 +23,12 @@
 //	serde: int64: need 8 bytes, got 3
 //
 // [Default] returns the built-in serde for exactly those Go types.
+//
+// [Proto] encodes protocol buffer messages in the plain protobuf binary
+// encoding, the bytes of Java's message.toByteArray(), deterministically so
+// that messages can be record keys. It does not read or write the framed
+// format of Confluent Schema Registry's serializers (a magic byte, a schema
+// ID and message indexes before the message).
 //
 // # Order-preserving key encodings
 //

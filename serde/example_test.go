@@ -2,7 +2,12 @@ package serde_test
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"strings"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/kstreamgo/kstream/serde"
 )
@@ -63,6 +68,29 @@ func ExampleJSON() {
 	// Output:
 	// {"user":"alice","n":3}
 	// {User:bob N:7}
+}
+
+func ExampleProto() {
+	// T is the generated message pointer type; any generated message works
+	// the same way as this well-known type.
+	s := serde.Proto[*timestamppb.Timestamp]()
+	b, _ := s.Append(nil, &timestamppb.Timestamp{Seconds: 1700000000, Nanos: 5})
+	fmt.Printf("% x\n", b) // the bytes of Java's toByteArray()
+
+	ts, _ := s.Decode(b)
+	fmt.Println(ts.AsTime())
+
+	// An empty input is an empty message, not nil.
+	empty, _ := s.Decode(nil)
+	fmt.Println(empty != nil, proto.Equal(empty, &timestamppb.Timestamp{}))
+
+	_, err := s.Decode([]byte{0xff})
+	fmt.Println(strings.HasPrefix(err.Error(), "serde: proto: "), errors.Is(err, proto.Error))
+	// Output:
+	// 08 80 e2 cf aa 06 10 05
+	// 2023-11-14 22:13:20.000000005 +0000 UTC
+	// true true
+	// true true
 }
 
 // A window store key made of a record key and a window start time. Keys sort
