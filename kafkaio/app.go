@@ -51,8 +51,20 @@ type App struct {
 	// by interactive queries reading the tasks' stores.
 	storeMu sync.Mutex
 
-	cl        *kgo.Client
-	sess      *kgo.GroupTransactSession
+	cl   *kgo.Client
+	sess *kgo.GroupTransactSession
+	// sessOpts makes the transactional session, again after a failed
+	// transaction (see recoverTxn); recoveries counts the failed
+	// transactions since the last commit. Main loop only.
+	sessOpts   []kgo.Opt
+	recoveries int
+	// txnFailed holds a production error that failed the open transaction
+	// (see txnRecoverable): the next commit aborts it and recovers.
+	// sessGen numbers the transactional sessions; ctx, with which records
+	// are produced, carries it, so that the records of a failed session,
+	// which fail by design as it closes, do not fail its successor.
+	txnFailed atomic.Pointer[error]
+	sessGen   atomic.Int64
 	adm       *kadm.Client
 	admCl     *kgo.Client
 	restorers restorers
@@ -219,7 +231,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	defer a.cancel()
 	// Records are produced with a context that stopping does not cancel: a
 	// record dropped at shutdown would be missing from the final commit.
-	a.ctx = context.WithoutCancel(ctx)
+	a.ctx = context.WithValue(context.WithoutCancel(ctx), sessGenKey{}, int64(0))
 	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.clientOpts...)
 	if a.admCl, err = kgo.NewClient(base...); err != nil {
 		return fmt.Errorf("kafkaio: %w", err)
@@ -317,6 +329,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer a.soloCl.Close()
 	}
 	if a.cfg.exactlyOnce {
+		a.sessOpts = opts
 		if a.sess, err = kgo.NewGroupTransactSession(opts...); err != nil {
 			return fmt.Errorf("kafkaio: %w", err)
 		}
@@ -404,7 +417,15 @@ func (a *App) loop(ctx context.Context) error {
 			return a.shutdown(err)
 		}
 		if err := a.work(ctx, fetches, &lastCommit); err != nil {
-			return a.shutdown(err)
+			var te *txnError
+			if !errors.As(err, &te) {
+				return a.shutdown(err)
+			}
+			if err := a.recoverTxn(ctx, te); err != nil {
+				return a.shutdown(err)
+			}
+			lastCommit = time.Now()
+			continue
 		}
 		if a.sess != nil {
 			a.sess.AllowRebalance()
@@ -813,7 +834,16 @@ func (a *App) flush(ctx context.Context, cl *kgo.Client) error {
 func (a *App) produceFailed(r *kgo.Record, err error) {
 	perr := fmt.Errorf("kafkaio: producing to %s/%d: %w", r.Topic, r.Partition, err)
 	if a.cfg.exactlyOnce {
-		a.setFatal(perr)
+		// Nothing of a transaction may be skipped: either it fails and a
+		// new producer does its work again (recoverTxn), or Run fails.
+		switch {
+		case !a.currentSession(r):
+			// A record of a failed session, aborted by design.
+		case txnRecoverable(err):
+			a.txnFailed.CompareAndSwap(nil, &perr)
+		default:
+			a.setFatal(perr)
+		}
 		return
 	}
 	switch a.cfg.onProduce {
@@ -864,8 +894,17 @@ func (a *App) commit(ctx context.Context) error {
 		return nil
 	}
 	// A commit runs to its end even when Run is being stopped: a cancelled
-	// transaction would leave the producer in an unknown state.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	// transaction would leave the producer in an unknown state. A
+	// transaction older than its timeout is aborted by its coordinator:
+	// waiting longer for it to end is pointless, so the new producer of
+	// recoverTxn takes over sooner.
+	timeout := time.Minute
+	if a.sess != nil {
+		if tt, ok := a.cl.OptValue(kgo.TransactionTimeout).(time.Duration); ok && tt > 0 {
+			timeout = tt + 5*time.Second
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	if a.sess == nil {
 		if a.epoch != nil {
@@ -873,18 +912,22 @@ func (a *App) commit(ctx context.Context) error {
 		}
 		return a.commitSync(ctx)
 	}
+	if p := a.txnFailed.Load(); p != nil && a.fatal() == nil {
+		return &txnError{op: "producing in", err: *p}
+	}
 	try := kgo.TryCommit
 	if a.fatal() != nil {
 		try = kgo.TryAbort
 	}
 	committed, err := a.sess.End(ctx, try)
-	if err != nil {
-		return fmt.Errorf("kafkaio: ending transaction: %w", err)
+	if ferr := a.fatal(); ferr != nil {
+		return ferr
 	}
-	if err := a.fatal(); err != nil {
-		return err
+	if err != nil {
+		return &txnError{op: "ending", err: err}
 	}
 	if committed {
+		a.recoveries = 0
 		a.commits.Add(1)
 		if err := a.checkpoint(a.cl); err != nil {
 			return err
@@ -895,9 +938,144 @@ func (a *App) commit(ctx context.Context) error {
 		a.rollback()
 	}
 	if err := a.sess.Begin(); err != nil {
+		return &txnError{op: "beginning", err: err}
+	}
+	return nil
+}
+
+// maxTxnRecoveries bounds the failed transactions in a row that recoverTxn
+// recovers from: a broker outage of a few minutes, as Kafka Streams'
+// task.timeout.ms (5 minutes by default) tolerates.
+const maxTxnRecoveries = 5
+
+// txnError is a failed transaction: its end or the next one's beginning
+// failed, or a record produced in it did. The transactional producer's
+// state is unknown (a broker restarted, the coordinator moved, the epoch
+// was bumped, the commit timed out): the work since the last commit is
+// rolled back, as after an abort, and a new producer takes over (see
+// recoverTxn).
+type txnError struct {
+	op  string
+	err error
+}
+
+func (e *txnError) Error() string { return "kafkaio: " + e.op + " transaction: " + e.err.Error() }
+func (e *txnError) Unwrap() error { return e.err }
+
+// recoverTxn recovers from a failed transaction as Kafka Streams does from
+// a fenced or timed-out producer: it discards the tasks' work since the
+// last commit, closes the transactional session (leaving the group), and
+// starts a new one with the same transactional ID. The new producer's
+// initialization fences the old one and aborts its open transaction; the
+// new consumer rejoins the group and reads the committed offsets from the
+// broker, waiting for transactions still pending (RequireStable), so the
+// records of the failed transaction are processed again exactly once,
+// whether or not its commit reached the broker. Tasks restore from the
+// committed changelogs. It returns an error, fatal for Run, after
+// maxTxnRecoveries failures in a row or when the failure cannot be
+// recovered from.
+func (a *App) recoverTxn(ctx context.Context, te *txnError) error {
+	a.recoveries++
+	if a.recoveries > maxTxnRecoveries {
+		return fmt.Errorf("%w (%d failed transactions in a row)", te, a.recoveries)
+	}
+	if !txnRecoverable(te.err) {
+		return te
+	}
+	a.aborts.Add(1)
+	a.log.Warn("kstream: transaction failed; rolling back to the last commit and starting a new transactional producer",
+		"error", te, "attempt", a.recoveries)
+	a.storeMu.Lock()
+	a.rollback()
+	a.storeMu.Unlock()
+	gen := a.sessGen.Add(1)
+	// Closing leaves the group, unless the coordinator is unreachable: the
+	// group would then wait for the old member's session to time out
+	// (45 s by default) before it gives the new one its partitions.
+	a.waitCoordinator(ctx, 30*time.Second)
+	a.sess.CloseAllowingRebalance()
+	// The new session's group assignment starts from nothing, whether or
+	// not closing revoked the old one's partitions.
+	a.mu.Lock()
+	clear(a.assigned)
+	a.assignGen.Add(1)
+	a.mu.Unlock()
+	a.txnFailed.Store(nil)
+	a.ctx = context.WithValue(context.WithoutCancel(a.ctx), sessGenKey{}, gen)
+	a.dirty.Store(false)
+	// A pause before the new producer, longer after each failure: the
+	// cluster may be restarting. Stopping cuts it short; Run then ends
+	// the new, empty transaction.
+	select {
+	case <-time.After(time.Duration(a.recoveries) * time.Second):
+	case <-ctx.Done():
+	}
+	sess, err := kgo.NewGroupTransactSession(a.sessOpts...)
+	if err != nil {
+		return fmt.Errorf("kafkaio: %w", err)
+	}
+	a.sess, a.cl = sess, sess.Client()
+	if err := a.sess.Begin(); err != nil {
 		return fmt.Errorf("kafkaio: beginning transaction: %w", err)
 	}
 	return nil
+}
+
+// waitCoordinator waits until the group's coordinator answers, for at most
+// timeout.
+func (a *App) waitCoordinator(ctx context.Context, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for {
+		req := kmsg.NewPtrFindCoordinatorRequest()
+		req.CoordinatorKey = a.cfg.appID
+		req.CoordinatorKeys = []string{a.cfg.appID}
+		resp, err := req.RequestWith(ctx, a.admCl)
+		if err == nil && kerr.ErrorForCode(resp.ErrorCode) == nil &&
+			(len(resp.Coordinators) == 0 || kerr.ErrorForCode(resp.Coordinators[0].ErrorCode) == nil) {
+			return
+		}
+		select {
+		case <-time.After(250 * time.Millisecond):
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// sessGenKey is the context key of a transactional session's number.
+type sessGenKey struct{}
+
+// currentSession reports whether r was produced by the current
+// transactional session (or carries no session number).
+func (a *App) currentSession(r *kgo.Record) bool {
+	if r.Context == nil {
+		return true
+	}
+	gen, ok := r.Context.Value(sessGenKey{}).(int64)
+	return !ok || gen == a.sessGen.Load()
+}
+
+// txnRecoverable reports whether a new transactional producer can recover
+// from err. Authorization failures, unsupported versions and a topic deleted
+// while in use are permanent: every new producer would fail the same way.
+func txnRecoverable(err error) bool {
+	switch {
+	case errors.Is(err, kerr.TransactionalIDAuthorizationFailed),
+		errors.Is(err, kerr.GroupAuthorizationFailed),
+		errors.Is(err, kerr.TopicAuthorizationFailed),
+		errors.Is(err, kerr.ClusterAuthorizationFailed),
+		errors.Is(err, kerr.UnsupportedVersion),
+		errors.Is(err, kerr.UnsupportedForMessageFormat),
+		errors.Is(err, kerr.UnknownTopicID),
+		errors.Is(err, kerr.MessageTooLarge),
+		errors.Is(err, kerr.RecordListTooLarge),
+		errors.Is(err, kerr.InvalidRecord),
+		errors.Is(err, kerr.CorruptMessage),
+		errors.Is(err, kerr.InvalidTopicException):
+		return false
+	}
+	return true
 }
 
 // flushTasks makes every task forward the records its nodes hold back
@@ -1103,7 +1281,7 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 	}
 	a.storeMu.Lock()
 	defer a.storeMu.Unlock()
-	if a.sess == nil && !a.crash.Load() && a.fatal() == nil {
+	if !a.cfg.exactlyOnce && !a.crash.Load() && a.fatal() == nil {
 		// A failed commit here is not fatal: the partitions' next owner
 		// reprocesses from the last commit (the group may be rebalancing
 		// again already). A failed flush is.

@@ -17,8 +17,13 @@
 // revoked. With [ExactlyOnce], one transactional producer per instance puts
 // outputs, changelog and dead-letter records and the input offsets in one
 // transaction per commit interval; an aborted transaction rolls the tasks
-// back to the last commit. Stores are restored from their changelogs before
-// a task processes.
+// back to the last commit. A failed transaction (a broker restart, a
+// coordinator moving, a fenced or timed-out producer) does too, and a new
+// producer with the same transactional ID takes over, as Kafka Streams
+// recovers from a migrated task; Run fails after five failed transactions
+// in a row, or at once on a failure no new producer can fix (authorization,
+// a record too large). Stores are restored from their changelogs before a
+// task processes.
 //
 // Failed records follow a [Policy] per kind of failure (deserialization,
 // processing, production): fail (the default), skip, or dead-letter.

@@ -134,6 +134,11 @@ func waitCaughtUp(t testing.TB, app *kafkaio.App, timeout time.Duration) {
 		if err == nil && lag == 0 {
 			return
 		}
+		select {
+		case <-app.Done():
+			t.Fatalf("the app stopped before it caught up: lag %d, stats %+v", lag, app.Stats())
+		default:
+		}
 		if ctx.Err() != nil {
 			t.Fatalf("not caught up after %v: lag %d, err %v, stats %+v", timeout, lag, err, app.Stats())
 		}

@@ -8,6 +8,8 @@
 #   scripts/kafka.sh down    stop the broker and delete its data
 #   scripts/kafka.sh logs    print the tail of the broker log (LINES=n, default 200)
 #   scripts/kafka.sh status  print the bootstrap address if the broker runs, else exit 1
+#   scripts/kafka.sh stop    stop the broker but keep its data (KAFKA_STOP_SIGNAL=KILL: crash it)
+#   scripts/kafka.sh start   start a stopped broker again on its data and ports
 #
 # Environment:
 #   KAFKA_PORT             PLAINTEXT port to try first (default 39092)
@@ -15,6 +17,9 @@
 #   KAFKA_HEAP             JVM heap flags (default "-Xms128m -Xmx1g")
 #   KAFKA_START_TIMEOUT    seconds to wait for the broker (default 90)
 #   KSTREAM_KAFKA_CACHE    cache folder (default <repo>/.cache/kafka)
+#   KAFKA_RUN_DIR          the broker's data, config and logs (default <cache>/run):
+#                          another folder runs another broker from the same jars
+#   KAFKA_STOP_SIGNAL      the signal stop sends first (default TERM)
 #
 # A busy port is replaced by a free one, so read the address from the output
 # (or from .cache/kafka/run/brokers) instead of assuming 127.0.0.1:39092.
@@ -25,7 +30,7 @@ POM="$ROOT/internal/javaref/pom.xml"
 CACHE="${KSTREAM_KAFKA_CACHE:-$ROOT/.cache/kafka}"
 LIBS="$CACHE/libs"
 STAMP="$LIBS/.kstream-stamp"
-RUN="$CACHE/run"
+RUN="${KAFKA_RUN_DIR:-$CACHE/run}"
 DATA="$RUN/data"
 PIDFILE="$RUN/kafka.pid"
 BROKERS_FILE="$RUN/brokers"
@@ -222,7 +227,7 @@ EOF
 # start_once PORT CPORT: formats fresh storage and starts the broker; returns
 # 0 when ready, 2 when a port was taken under us, 1 on any other failure.
 start_once() {
-  local port="$1" cport="$2" uuid pid waited=0
+  local port="$1" cport="$2" uuid
   rm -rf "$DATA"
   rm -f "$PIDFILE" "$BROKERS_FILE" "$LOG" "$OUT"
   mkdir -p "$DATA"
@@ -234,6 +239,15 @@ start_once() {
     log "StorageTool format failed"
     return 1
   fi
+  launch "$port" "$cport"
+}
+
+# launch PORT CPORT: starts the broker on the formatted storage and config
+# of $RUN and waits until it is ready; returns as start_once does.
+launch() {
+  local port="$1" cport="$2" pid waited=0 from
+  # Only the log lines written from now on tell whether this start is done.
+  from=$(($(stat -c %s "$LOG" 2>/dev/null || echo 0) + 1))
   # shellcheck disable=SC2086 # KAFKA_HEAP is a list of flags
   nohup java ${KAFKA_HEAP:--Xms128m -Xmx1g} \
     -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
@@ -247,18 +261,18 @@ start_once() {
     if ! kill -0 "$pid" 2>/dev/null; then
       wait "$pid" 2>/dev/null || true
       rm -f "$PIDFILE"
-      if grep -q 'Address already in use' "$LOG" "$OUT" 2>/dev/null; then
+      if tail -c "+$from" "$LOG" 2>/dev/null | grep -q 'Address already in use' || grep -q 'Address already in use' "$OUT" 2>/dev/null; then
         return 2
       fi
       log "broker exited during startup"
       return 1
     fi
-    if grep -q 'Address already in use' "$LOG" 2>/dev/null; then
+    if tail -c "+$from" "$LOG" 2>/dev/null | grep -q 'Address already in use'; then
       # A port was taken after pick_port; do not wait for the slow shutdown.
       stop_broker
       return 2
     fi
-    if grep -Eq "$READY_RE" "$LOG" 2>/dev/null && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    if tail -c "+$from" "$LOG" 2>/dev/null | grep -Eq "$READY_RE" && (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
       echo "127.0.0.1:$port" >"$BROKERS_FILE"
       return 0
     fi
@@ -309,12 +323,12 @@ cmd_up() {
   die "Kafka broker did not start"
 }
 
-# stop_broker: TERM, wait up to 20 s, then KILL.
+# stop_broker: KAFKA_STOP_SIGNAL (default TERM), wait up to 20 s, then KILL.
 stop_broker() {
-  local pid i
+  local pid i sig="${KAFKA_STOP_SIGNAL:-TERM}"
   pid="$(our_pid)" || { rm -f "$PIDFILE"; return 0; }
-  log "stopping broker (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
+  log "stopping broker (pid $pid, SIG$sig)"
+  kill "-$sig" "$pid" 2>/dev/null || true
   for ((i = 0; i < 80; i++)); do
     kill -0 "$pid" 2>/dev/null || break
     sleep 0.25
@@ -337,6 +351,33 @@ cmd_down() {
   stop_broker
   rm -rf "$DATA"
   rm -f "$BROKERS_FILE"
+}
+
+cmd_stop() {
+  if ! our_pid >/dev/null; then
+    log "no broker running"
+  fi
+  stop_broker
+}
+
+cmd_start() {
+  local pid port cport
+  if pid="$(our_pid)" && [[ -s "$BROKERS_FILE" ]]; then
+    log "broker already running (pid $pid)"
+    cat "$BROKERS_FILE"
+    return 0
+  fi
+  [[ -f "$PROPS" && -d "$DATA" ]] || die "no stopped broker in $RUN (use up)"
+  port="$(sed -n 's|^listeners=PLAINTEXT://127.0.0.1:\([0-9]*\),.*|\1|p' "$PROPS")"
+  cport="$(sed -n 's|^listeners=.*CONTROLLER://127.0.0.1:\([0-9]*\)$|\1|p' "$PROPS")"
+  [[ -n "$port" && -n "$cport" ]] || die "no listeners in $PROPS"
+  if ! launch "$port" "$cport"; then
+    grep -E ' (ERROR|FATAL) |Exception' "$LOG" 2>/dev/null | tail -n 20 >&2 || true
+    stop_broker
+    die "Kafka broker did not start again on 127.0.0.1:$port"
+  fi
+  log "broker ready again at 127.0.0.1:$port (log: $LOG)"
+  cat "$BROKERS_FILE"
 }
 
 cmd_logs() {
@@ -369,8 +410,10 @@ case "${1:-}" in
   down) cmd_down ;;
   logs) cmd_logs ;;
   status) cmd_status ;;
+  stop) cmd_stop ;;
+  start) cmd_start ;;
   *)
-    echo "usage: $0 fetch|up|down|logs|status" >&2
+    echo "usage: $0 fetch|up|down|logs|status|stop|start" >&2
     exit 2
     ;;
 esac

@@ -1,0 +1,178 @@
+package kafkaio_test
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kstreamgo/kstream/kafkaio"
+)
+
+// privateBroker is a real Apache Kafka broker of one test, started by
+// scripts/kafka.sh in its own folder, so that the test may crash and
+// restart it without disturbing the tests that share the suite's broker.
+type privateBroker struct {
+	script string
+	env    []string
+	addr   string
+}
+
+// startPrivateBroker starts a broker from the suite's cached Kafka jars. It
+// runs where the real-broker tests run: KSTREAM_BROKERS set (by
+// scripts/test.sh, which fetched the jars) and java on the PATH.
+func startPrivateBroker(t *testing.T) *privateBroker {
+	t.Helper()
+	if os.Getenv("KSTREAM_BROKERS") == "" {
+		t.Skip("KSTREAM_BROKERS is not set: no real-broker tests (scripts/test.sh starts a broker and the jars this test needs)")
+	}
+	if _, err := exec.LookPath("java"); err != nil {
+		t.Skip("java is not on the PATH: cannot start a private broker")
+	}
+	script, err := filepath.Abs(filepath.Join("..", "scripts", "kafka.sh"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &privateBroker{script: script, env: append(os.Environ(),
+		"KAFKA_RUN_DIR="+t.TempDir(), "KAFKA_PORT=0", "KAFKA_CONTROLLER_PORT=0", "KAFKA_HEAP=-Xms128m -Xmx512m")}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("private broker log:\n%s", b.run(t, "logs"))
+		}
+		b.run(t, "down")
+	})
+	out := strings.Fields(b.run(t, "up"))
+	if len(out) == 0 || !strings.HasPrefix(out[len(out)-1], "127.0.0.1:") {
+		t.Fatalf("kafka.sh up printed no address: %q", out)
+	}
+	b.addr = out[len(out)-1]
+	return b
+}
+
+// run runs kafka.sh with a command and returns its standard output; it
+// fails the test, with the script's messages, when the script fails.
+func (b *privateBroker) run(t *testing.T, cmd string, env ...string) string {
+	t.Helper()
+	c := exec.Command("bash", b.script, cmd)
+	c.Env = append(b.env, env...)
+	var stdout, stderr bytes.Buffer
+	c.Stdout, c.Stderr = &stdout, &stderr
+	if err := c.Run(); err != nil {
+		t.Fatalf("kafka.sh %s: %v\n%s%s", cmd, err, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// TestBrokerRestart crashes the broker (SIGKILL) while an app processes, and
+// starts it again: the app must ride through the outage by itself, without
+// Run failing, and then process the input left and new input. Under
+// exactly-once the read-committed output is exact, one record per input;
+// under at-least-once no count is missing.
+func TestBrokerRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: crashes and restarts a broker")
+	}
+	b := startPrivateBroker(t)
+	c := cluster{name: "private", brokers: []string{b.addr}}
+	for _, eos := range []bool{false, true} {
+		t.Run(mode(eos), func(t *testing.T) {
+			in, out, app := unique("in"), unique("out"), unique("restart")
+			mustCreate(t, c, 4, in, out)
+			f := newFeeder(t, c, in, 300)
+			f.feed(30_000)
+			a, err := kafkaio.NewApp(groupCount(t, in, out, time.Millisecond),
+				appOpts(c, app, eos, kafkaio.StateDir(t.TempDir()), kafkaio.MaxBatch(500))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runApp(t, a)
+			waitFor(t, time.Minute, "the app to process some records", func() bool {
+				s := a.Stats()
+				return s.Processed > 10_000 && s.Commits > 2
+			})
+			before := a.Stats()
+			b.run(t, "stop", "KAFKA_STOP_SIGNAL=KILL")
+			time.Sleep(2 * time.Second)
+			b.run(t, "start")
+			t.Logf("broker restarted; the app had processed %d records in %d commits", before.Processed, before.Commits)
+			f.feed(5_000)
+			waitCaughtUp(t, a, 3*time.Minute)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			t.Logf("after the restart: %+v", a.Stats())
+			checkCounts(t, latestCounts(t, c, out, eos), f.want, eos)
+			if eos {
+				if n := len(consumeAll(t, c, out, true)); n != f.next {
+					t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, f.next)
+				}
+			}
+		})
+	}
+}
+
+// TestTransactionFailureRecovers makes the embedded cluster fail one
+// request of an exactly-once app's transaction, as a broker restart or a
+// coordinator failover does: the app must roll back to its last commit,
+// start a new transactional producer and carry on, with an exact output.
+func TestTransactionFailureRecovers(t *testing.T) {
+	cases := []struct {
+		name  string
+		fault kfake.Fault
+	}{
+		// The answer the real broker gave in TestBrokerRestart: the
+		// coordinator had aborted the transaction and bumped the epoch.
+		{"offset-commit", kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Err: kerr.InvalidProducerEpoch}},
+		{"end", kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, TopLevel: true, Err: kerr.ProducerFenced}},
+		{"produce", kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.InvalidProducerEpoch}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e, err := kafkaio.StartEmbedded(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(e.Close)
+			c := cluster{name: "embedded", brokers: e.Seeds()}
+			in, out, app := unique("in"), unique("out"), unique("txn-fault")
+			mustCreate(t, c, 4, in, out)
+			f := newFeeder(t, c, in, 200)
+			f.feed(20_000)
+			a, err := kafkaio.NewApp(groupCount(t, in, out, time.Millisecond),
+				appOpts(c, app, true, kafkaio.MaxBatch(500))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runApp(t, a)
+			waitFor(t, time.Minute, "the app to commit", func() bool { return a.Stats().Commits > 2 })
+			h := e.Cluster().Fault(tc.fault)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := h.Wait(ctx, 1); err != nil {
+				t.Fatalf("the fault was not hit: %v", err)
+			}
+			f.feed(2_000)
+			waitCaughtUp(t, a, 2*time.Minute)
+			if err := stop(); err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+			s := a.Stats()
+			t.Logf("%+v", s)
+			if s.Aborts == 0 {
+				t.Errorf("no transaction was rolled back after the fault")
+			}
+			checkCounts(t, latestCounts(t, c, out, true), f.want, true)
+			if n := len(consumeAll(t, c, out, true)); n != f.next {
+				t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, f.next)
+			}
+		})
+	}
+}
