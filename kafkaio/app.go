@@ -58,6 +58,9 @@ type App struct {
 	// transactions since the last commit. Main loop only.
 	sessOpts   []kgo.Opt
 	recoveries int
+	// failedCommits counts the at-least-once commits that failed since the
+	// last one that did not (see postponeCommit). Main loop only.
+	failedCommits int
 	// txnFailed holds a production error that failed the open transaction
 	// (see txnRecoverable): the next commit aborts it and recovers.
 	// sessGen numbers the transactional sessions; ctx, with which records
@@ -461,7 +464,7 @@ func (a *App) work(ctx context.Context, fetches kgo.Fetches, lastCommit *time.Ti
 			span.SetStatus(codes.Error, err.Error())
 		}
 		span.End()
-		if err != nil {
+		if err != nil && !a.postponeCommit(err) {
 			return err
 		}
 		*lastCommit = time.Now()
@@ -1159,7 +1162,7 @@ func (a *App) commitSync(ctx context.Context) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	if err := a.flush(cctx, a.cl); err != nil {
-		return fmt.Errorf("kafkaio: flushing: %w", err)
+		return &flushError{err}
 	}
 	if err := a.fatal(); err != nil {
 		return err
@@ -1171,8 +1174,41 @@ func (a *App) commitSync(ctx context.Context) error {
 	if err := a.cl.CommitUncommittedOffsets(cctx); err != nil {
 		return &offsetCommitError{err}
 	}
+	a.failedCommits = 0
 	a.commits.Add(1)
 	return a.checkpoint(a.cl)
+}
+
+// flushError is a flush of commitSync that did not end: records are still
+// being retried (the cluster may be down).
+type flushError struct{ err error }
+
+func (e *flushError) Error() string { return "kafkaio: flushing: " + e.err.Error() }
+func (e *flushError) Unwrap() error { return e.err }
+
+// maxFailedCommits bounds the at-least-once commits in a row that
+// postponeCommit lets fail.
+const maxFailedCommits = 5
+
+// postponeCommit reports whether an at-least-once commit that failed may be
+// retried at the next commit interval, and prepares that: the broker did not
+// take the offsets (or a flush did not end, as when the cluster restarts),
+// and committing later only means reprocessing more after a crash. Records
+// still being produced keep being retried meanwhile. After
+// maxFailedCommits failures in a row, Run fails.
+func (a *App) postponeCommit(err error) bool {
+	var ce *offsetCommitError
+	var fe *flushError
+	if a.cfg.exactlyOnce || !(errors.As(err, &ce) || errors.As(err, &fe)) {
+		return false
+	}
+	a.failedCommits++
+	if a.failedCommits > maxFailedCommits {
+		return false
+	}
+	a.dirty.Store(true)
+	a.log.Warn("kstream: commit failed; retrying at the next commit interval", "error", err, "attempt", a.failedCommits)
+	return true
 }
 
 // offsetCommitError is a failed offset commit of commitSync.
@@ -1282,11 +1318,12 @@ func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][
 	a.storeMu.Lock()
 	defer a.storeMu.Unlock()
 	if !a.cfg.exactlyOnce && !a.crash.Load() && a.fatal() == nil {
-		// A failed commit here is not fatal: the partitions' next owner
-		// reprocesses from the last commit (the group may be rebalancing
-		// again already). A failed flush is.
+		// A failed offset commit or an unfinished flush here is not
+		// fatal: the partitions' next owner reprocesses from the last
+		// commit (the group may be rebalancing again already).
 		var ce *offsetCommitError
-		if err := a.commitSync(ctx); errors.As(err, &ce) {
+		var fe *flushError
+		if err := a.commitSync(ctx); errors.As(err, &ce) || errors.As(err, &fe) {
 			a.log.Warn("kstream: commit on revoke failed", "error", err)
 		} else if err != nil {
 			a.setFatal(fmt.Errorf("kafkaio: committing on revoke: %w", err))

@@ -14,7 +14,9 @@
 //
 // Processing is at-least-once by default: outputs and changelogs are flushed,
 // then offsets committed, every [CommitInterval] and when partitions are
-// revoked. With [ExactlyOnce], one transactional producer per instance puts
+// revoked. A commit the broker refuses, or whose flush has not ended after a
+// minute (the cluster restarting), is retried at the next interval; Run
+// fails after five failed commits in a row. With [ExactlyOnce], one transactional producer per instance puts
 // outputs, changelog and dead-letter records and the input offsets in one
 // transaction per commit interval; an aborted transaction rolls the tasks
 // back to the last commit. A failed transaction (a broker restart, a

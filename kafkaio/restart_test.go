@@ -119,6 +119,51 @@ func TestBrokerRestart(t *testing.T) {
 	}
 }
 
+// runWithFault runs a group count of 22,000 records on a new embedded
+// cluster and installs fault once the app has committed a few times. It
+// returns the app, stopped after catching up with Run returning nil, the
+// cluster, the output topic and what the output must hold.
+func runWithFault(t *testing.T, eos bool, fault kfake.Fault, extra ...kafkaio.Opt) (*kafkaio.App, cluster, string, *feeder) {
+	t.Helper()
+	e, err := kafkaio.StartEmbedded(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	c := cluster{name: "embedded", brokers: e.Seeds()}
+	in, out, app := unique("in"), unique("out"), unique("fault")
+	mustCreate(t, c, 4, in, out)
+	f := newFeeder(t, c, in, 200)
+	f.feed(20_000)
+	a, err := kafkaio.NewApp(groupCount(t, in, out, time.Millisecond),
+		appOpts(c, app, eos, append([]kafkaio.Opt{kafkaio.MaxBatch(500)}, extra...)...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runApp(t, a)
+	waitFor(t, time.Minute, "the app to commit", func() bool { return a.Stats().Commits > 2 })
+	h := e.Cluster().Fault(fault)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	go func() {
+		select {
+		case <-a.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	if err := h.Wait(ctx, max(fault.Count, 1)); err != nil {
+		t.Fatalf("the fault was not hit (%v); Run: %v", err, stop())
+	}
+	f.feed(2_000)
+	waitCaughtUp(t, a, 2*time.Minute)
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	t.Logf("%+v", a.Stats())
+	return a, c, out, f
+}
+
 // TestTransactionFailureRecovers makes the embedded cluster fail one
 // request of an exactly-once app's transaction, as a broker restart or a
 // coordinator failover does: the app must roll back to its last commit,
@@ -136,37 +181,8 @@ func TestTransactionFailureRecovers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e, err := kafkaio.StartEmbedded(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(e.Close)
-			c := cluster{name: "embedded", brokers: e.Seeds()}
-			in, out, app := unique("in"), unique("out"), unique("txn-fault")
-			mustCreate(t, c, 4, in, out)
-			f := newFeeder(t, c, in, 200)
-			f.feed(20_000)
-			a, err := kafkaio.NewApp(groupCount(t, in, out, time.Millisecond),
-				appOpts(c, app, true, kafkaio.MaxBatch(500))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			stop := runApp(t, a)
-			waitFor(t, time.Minute, "the app to commit", func() bool { return a.Stats().Commits > 2 })
-			h := e.Cluster().Fault(tc.fault)
-			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-			defer cancel()
-			if err := h.Wait(ctx, 1); err != nil {
-				t.Fatalf("the fault was not hit: %v", err)
-			}
-			f.feed(2_000)
-			waitCaughtUp(t, a, 2*time.Minute)
-			if err := stop(); err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-			s := a.Stats()
-			t.Logf("%+v", s)
-			if s.Aborts == 0 {
+			a, c, out, f := runWithFault(t, true, tc.fault)
+			if a.Stats().Aborts == 0 {
 				t.Errorf("no transaction was rolled back after the fault")
 			}
 			checkCounts(t, latestCounts(t, c, out, true), f.want, true)
@@ -175,4 +191,14 @@ func TestTransactionFailureRecovers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOffsetCommitFailureIsRetried makes the embedded cluster refuse two
+// offset commits of an at-least-once app with a state directory (whose
+// commits are synchronous): the app must retry at the next commit interval
+// instead of failing, and lose nothing.
+func TestOffsetCommitFailureIsRetried(t *testing.T) {
+	_, c, out, f := runWithFault(t, false, kfake.Fault{Keys: []kmsg.Key{kmsg.OffsetCommit}, Err: kerr.UnknownServerError, Count: 2},
+		kafkaio.StateDir(t.TempDir()))
+	checkCounts(t, latestCounts(t, c, out, false), f.want, false)
 }
