@@ -178,3 +178,63 @@ func ExampleProcess() {
 	// e1 signup
 	// e2 login
 }
+
+// normalize is a FixedKeyProcessor: it trims and lower-cases each value and
+// marks the record with a header. It cannot change keys.
+type normalize struct {
+	ctx *kstream.FixedKeyContext[string, string]
+}
+
+func (p *normalize) Init(ctx *kstream.FixedKeyContext[string, string]) error {
+	p.ctx = ctx
+	return nil
+}
+
+func (p *normalize) Process(r kstream.FixedKeyRecord[string, string]) error {
+	if !r.Tombstone {
+		r.Value = strings.ToLower(strings.TrimSpace(r.Value))
+		r.Headers = append(r.Headers, kstream.Header{Key: "normalized", Value: []byte("yes")})
+	}
+	p.ctx.Forward(r)
+	return nil
+}
+
+func (p *normalize) Close() error { return nil }
+
+func ExampleProcessValues() {
+	b := kstream.NewBuilder()
+	clicks := kstream.Source(b, "clicks", serde.String, serde.String) // user -> page
+	clean := kstream.ProcessValues(clicks, func() kstream.FixedKeyProcessor[string, string, string] { return &normalize{} },
+		kstream.Named("normalize"))
+	clean.To("clean-clicks", serde.String, serde.String)
+	// Count the clicks per user: the keys did not change, so no repartition.
+	clean.GroupByKey().Count(kstream.Named("clicks-per-user")).
+		ToStream().To("user-clicks", serde.String, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(topo.InternalTopics("shop"))
+
+	d := kstest.NewDriver(nil, topo, kstest.Partitions(4))
+	defer d.Close()
+	in := kstest.Input(d, "clicks", serde.String, serde.String)
+	in.PipeAt(10, "ann", " /Home ")
+	in.PipeAt(20, "bob", "/CART")
+	in.PipeAt(30, "ann", "/cart")
+	for _, r := range kstest.Output(d, "clean-clicks", serde.String, serde.String).Records() {
+		fmt.Printf("%s %q %s=%s\n", r.Key, r.Value, r.Headers[0].Key, r.Headers[0].Value)
+	}
+	for _, r := range kstest.Output(d, "user-clicks", serde.String, serde.Int64).Records() {
+		fmt.Printf("%s=%d at %d\n", r.Key, r.Value, r.Timestamp)
+	}
+	// Output:
+	// [shop-clicks-per-user-changelog]
+	// ann "/home" normalized=yes
+	// bob "/cart" normalized=yes
+	// ann "/cart" normalized=yes
+	// ann=1 at 10
+	// bob=1 at 20
+	// ann=2 at 30
+}

@@ -93,9 +93,10 @@ func Retention(d time.Duration) Opt {
 // stores with it, as the operators of this package do.
 func NameOf(opts ...Opt) string { return collect(opts).name }
 
-// WithStores connects the named key-value stores to a [Process] node. A store
-// named here for the first time is created (with a changelog topic
-// "<appID>-<name>-changelog"); naming it on several Process nodes shares it,
+// WithStores connects the named key-value stores to a [Process] or
+// [ProcessValues] node. A store named here for the first time is created
+// (with a changelog topic "<appID>-<name>-changelog"); naming it on several
+// such nodes shares it,
 // which puts them in one sub-topology. An empty name is a Build error.
 func WithStores(names ...string) Opt {
 	return optFunc(func(o *options) { o.stores = append(o.stores, names...) })

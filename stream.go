@@ -502,10 +502,16 @@ type Processor[K, V, KR, VR any] interface {
 
 // ProcessorContext is a [Processor]'s view of its task.
 type ProcessorContext[K, V any] struct {
-	tc   *graph.TaskContext
-	node *graph.Node
+	procContext
 	next streamFn[K, V]
 	mm   graph.Meta
+}
+
+// procContext is what [ProcessorContext] and [FixedKeyContext] share: the
+// task and the node, and the methods that read them, promoted to both.
+type procContext struct {
+	tc   *graph.TaskContext
+	node *graph.Node
 }
 
 // Forward sends rec to the processor's successors. Call it from Process or
@@ -519,7 +525,7 @@ func (c *ProcessorContext[K, V]) Forward(rec Record[K, V]) {
 // Store returns the task's instance of a store connected with [WithStores].
 // Wrap it with state.NewKV for typed access. Writes are recorded in the
 // store's changelog.
-func (c *ProcessorContext[K, V]) Store(name string) (state.Store, error) {
+func (c *procContext) Store(name string) (state.Store, error) {
 	for _, s := range c.node.Stores {
 		if s == name {
 			return c.tc.Store(name)
@@ -531,7 +537,7 @@ func (c *ProcessorContext[K, V]) Store(name string) (state.Store, error) {
 // Schedule calls fn every interval, on stream time or on wall-clock time; fn
 // receives the time in milliseconds. An error from fn fails the task as a
 // processing error of this node.
-func (c *ProcessorContext[K, V]) Schedule(interval time.Duration, typ PunctuationType, fn func(ts int64) error) Cancellable {
+func (c *procContext) Schedule(interval time.Duration, typ PunctuationType, fn func(ts int64) error) Cancellable {
 	id := int32(c.node.ID)
 	return c.tc.Schedule(c.node.Name, interval.Milliseconds(), typ == WallClockTime, func(ts int64) {
 		c.tc.Node = id
@@ -543,23 +549,23 @@ func (c *ProcessorContext[K, V]) Schedule(interval time.Duration, typ Punctuatio
 
 // StreamTime returns the task's stream time: the largest record timestamp
 // seen, or -1 before the first record.
-func (c *ProcessorContext[K, V]) StreamTime() int64 { return c.tc.StreamTime }
+func (c *procContext) StreamTime() int64 { return c.tc.StreamTime }
 
 // WallClock returns the runtime's current wall-clock time in milliseconds.
-func (c *ProcessorContext[K, V]) WallClock() int64 { return c.tc.WallClock }
+func (c *procContext) WallClock() int64 { return c.tc.WallClock }
 
 // Partition returns the task's partition.
-func (c *ProcessorContext[K, V]) Partition() int32 { return c.tc.Partition }
+func (c *procContext) Partition() int32 { return c.tc.Partition }
 
 // Topic returns the topic of the record being processed ("" in a punctuation).
-func (c *ProcessorContext[K, V]) Topic() string { return c.tc.Topic }
+func (c *procContext) Topic() string { return c.tc.Topic }
 
 // Offset returns the offset of the record being processed (-1 in a
 // punctuation).
-func (c *ProcessorContext[K, V]) Offset() int64 { return c.tc.Offset }
+func (c *procContext) Offset() int64 { return c.tc.Offset }
 
 // AppID returns the application ID.
-func (c *ProcessorContext[K, V]) AppID() string { return c.tc.AppID }
+func (c *procContext) AppID() string { return c.tc.AppID }
 
 // Process runs a [Processor] created by supplier for each task. Stores named
 // with [WithStores] are created if new and connected. The processor may change
@@ -568,36 +574,17 @@ func Process[K, V, KR, VR any](s Stream[K, V], supplier func() Processor[K, V, K
 	o := collect(opts)
 	n := s.b.proc("process", o, s.node)
 	id := int32(n.ID)
-	for _, name := range o.stores {
-		if name == "" {
-			s.b.g.Errorf("kstream: node %s: a store connected with WithStores needs a name (an operator built on Process takes it from kstream.Named)", n.Name)
-			continue
-		}
-		if s.b.g.Store(name) == nil {
-			s.b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
-		}
-		n.Stores = append(n.Stores, name)
-	}
+	s.b.connectStores(n, o.stores)
 	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
 		next, err := streamNext[KR, VR](children)
 		if err != nil {
 			return nil, err
 		}
 		p := supplier()
-		if p == nil {
-			return nil, fmt.Errorf("kstream: node %s: the processor supplier returned nil", n.Name)
+		ctx := &ProcessorContext[KR, VR]{procContext: procContext{tc: tc, node: n}, next: next}
+		if err := openProcessor(tc, n, p, func() error { return p.Init(ctx) }); err != nil {
+			return nil, err
 		}
-		ctx := &ProcessorContext[KR, VR]{tc: tc, node: n, next: next}
-		tc.Node = id
-		if err := p.Init(ctx); err != nil {
-			return nil, fmt.Errorf("kstream: node %s: init: %w", n.Name, err)
-		}
-		tc.OnClose(func() error {
-			if err := p.Close(); err != nil {
-				return fmt.Errorf("kstream: node %s: close: %w", n.Name, err)
-			}
-			return nil
-		})
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			tc.Node = id
 			err := p.Process(Record[K, V]{Key: k, Value: v, Timestamp: m.Timestamp,
@@ -608,4 +595,140 @@ func Process[K, V, KR, VR any](s Stream[K, V], supplier func() Processor[K, V, K
 		}), nil
 	}
 	return Stream[KR, VR]{b: s.b, node: n, keyChanged: true}
+}
+
+// connectStores connects the stores named with [WithStores] to the node n of
+// a Process or ProcessValues, creating those named for the first time.
+func (b *Builder) connectStores(n *graph.Node, names []string) {
+	for _, name := range names {
+		if name == "" {
+			b.g.Errorf("kstream: node %s: a store connected with WithStores needs a name (an operator built on Process takes it from kstream.Named)", n.Name)
+			continue
+		}
+		if b.g.Store(name) == nil {
+			b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
+		}
+		n.Stores = append(n.Stores, name)
+	}
+}
+
+// openProcessor checks the processor p that a supplier returned for node n,
+// runs its Init (init) and has the task close it.
+func openProcessor(tc *graph.TaskContext, n *graph.Node, p interface{ Close() error }, init func() error) error {
+	if p == nil {
+		return fmt.Errorf("kstream: node %s: the processor supplier returned nil", n.Name)
+	}
+	tc.Node = int32(n.ID)
+	if err := init(); err != nil {
+		return fmt.Errorf("kstream: node %s: init: %w", n.Name, err)
+	}
+	tc.OnClose(func() error {
+		if err := p.Close(); err != nil {
+			return fmt.Errorf("kstream: node %s: close: %w", n.Name, err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// FixedKeyRecord is a record whose key cannot be changed: what a
+// [FixedKeyProcessor] receives and forwards. Its value, timestamp, headers
+// and tombstone marker may be changed ([WithValue] also changes the value's
+// type), but its key, read with Key, stays the one the record arrived with,
+// a Kafka null key included.
+//
+// Only the runtime sets the key, so a record forwarded must come from
+// Process: the record received (possibly modified, or kept from an earlier
+// Process call and forwarded from a punctuation), or [WithValue] of it. A
+// FixedKeyRecord built as a literal has K's zero value as its key.
+type FixedKeyRecord[K, V any] struct {
+	Value V
+	// Timestamp is in milliseconds since the Unix epoch, as Kafka stores it.
+	Timestamp int64
+	Headers   []Header
+	// Tombstone marks a record whose value is Kafka's null: a delete for
+	// tables and compacted topics. Value is then V's zero value.
+	Tombstone bool
+
+	key     K
+	nullKey bool // a Kafka null key, kept as it was
+}
+
+// Key returns the record's key; K's zero value for a Kafka null key, which
+// stays null when the record is forwarded.
+func (r FixedKeyRecord[K, V]) Key() K { return r.key }
+
+// Time returns the record's timestamp as a time.Time.
+func (r FixedKeyRecord[K, V]) Time() time.Time { return time.UnixMilli(r.Timestamp) }
+
+// WithValue returns rec with the value v, of any type: the same key,
+// timestamp and headers, and Tombstone false.
+func WithValue[K, V, VR any](rec FixedKeyRecord[K, V], v VR) FixedKeyRecord[K, VR] {
+	return FixedKeyRecord[K, VR]{Value: v, Timestamp: rec.Timestamp, Headers: rec.Headers, key: rec.key, nullKey: rec.nullKey}
+}
+
+// FixedKeyProcessor is the low-level API of [ProcessValues]: a [Processor]
+// that cannot change keys. It receives each record of a stream, may read and
+// write the stores connected to it, forward any number of records with the
+// input's key, and schedule punctuations. A FixedKeyProcessor is created per
+// task (partition), so it may keep per-partition state in its fields.
+type FixedKeyProcessor[K, V, VR any] interface {
+	// Init is called once per task before the first record; keep ctx.
+	Init(ctx *FixedKeyContext[K, VR]) error
+	// Process handles one record. An error fails the record, as the
+	// runtime's error policy says.
+	Process(rec FixedKeyRecord[K, V]) error
+	// Close is called when the task closes.
+	Close() error
+}
+
+// FixedKeyContext is a [FixedKeyProcessor]'s view of its task. It has the
+// methods of [ProcessorContext], but its Forward takes a [FixedKeyRecord].
+type FixedKeyContext[K, V any] struct {
+	procContext
+	next streamFn[K, V]
+	mm   graph.Meta
+}
+
+// Forward sends rec to the processor's successors, with the key rec arrived
+// with. Call it from Process or from a punctuation; rec must come from
+// Process (see [FixedKeyRecord]).
+func (c *FixedKeyContext[K, V]) Forward(rec FixedKeyRecord[K, V]) {
+	c.mm = graph.Meta{Timestamp: rec.Timestamp, Headers: toGraphHeaders(rec.Headers), Tombstone: rec.Tombstone, NullKey: rec.nullKey}
+	c.next(rec.key, rec.Value, &c.mm)
+	c.tc.Node = int32(c.node.ID)
+}
+
+// ProcessValues runs a [FixedKeyProcessor] created by supplier for each task:
+// Kafka Streams' processValues. Stores named with [WithStores] are created if
+// new and connected, as for [Process]. The processor receives every record,
+// tombstones included, and cannot change keys, so unlike Process it does not
+// make a grouping or join downstream repartition (one still does if the keys
+// changed before ProcessValues). It can change values, timestamps and
+// headers.
+func ProcessValues[K, V, VR any](s Stream[K, V], supplier func() FixedKeyProcessor[K, V, VR], opts ...Opt) Stream[K, VR] {
+	o := collect(opts)
+	n := s.b.proc("process-values", o, s.node)
+	id := int32(n.ID)
+	s.b.connectStores(n, o.stores)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := streamNext[K, VR](children)
+		if err != nil {
+			return nil, err
+		}
+		p := supplier()
+		ctx := &FixedKeyContext[K, VR]{procContext: procContext{tc: tc, node: n}, next: next}
+		if err := openProcessor(tc, n, p, func() error { return p.Init(ctx) }); err != nil {
+			return nil, err
+		}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			tc.Node = id
+			err := p.Process(FixedKeyRecord[K, V]{Value: v, Timestamp: m.Timestamp,
+				Headers: fromGraphHeaders(m.Headers), Tombstone: m.Tombstone, key: k, nullKey: m.NullKey})
+			if err != nil {
+				tc.Fail(n.Name, err)
+			}
+		}), nil
+	}
+	return Stream[K, VR]{b: s.b, node: n, ks: s.ks, keyChanged: s.keyChanged}
 }
