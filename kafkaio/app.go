@@ -47,6 +47,10 @@ type App struct {
 	mu       sync.Mutex
 	tasks    map[runtime.TaskID]*task
 	assigned map[runtime.TaskID]bool
+	// joined is set once the group assigned this member its work (under
+	// mu); state is the App's State.
+	joined bool
+	state  atomic.Int32
 	// storeMu is held while tasks process, punctuate, commit or close, and
 	// by interactive queries reading the tasks' stores.
 	storeMu sync.Mutex
@@ -230,6 +234,14 @@ func (a *App) Run(ctx context.Context) (err error) {
 		return errors.New("kafkaio: Run called twice")
 	}
 	defer close(a.done)
+	defer func() {
+		if err != nil {
+			a.setState(StateError)
+		} else {
+			a.setState(StateNotRunning)
+		}
+	}()
+	a.setState(StateRebalancing)
 	ctx, a.cancel = context.WithCancel(ctx)
 	defer a.cancel()
 	// Records are produced with a context that stopping does not cancel: a
@@ -419,6 +431,7 @@ func (a *App) loop(ctx context.Context) error {
 			}
 			return a.shutdown(err)
 		}
+		a.updateRunning()
 		if err := a.work(ctx, fetches, &lastCommit); err != nil {
 			var te *txnError
 			if !errors.As(err, &te) {
@@ -1001,8 +1014,10 @@ func (a *App) recoverTxn(ctx context.Context, te *txnError) error {
 	// not closing revoked the old one's partitions.
 	a.mu.Lock()
 	clear(a.assigned)
+	a.joined = false
 	a.assignGen.Add(1)
 	a.mu.Unlock()
+	a.setState(StateRebalancing)
 	a.txnFailed.Store(nil)
 	a.ctx = context.WithValue(context.WithoutCancel(a.ctx), sessGenKey{}, gen)
 	a.dirty.Store(false)
@@ -1247,6 +1262,11 @@ func (a *App) rollback() {
 // shutdown ends the loop: it commits unless err is set or the app crashes,
 // closes the tasks and the client, and returns err.
 func (a *App) shutdown(err error) error {
+	if err != nil || a.crash.Load() {
+		a.setState(StatePendingError)
+	} else {
+		a.setState(StatePendingShutdown)
+	}
 	cctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err == nil && !a.crash.Load() {
@@ -1299,6 +1319,7 @@ func (a *App) shutdown(err error) error {
 func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][]int32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.joined = true
 	for topic, ps := range assigned {
 		sub, ok := a.plan.readers[topic]
 		if !ok {
@@ -1385,6 +1406,9 @@ func (a *App) createTasks(ctx context.Context) error {
 		}
 	}
 	a.mu.Unlock()
+	if len(want) > 0 && a.State() == StateRunning {
+		a.setState(StateRebalancing) // while the new tasks restore
+	}
 	slices.SortFunc(want, func(x, y runtime.TaskID) int {
 		return cmp.Or(cmp.Compare(x.SubTopology, y.SubTopology), cmp.Compare(x.Partition, y.Partition))
 	})

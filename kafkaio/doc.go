@@ -27,6 +27,11 @@
 // a record too large). Stores are restored from their changelogs before a
 // task processes.
 //
+// [App.State] tells where an app is in its life, as Kafka Streams'
+// KafkaStreams.State does (REBALANCING while it joins the group or restores
+// tasks, then RUNNING): a readiness probe reads it; [OnStateChange] follows
+// it.
+//
 // Failed records follow a [Policy] per kind of failure (deserialization,
 // processing, production): fail (the default), skip, or dead-letter.
 //

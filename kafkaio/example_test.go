@@ -70,3 +70,42 @@ func ExampleStore() {
 	// kafka 2 true <nil>
 	// rust 0 false <nil>
 }
+
+// ExampleOnStateChange follows an app's state from its start to its stop,
+// as a readiness probe would read App.State.
+func ExampleOnStateChange() {
+	ctx := context.Background()
+	cluster, err := kafkaio.StartEmbedded(ctx)
+	if err != nil {
+		panic(err)
+	}
+	defer cluster.Close()
+	if err := kafkaio.CreateTopics(ctx, cluster.Seeds(), 1, []string{"events"}); err != nil {
+		panic(err)
+	}
+	b := kstream.NewBuilder()
+	kstream.Source(b, "events", serde.String, serde.String).Foreach(func(string, string) {})
+	topo, err := b.Build()
+	if err != nil {
+		panic(err)
+	}
+	app, err := kafkaio.NewApp(topo, kafkaio.AppID("example-states"), kafkaio.Brokers(cluster.Seeds()...),
+		kafkaio.OnStateChange(func(from, to kafkaio.State) { fmt.Println(from, "->", to) }))
+	if err != nil {
+		panic(err)
+	}
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- app.Run(runCtx) }()
+	for deadline := time.Now().Add(time.Minute); app.State() != kafkaio.StateRunning && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stop()
+	fmt.Println(<-done, app.State())
+	// Output:
+	// CREATED -> REBALANCING
+	// REBALANCING -> RUNNING
+	// RUNNING -> PENDING_SHUTDOWN
+	// PENDING_SHUTDOWN -> NOT_RUNNING
+	// <nil> NOT_RUNNING
+}

@@ -48,6 +48,7 @@ type config struct {
 	advertisedAddr  string
 	tracerProvider  trace.TracerProvider
 	meterProvider   metric.MeterProvider
+	onStateChange   func(from, to State)
 }
 
 // MemoryBudget bounds the memory of the instance's persistent state (with
