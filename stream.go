@@ -1,6 +1,7 @@
 package kstream
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -264,42 +265,86 @@ func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opt
 	if topic == "" {
 		s.b.g.Errorf("kstream: sink %s: empty topic name", n.Name)
 	}
+	ks, vs = s.sinkSerdes(n, ks, vs)
+	n.Make = sinkMake(n, ks, vs)
+}
+
+// sinkSerdes returns the serdes of sink node n: ks and vs, or when nil the
+// stream's own (WithSerdes) or the built-in ones.
+func (s Stream[K, V]) sinkSerdes(n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) (serde.Serde[K], serde.Serde[V]) {
 	if ks == nil {
 		ks = resolveSerde(s.b, s.ks, n.Name, "key")
 	}
 	if vs == nil {
 		vs = resolveSerde(s.b, s.vs, n.Name, "value")
 	}
-	n.Make = sinkMake(n, ks, vs)
+	return ks, vs
+}
+
+// ToFunc writes each record to the topic that topicOf names for it (Kafka
+// Streams' to with a TopicNameExtractor), partitioned by key as To does. The
+// topics must exist: the runtime does not create them, and a record for a
+// missing topic is a production error, handled by the runtime's policy.
+// topicOf gets V's zero value for a tombstone; an empty name fails the
+// record. Nil serdes fall back as for To.
+func (s Stream[K, V]) ToFunc(topicOf func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
+	o := collect(opts)
+	n := s.b.proc("sink-func", o, s.node)
+	ks, vs = s.sinkSerdes(n, ks, vs)
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, _ []any) (any, error) {
+		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			tc.Node = id
+			topic := topicOf(k, v)
+			if topic == "" {
+				tc.Fail(n.Name, errors.New("the topic function returned an empty topic name"))
+				return
+			}
+			e.write(topic, k, v, m)
+		}), nil
+	}
 }
 
 func sinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) graph.MakeFunc {
 	return func(tc *graph.TaskContext, _ []any) (any, error) {
 		topic := n.Topic.Resolve(tc.AppID)
-		out := &tc.Out
-		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
-			a := out.Arena()
-			kStart, kEnd, vStart, vEnd := -1, -1, -1, -1
-			var err error
-			if !m.NullKey {
-				kStart = len(a)
-				if a, err = ks.Append(a, k); err != nil {
-					tc.Fail(n.Name, fmt.Errorf("encoding key for topic %s: %w", topic, err))
-					return
-				}
-				kEnd = len(a)
-			}
-			if !m.Tombstone {
-				vStart = len(a)
-				if a, err = vs.Append(a, v); err != nil {
-					tc.Fail(n.Name, fmt.Errorf("encoding value for topic %s: %w", topic, err))
-					return
-				}
-				vEnd = len(a)
-			}
-			out.Add(a, topic, -1, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
-		}), nil
+		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc}
+		return streamFn[K, V](func(k K, v V, m *graph.Meta) { e.write(topic, k, v, m) }), nil
 	}
+}
+
+// sinkEncoder encodes records into a task's output buffer for a sink node.
+type sinkEncoder[K, V any] struct {
+	n  *graph.Node
+	ks serde.Serde[K]
+	vs serde.Serde[V]
+	tc *graph.TaskContext
+}
+
+// write encodes a record into the output buffer for topic.
+func (e *sinkEncoder[K, V]) write(topic string, k K, v V, m *graph.Meta) {
+	out := &e.tc.Out
+	a := out.Arena()
+	kStart, kEnd, vStart, vEnd := -1, -1, -1, -1
+	var err error
+	if !m.NullKey {
+		kStart = len(a)
+		if a, err = e.ks.Append(a, k); err != nil {
+			e.tc.Fail(e.n.Name, fmt.Errorf("encoding key for topic %s: %w", topic, err))
+			return
+		}
+		kEnd = len(a)
+	}
+	if !m.Tombstone {
+		vStart = len(a)
+		if a, err = e.vs.Append(a, v); err != nil {
+			e.tc.Fail(e.n.Name, fmt.Errorf("encoding value for topic %s: %w", topic, err))
+			return
+		}
+		vEnd = len(a)
+	}
+	out.Add(a, topic, -1, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
 }
 
 // Repartition writes the stream through the internal topic

@@ -661,3 +661,43 @@ func TestWithSerdesStructThroughRepartition(t *testing.T) {
 		t.Errorf("repartition topic bytes: %v", raw)
 	}
 }
+
+// TestToFunc routes records to the topic a function names for each, by key
+// and value, tombstones included, and fails a record whose topic name is
+// empty at the sink node.
+func TestToFunc(t *testing.T) {
+	b := kstream.NewBuilder()
+	kstream.Source(b, "events", serde.String, serde.String).ToFunc(func(k, v string) string {
+		switch {
+		case v == "":
+			return "deletes" // tombstones get V's zero value
+		case v == "drop":
+			return ""
+		}
+		return "events-" + k
+	}, nil, nil, kstream.Named("route"))
+	topo := mustBuild(t, b)
+	if d := topo.Describe(); !strings.Contains(d, "Processor: route (sink-func)") {
+		t.Errorf("Describe does not show the node:\n%s", d)
+	}
+	d := kstest.NewDriver(t, topo, kstest.Partitions(3))
+	in := kstest.Input(d, "events", serde.String, serde.String)
+	in.PipeAt(1, "a", "x")
+	in.PipeAt(2, "b", "y")
+	in.PipeAt(3, "a", "z")
+	in.PipeTombstoneAt(4, "b")
+	err := in.TryPipeRecord(rec(int64(5), "c", "drop"))
+	re := recordError(t, err)
+	if re.Node != "route" || !strings.Contains(err.Error(), "empty topic name") {
+		t.Errorf("empty topic name: error %v, want one naming node route", err)
+	}
+	out := func(topic string) []kstream.Record[string, string] {
+		return kstest.Output(d, topic, serde.String, serde.String).Records()
+	}
+	checkRecords(t, "events-a", out("events-a"), []strRec{rec(1, "a", "x"), rec(3, "a", "z")})
+	checkRecords(t, "events-b", out("events-b"), []strRec{rec(2, "b", "y")})
+	checkRecords(t, "deletes", out("deletes"), []strRec{tomb[string, string](4, "b")})
+	if got := out("events-c"); len(got) != 0 {
+		t.Errorf("events-c: %v, want nothing", got)
+	}
+}

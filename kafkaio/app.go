@@ -96,8 +96,12 @@ type App struct {
 	// for the checkpoints.
 	ackMu     sync.Mutex
 	acked     map[string]int64
-	outTopics map[string]*outTopic // every topic the app writes
-	ctx       context.Context
+	outTopics map[string]*outTopic // every topic the app writes, but those of ToFunc
+	// funcTopics holds the topics that ToFunc nodes named, looked up on
+	// first use (topic -> *outTopic, or *missingTopic). Main loop only,
+	// but for the dead-letter path's reads.
+	funcTopics sync.Map
+	ctx        context.Context
 
 	fatalErr atomic.Pointer[error]
 	// dirty is set when records were polled or produced since the last
@@ -674,7 +678,18 @@ func (a *App) produce(task *task, traceparent []byte) {
 		rec.Partition = r.Partition
 		if rec.Partition < 0 {
 			if cur.to == nil {
-				cur.to = a.outTopic(r.Topic)
+				cur.to = a.outTopics[r.Topic]
+			}
+			if cur.to == nil { // a topic of a ToFunc node
+				to, err := a.lookupTopic(r.Topic)
+				if err != nil {
+					rec.Timestamp = time.UnixMilli(r.Timestamp)
+					rec.Headers = graphToKgoHeaders(r.Headers)
+					cur.n-- // not produced
+					promise(rec, err)
+					continue
+				}
+				cur.to = to
 			}
 			rec.Partition = cur.to.partition(rec.Key)
 		}
@@ -729,8 +744,58 @@ func (a *App) outTopic(topic string) *outTopic {
 	if t := a.outTopics[topic]; t != nil {
 		return t
 	}
-	// Not planned: cannot happen for sinks, changelogs or the DLQ.
+	if t, err := a.lookupTopic(topic); err == nil {
+		return t
+	}
+	// Not planned nor found: a missing topic's records fail as they are
+	// produced.
 	return &outTopic{name: topic, partitions: 1}
+}
+
+// errMissingTopic is the production error of a record for a topic that a
+// ToFunc node named and the cluster does not have.
+var errMissingTopic = errors.New("the topic does not exist (the runtime creates only internal topics)")
+
+// missingTopic is a topic found missing, not looked up again until retry.
+type missingTopic struct{ retry time.Time }
+
+// lookupTopic returns a topic that a ToFunc node named, asking the cluster
+// for its partition count on first use. A missing topic is an error, asked
+// for again after a few seconds.
+func (a *App) lookupTopic(topic string) (*outTopic, error) {
+	if v, ok := a.funcTopics.Load(topic); ok {
+		switch t := v.(type) {
+		case *outTopic:
+			return t, nil
+		case *missingTopic:
+			if time.Now().Before(t.retry) {
+				return nil, fmt.Errorf("%s: %w", topic, errMissingTopic)
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, a.admCl)
+	if err != nil {
+		return nil, fmt.Errorf("looking up topic %s: %w", topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil || len(t.Partitions) == 0 {
+			a.funcTopics.Store(topic, &missingTopic{retry: time.Now().Add(5 * time.Second)})
+			return nil, fmt.Errorf("%s: %w", topic, errMissingTopic)
+		}
+		ot := &outTopic{name: topic, partitions: int32(len(t.Partitions))}
+		a.funcTopics.Store(topic, ot)
+		return ot, nil
+	}
+	return nil, fmt.Errorf("looking up topic %s: not in the metadata answer", topic)
 }
 
 // partition places a record as Kafka's default partitioner does: murmur2 of
@@ -1090,7 +1155,8 @@ func txnRecoverable(err error) bool {
 		errors.Is(err, kerr.RecordListTooLarge),
 		errors.Is(err, kerr.InvalidRecord),
 		errors.Is(err, kerr.CorruptMessage),
-		errors.Is(err, kerr.InvalidTopicException):
+		errors.Is(err, kerr.InvalidTopicException),
+		errors.Is(err, errMissingTopic):
 		return false
 	}
 	return true
