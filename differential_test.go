@@ -754,6 +754,22 @@ var diffTopologies = map[string]diffTopology{
 		g.Reduce(dConcat, kstream.Named("g-reduce")).ToStream().To("out-reduce", dS, dS)
 	}},
 
+	"proc-values-count": {"in:string", "out:string,counts:long", func(b *kstream.Builder) {
+		s := kstream.ProcessValues(dIn(b, "in"), func() kstream.FixedKeyProcessor[string, string, string] {
+			return &dUpper{}
+		})
+		s.To("out", dS, dS)
+		s.GroupByKey(kstream.Named("pv")).Count(kstream.Named("pv-counts")).ToStream().To("counts", dS, dL)
+	}},
+	"sink-func": {"in:string", "out-a:string,out-b:string", func(b *kstream.Builder) {
+		dIn(b, "in").ToFunc(func(_, v string) string {
+			if strings.HasPrefix(v, "a") {
+				return "out-a"
+			}
+			return "out-b"
+		}, dS, dS)
+	}},
+
 	// --------------------------------------------------------------- tables
 
 	"table-source": {"in:string", "out:string", func(b *kstream.Builder) {
@@ -951,3 +967,35 @@ func dSessionEmitClose(b *kstream.Builder) {
 	dWindowedOut(kstream.SessionWindowedBy(dIn(b, "in").GroupByKey(), 10*dMs).Grace(5*dMs).
 		Reduce(dConcat, kstream.Named("ssr"), kstream.EmitOnWindowClose()), "out", dS)
 }
+
+// dUpper is proc-values-count's processor: values upper-cased one
+// millisecond later, "skip" dropped, "dup" forwarded twice (the second time
+// with its timestamp), tombstones passed on.
+type dUpper struct {
+	ctx *kstream.FixedKeyContext[string, string]
+}
+
+func (p *dUpper) Init(ctx *kstream.FixedKeyContext[string, string]) error {
+	p.ctx = ctx
+	return nil
+}
+
+func (p *dUpper) Process(r kstream.FixedKeyRecord[string, string]) error {
+	switch {
+	case r.Tombstone:
+		p.ctx.Forward(r)
+		return nil
+	case r.Value == "skip":
+		return nil
+	}
+	up := r
+	up.Value, up.Timestamp = strings.ToUpper(r.Value), r.Timestamp+1
+	p.ctx.Forward(up)
+	if r.Value == "dup" {
+		r.Value = "DUP2"
+		p.ctx.Forward(r)
+	}
+	return nil
+}
+
+func (p *dUpper) Close() error { return nil }

@@ -32,6 +32,9 @@ import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Suppressed;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.Windowed;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessor;
+import org.apache.kafka.streams.processor.api.FixedKeyProcessorContext;
+import org.apache.kafka.streams.processor.api.FixedKeyRecord;
 import org.apache.kafka.streams.state.KeyValueStore;
 import org.apache.kafka.streams.state.SessionStore;
 import org.apache.kafka.streams.state.WindowStore;
@@ -238,6 +241,42 @@ final class Topologies {
       g.count(kv("g-count", L)).toStream().to("out-count", Produced.with(S, L));
       g.reduce((a, v) -> a + "," + v, kv("g-reduce", S)).toStream().to("out-reduce", Produced.with(S, S));
     });
+
+    // processValues: values upper-cased one millisecond later, "skip" dropped,
+    // "dup" forwarded twice, tombstones passed on; then a count per key,
+    // which needs no repartition since keys cannot change.
+    reg("proc-values-count", "in:string", "out:string,counts:long", b -> {
+      KStream<String, String> s = in(b, "in").processValues(() -> new FixedKeyProcessor<String, String, String>() {
+        private FixedKeyProcessorContext<String, String> ctx;
+
+        @Override
+        public void init(FixedKeyProcessorContext<String, String> context) {
+          ctx = context;
+        }
+
+        @Override
+        public void process(FixedKeyRecord<String, String> r) {
+          if (r.value() == null) {
+            ctx.forward(r);
+            return;
+          }
+          if (r.value().equals("skip")) {
+            return;
+          }
+          ctx.forward(r.withValue(r.value().toUpperCase()).withTimestamp(r.timestamp() + 1));
+          if (r.value().equals("dup")) {
+            ctx.forward(r.withValue("DUP2"));
+          }
+        }
+      });
+      s.to("out", Produced.with(S, S));
+      s.groupByKey(Grouped.with("pv", S, S)).count(kv("pv-counts", L)).toStream().to("counts", Produced.with(S, L));
+    });
+
+    // A topic per record: values starting with "a" to out-a, the rest
+    // (tombstones included) to out-b.
+    reg("sink-func", "in:string", "out-a:string,out-b:string", b ->
+        in(b, "in").to((k, v, rc) -> v != null && v.startsWith("a") ? "out-a" : "out-b", Produced.with(S, S)));
 
     // ------------------------------------------------------------------- tables
 
