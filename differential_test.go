@@ -762,8 +762,8 @@ var diffTopologies = map[string]diffTopology{
 		s.GroupByKey(kstream.Named("pv")).Count(kstream.Named("pv-counts")).ToStream().To("counts", dS, dL)
 	}},
 	"sink-func": {"in:string", "out-a:string,out-b:string", func(b *kstream.Builder) {
-		dIn(b, "in").ToFunc(func(_, v string) string {
-			if strings.HasPrefix(v, "a") {
+		dIn(b, "in").ToFunc(func(r kstream.Record[string, string]) string {
+			if !r.Tombstone && strings.HasPrefix(r.Value, "a") {
 				return "out-a"
 			}
 			return "out-b"

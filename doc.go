@@ -35,8 +35,9 @@
 // (Filter, FilterNot, MapValues, FlatMapValues, Branch, Merge, To,
 // Repartition) pass tombstones through without calling the function, Peek
 // and Foreach skip them, and re-keying operators (Map, SelectKey, FlatMap)
-// and aggregations drop them and count the drop. [Process] sees every record,
-// tombstones included. Records with a null key are dropped (and counted) by
+// and aggregations drop them and count the drop. [Process], [ProcessValues]
+// and the topic function of [Stream.ToFunc] see every record, tombstones
+// included (Tombstone set). Records with a null key are dropped (and counted) by
 // aggregations and tables.
 //
 // # Timestamps

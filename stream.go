@@ -282,12 +282,12 @@ func (s Stream[K, V]) sinkSerdes(n *graph.Node, ks serde.Serde[K], vs serde.Serd
 }
 
 // ToFunc writes each record to the topic that topicOf names for it (Kafka
-// Streams' to with a TopicNameExtractor), partitioned by key as To does. The
-// topics must exist: the runtime does not create them, and a record for a
-// missing topic is a production error, handled by the runtime's policy.
-// topicOf gets V's zero value for a tombstone; an empty name fails the
-// record. Nil serdes fall back as for To.
-func (s Stream[K, V]) ToFunc(topicOf func(K, V) string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
+// Streams' to with a TopicNameExtractor), partitioned by key as To does.
+// topicOf sees the whole record, tombstones included (Tombstone set); an
+// empty name fails the record. The topics must exist: the runtime does not
+// create them, and a record for a missing topic is a production error,
+// handled by the runtime's policy. Nil serdes fall back as for To.
+func (s Stream[K, V]) ToFunc(topicOf func(Record[K, V]) string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
 	o := collect(opts)
 	n := s.b.proc("sink-func", o, s.node)
 	ks, vs = s.sinkSerdes(n, ks, vs)
@@ -296,7 +296,8 @@ func (s Stream[K, V]) ToFunc(topicOf func(K, V) string, ks serde.Serde[K], vs se
 		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc}
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			tc.Node = id
-			topic := topicOf(k, v)
+			topic := topicOf(Record[K, V]{Key: k, Value: v, Timestamp: m.Timestamp,
+				Headers: fromGraphHeaders(m.Headers), Tombstone: m.Tombstone})
 			if topic == "" {
 				tc.Fail(n.Name, errors.New("the topic function returned an empty topic name"))
 				return

@@ -667,14 +667,16 @@ func TestWithSerdesStructThroughRepartition(t *testing.T) {
 // empty at the sink node.
 func TestToFunc(t *testing.T) {
 	b := kstream.NewBuilder()
-	kstream.Source(b, "events", serde.String, serde.String).ToFunc(func(k, v string) string {
+	kstream.Source(b, "events", serde.String, serde.String).ToFunc(func(r kstream.Record[string, string]) string {
 		switch {
-		case v == "":
-			return "deletes" // tombstones get V's zero value
-		case v == "drop":
+		case r.Tombstone:
+			return "deletes"
+		case r.Value == "drop":
 			return ""
+		case r.Timestamp >= 100:
+			return "late"
 		}
-		return "events-" + k
+		return "events-" + r.Key
 	}, nil, nil, kstream.Named("route"))
 	topo := mustBuild(t, b)
 	if d := topo.Describe(); !strings.Contains(d, "Processor: route (sink-func)") {
@@ -686,6 +688,7 @@ func TestToFunc(t *testing.T) {
 	in.PipeAt(2, "b", "y")
 	in.PipeAt(3, "a", "z")
 	in.PipeTombstoneAt(4, "b")
+	in.PipeAt(100, "a", "")
 	err := in.TryPipeRecord(rec(int64(5), "c", "drop"))
 	re := recordError(t, err)
 	if re.Node != "route" || !strings.Contains(err.Error(), "empty topic name") {
@@ -697,6 +700,7 @@ func TestToFunc(t *testing.T) {
 	checkRecords(t, "events-a", out("events-a"), []strRec{rec(1, "a", "x"), rec(3, "a", "z")})
 	checkRecords(t, "events-b", out("events-b"), []strRec{rec(2, "b", "y")})
 	checkRecords(t, "deletes", out("deletes"), []strRec{tomb[string, string](4, "b")})
+	checkRecords(t, "late", out("late"), []strRec{rec(100, "a", "")})
 	if got := out("events-c"); len(got) != 0 {
 		t.Errorf("events-c: %v, want nothing", got)
 	}

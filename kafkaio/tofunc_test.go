@@ -19,7 +19,7 @@ func routeTopology(t testing.TB, in, prefix string) *kstream.Topology {
 	t.Helper()
 	b := kstream.NewBuilder()
 	kstream.Source(b, in, serde.String, serde.String).
-		ToFunc(func(_, v string) string { return prefix + "-" + v }, nil, nil, kstream.Named("route"))
+		ToFunc(func(r kstream.Record[string, string]) string { return prefix + "-" + r.Value }, nil, nil, kstream.Named("route"))
 	topo, err := b.Build()
 	if err != nil {
 		t.Fatal(err)
