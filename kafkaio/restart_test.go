@@ -170,18 +170,24 @@ func runWithFault(t *testing.T, eos bool, fault kfake.Fault, extra ...kafkaio.Op
 // start a new transactional producer and carry on, with an exact output.
 func TestTransactionFailureRecovers(t *testing.T) {
 	cases := []struct {
-		name  string
-		fault kfake.Fault
+		name       string
+		fault      kfake.Fault
+		persistent bool // Pebble stores in a state directory
 	}{
 		// The answer the real broker gave in TestBrokerRestart: the
 		// coordinator had aborted the transaction and bumped the epoch.
-		{"offset-commit", kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Err: kerr.InvalidProducerEpoch}},
-		{"end", kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, TopLevel: true, Err: kerr.ProducerFenced}},
-		{"produce", kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.InvalidProducerEpoch}},
+		{"offset-commit", kfake.Fault{Keys: []kmsg.Key{kmsg.TxnOffsetCommit}, Err: kerr.InvalidProducerEpoch}, false},
+		{"end", kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, TopLevel: true, Err: kerr.ProducerFenced}, false},
+		{"end-persistent", kfake.Fault{Keys: []kmsg.Key{kmsg.EndTxn}, TopLevel: true, Err: kerr.ProducerFenced}, true},
+		{"produce", kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.InvalidProducerEpoch}, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			a, c, out, f := runWithFault(t, true, tc.fault)
+			var extra []kafkaio.Opt
+			if tc.persistent {
+				extra = append(extra, kafkaio.StateDir(t.TempDir()))
+			}
+			a, c, out, f := runWithFault(t, true, tc.fault, extra...)
 			if a.Stats().Aborts == 0 {
 				t.Errorf("no transaction was rolled back after the fault")
 			}
