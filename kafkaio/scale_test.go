@@ -396,3 +396,69 @@ func runChildApp(t *testing.T) {
 	defer cancel()
 	_ = a.Run(ctx) // runs until killed
 }
+
+// TestInstancesLeaveAndJoin changes the group while it processes: of three
+// instances, one stops cleanly mid-stream and a new one joins later, so
+// tasks move twice (cooperative revocations under load). The output must
+// be exact under exactly-once and complete under at-least-once.
+func TestInstancesLeaveAndJoin(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: 60k records through four instances")
+	}
+	for _, eos := range []bool{false, true} {
+		t.Run(mode(eos), func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				in, out, app := unique("in"), unique("out"), unique("churn")
+				mustCreate(t, c, 6, in, out)
+				recs, want := groupInput(60_000, 600)
+				produce(t, c, in, recs)
+				topo := groupCount(t, in, out, 2*time.Millisecond)
+				start := func() (*kafkaio.App, func() error) {
+					a, err := kafkaio.NewApp(topo, appOpts(c, app, eos, kafkaio.StateDir(t.TempDir()), kafkaio.MaxBatch(1000))...)
+					if err != nil {
+						t.Fatal(err)
+					}
+					return a, runApp(t, a)
+				}
+				var apps []*kafkaio.App
+				var stops []func() error
+				for range 3 {
+					a, stop := start()
+					apps, stops = append(apps, a), append(stops, stop)
+				}
+				var processed int64
+				progress := func() int64 {
+					var n int64
+					for _, a := range apps {
+						n += a.Stats().Processed
+					}
+					return n
+				}
+				waitFor(t, 2*time.Minute, "a third of the work", func() bool { return progress() > 40_000 })
+				if err := stops[1](); err != nil {
+					t.Fatalf("instance 1 stopping: %v", err)
+				}
+				processed = progress()
+				waitFor(t, 2*time.Minute, "progress without instance 1", func() bool { return progress() > processed+20_000 })
+				a, stop := start()
+				apps, stops = append(apps, a), append(stops, stop)
+				waitFor(t, 2*time.Minute, "the new instance to process", func() bool { return a.Stats().Processed > 0 })
+				waitCaughtUp(t, apps[0], 3*time.Minute)
+				for i, stop := range stops {
+					if err := stop(); err != nil {
+						t.Fatalf("instance %d: %v", i, err)
+					}
+				}
+				for i, a := range apps {
+					t.Logf("instance %d: %+v", i, a.Stats())
+				}
+				checkCounts(t, latestCounts(t, c, out, eos), want, eos)
+				if eos {
+					if n := len(consumeAll(t, c, out, true)); n != len(recs) {
+						t.Errorf("read-committed output has %d records, want one per input: %d", n, len(recs))
+					}
+				}
+			})
+		})
+	}
+}
