@@ -852,6 +852,13 @@ var diffTopologies = map[string]diffTopology{
 		dWindowedOut(kstream.WindowedBy(dIn(b, "in").GroupByKey(), kstream.Tumbling(10*dMs)).
 			Count(kstream.Named("wc")), "out", dL)
 	}},
+	"ts-extractor-window-count": {"in:string", "out:long", func(b *kstream.Builder) {
+		s := kstream.Source(b, "in", dS, dS, kstream.TimestampFrom(func(_, v string, _ int64) int64 {
+			n, _ := strconv.ParseInt(v[strings.IndexByte(v, '@')+1:], 10, 64)
+			return n
+		}))
+		dWindowedOut(kstream.WindowedBy(s.GroupByKey(), kstream.Tumbling(10*dMs)).Count(kstream.Named("tc")), "out", dL)
+	}},
 	"win-tumbling-grace-reduce": {"in:string", "out:string", func(b *kstream.Builder) {
 		dWindowedOut(kstream.WindowedBy(dIn(b, "in").GroupByKey(), kstream.Tumbling(10*dMs).Grace(5*dMs)).
 			Reduce(dConcat, kstream.Named("wr")), "out", dS)

@@ -8,6 +8,7 @@ type Opt interface {
 }
 
 type options struct {
+	timestamp    any // kstream.TimestampFrom's func(K, V, int64) int64
 	name         string
 	stores       []string
 	cached       bool
@@ -86,6 +87,21 @@ func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
 // operators ignore it.
 func Retention(d time.Duration) Opt {
 	return optFunc(func(o *options) { o.retention, o.retentionSet = d, true })
+}
+
+// TimestampFrom makes a [Source], [SourceTable] or [SourceGlobalTable] take
+// each record's timestamp from fn (Kafka Streams' TimestampExtractor on
+// Consumed): fn gets the decoded key and value and the Kafka record's
+// timestamp, and returns the timestamp in milliseconds that the record
+// carries from then on, so that windows, joins, table timestamps and the
+// task's stream time (stream-time punctuations) follow event time kept in
+// the payload. Tombstones keep their Kafka timestamp (fn
+// is not called for them, as user functions never get a tombstone as a
+// value); records that fail to decode do not move stream time. A negative
+// timestamp fails the record. K and V must be the source's types, and the
+// option is a Build error on any other operator.
+func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
+	return optFunc(func(o *options) { o.timestamp = fn })
 }
 
 // NameOf returns the name that a [Named] among opts gives, or "". Packages

@@ -30,7 +30,17 @@ func (s Stream[K, V]) with(n *graph.Node) Stream[K, V] {
 
 // proc appends a processor node named by o (or a generated name).
 func (b *Builder) proc(op string, o options, parents ...*graph.Node) *graph.Node {
-	return b.g.AddNode(&graph.Node{Op: op, Kind: graph.KindProcessor, Name: o.name, UserNamed: o.name != ""}, parents...)
+	n := b.g.AddNode(&graph.Node{Op: op, Kind: graph.KindProcessor, Name: o.name, UserNamed: o.name != ""}, parents...)
+	b.sourceOnly(o, n)
+	return n
+}
+
+// sourceOnly records a Build error for the options of o that only sources
+// take, given to node n.
+func (b *Builder) sourceOnly(o options, n *graph.Node) {
+	if o.timestamp != nil {
+		b.g.Errorf("kstream: node %s (%s): TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)", n.Name, n.Op)
+	}
 }
 
 // requireName returns the name a stateful operator was given, or records a
@@ -60,12 +70,23 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 	if ks == nil || vs == nil {
 		b.g.Errorf("kstream: source %s (topic %s): key and value serdes are required", n.Name, topic)
 	}
-	n.Make = sourceMake(n, ks, vs)
+	var extract func(K, V, int64) int64
+	if o.timestamp != nil {
+		var ok bool
+		if extract, ok = o.timestamp.(func(K, V, int64) int64); !ok {
+			var want func(K, V, int64) int64
+			b.g.Errorf("kstream: source %s (topic %s): TimestampFrom takes a %T for this source, not a %T", n.Name, topic, want, o.timestamp)
+		}
+		n.ExtractsTime = extract != nil
+	}
+	n.Make = sourceMake(n, ks, vs, extract)
 	return Stream[K, V]{b: b, node: n, ks: ks, vs: vs}
 }
 
-// sourceMake decodes raw records and passes them to the node's children.
-func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) graph.MakeFunc {
+// sourceMake decodes raw records and passes them to the node's children,
+// with the timestamp extract gives when it is set.
+func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], extract func(K, V, int64) int64) graph.MakeFunc {
+	id := int32(n.ID)
 	return func(tc *graph.TaskContext, children []any) (any, error) {
 		next, err := streamNext[K, V](children)
 		if err != nil {
@@ -91,6 +112,16 @@ func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) g
 				}
 			}
 			m.Timestamp = r.Timestamp
+			if extract != nil {
+				if !m.Tombstone {
+					tc.Node = id
+					if m.Timestamp = extract(k, v, r.Timestamp); m.Timestamp < 0 {
+						tc.Fail(n.Name, fmt.Errorf("TimestampFrom returned a negative timestamp, %d", m.Timestamp))
+						return
+					}
+				}
+				tc.ObserveExtracted(m.Timestamp)
+			}
 			m.Headers = r.Headers
 			next(k, v, &m)
 		}, nil
@@ -262,6 +293,7 @@ func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opt
 	o := collect(opts)
 	n := s.b.g.AddNode(&graph.Node{Op: "sink", Kind: graph.KindSink, Name: o.name, UserNamed: o.name != "",
 		Topic: graph.TopicRef{Name: topic}}, s.node)
+	s.b.sourceOnly(o, n)
 	if topic == "" {
 		s.b.g.Errorf("kstream: sink %s: empty topic name", n.Name)
 	}
@@ -368,7 +400,7 @@ func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
 	sink.Make = sinkMake(sink, ks, vs)
 	src := s.b.g.AddNode(&graph.Node{Op: "repartition-source", Kind: graph.KindSource, Name: topic.Name + "-source",
 		Topic: topic, Repartition: true})
-	src.Make = sourceMake(src, ks, vs)
+	src.Make = sourceMake(src, ks, vs, nil)
 	return Stream[K, V]{b: s.b, node: src, ks: ks, vs: vs}
 }
 

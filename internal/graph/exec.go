@@ -233,6 +233,7 @@ type TaskContext struct {
 	stores  map[string]state.Store
 	puncts  []*Punctuation
 	nextST  int64 // earliest stream-time punctuation, MaxInt64 if none
+	due     bool  // see ObserveExtracted
 	failure *RecordError
 	// Dropped counts records dropped by design (tombstones where no
 	// operator can use them, null keys in aggregations), per node.
@@ -357,6 +358,23 @@ func (tc *TaskContext) Observe(ts int64) bool {
 		tc.StreamTime = ts
 	}
 	return tc.StreamTime >= tc.nextST
+}
+
+// ObserveExtracted is Observe for a source that sets its records'
+// timestamps (Node.ExtractsTime), called by the source before it forwards
+// the record: the runtime then asks TakeDue whether stream-time
+// punctuations are due.
+func (tc *TaskContext) ObserveExtracted(ts int64) {
+	tc.RecordTime = ts
+	tc.due = tc.Observe(ts)
+}
+
+// TakeDue reports and clears whether ObserveExtracted made stream-time
+// punctuations due.
+func (tc *TaskContext) TakeDue() bool {
+	d := tc.due
+	tc.due = false
+	return d
 }
 
 // PunctuateStreamTime runs the due stream-time punctuations.

@@ -68,6 +68,10 @@ type Node struct {
 	// UserNamed is true when the name came from kstream.Named.
 	UserNamed   bool
 	SubTopology int
+	// ExtractsTime marks a source whose executor sets its records'
+	// timestamps itself (kstream.TimestampFrom) and tells the task's
+	// stream time with TaskContext.ObserveExtracted.
+	ExtractsTime bool
 }
 
 // StoreSpec describes a state store.

@@ -73,7 +73,7 @@ type Task struct {
 	topo    *kstream.Topology
 	sub     *graph.SubTopology
 	tc      *graph.TaskContext
-	sources map[string]func(*graph.RawRecord)
+	sources map[string]source
 	stores  map[string]*loggedStore
 	execs   map[string]any
 	batch   *state.Batch  // the write buffer of a task on a state.DB
@@ -116,7 +116,7 @@ func NewStandby(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task,
 		tc.Names[i] = n.Name
 	}
 	t = &Task{ID: TaskID{sub, p}, cfg: cfg, topo: topo, sub: st, tc: tc,
-		sources: map[string]func(*graph.RawRecord){}, stores: map[string]*loggedStore{}}
+		sources: map[string]source{}, stores: map[string]*loggedStore{}}
 	defer func() {
 		if err != nil {
 			_ = t.Close()
@@ -197,7 +197,7 @@ func (t *Task) Activate() (err error) {
 			if !ok {
 				return fmt.Errorf("runtime: task %s: source %s has executor %T", t.ID, n.Name, e)
 			}
-			t.sources[n.Topic.Resolve(cfg.AppID)] = src
+			t.sources[n.Topic.Resolve(cfg.AppID)] = source{run: src, extracts: n.ExtractsTime}
 		}
 	}
 	return nil
@@ -286,6 +286,13 @@ func (t *Task) Topics() []string {
 	return out
 }
 
+// source is the executor of a source node, and whether it sets its records'
+// timestamps (graph.Node.ExtractsTime).
+type source struct {
+	run      func(*graph.RawRecord)
+	extracts bool
+}
+
 // Process pushes a batch of records of one topic (of the task's partition)
 // through the task, in offset order. A failed record is handled by the error
 // policy; under Fail, Process returns the error and the records after it are
@@ -307,7 +314,7 @@ func (t *Task) Process(topic string, recs []graph.RawRecord) error {
 // run processes recs from i on, and returns where to resume: after a record
 // whose user code panicked, the panic is recovered here, once per panic
 // rather than once per record.
-func (t *Task) run(src func(*graph.RawRecord), topic string, recs []graph.RawRecord, i int) (next int, err error) {
+func (t *Task) run(src source, topic string, recs []graph.RawRecord, i int) (next int, err error) {
 	tc := t.tc
 	defer func() {
 		if v := recover(); v != nil {
@@ -318,8 +325,14 @@ func (t *Task) run(src func(*graph.RawRecord), topic string, recs []graph.RawRec
 	for ; i < len(recs); i++ {
 		r := &recs[i]
 		tc.Topic, tc.Offset, tc.RecordTime = topic, r.Offset, r.Timestamp
-		due := tc.Observe(r.Timestamp)
-		src(r)
+		var due bool
+		if !src.extracts {
+			due = tc.Observe(r.Timestamp)
+		}
+		src.run(r)
+		if src.extracts {
+			due = tc.TakeDue()
+		}
 		if tc.Failed() {
 			if err := t.handle(r); err != nil {
 				return i, err

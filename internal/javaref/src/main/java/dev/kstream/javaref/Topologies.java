@@ -355,6 +355,15 @@ final class Topologies {
         windowedOut(in(b, "in").groupByKey().windowedBy(TimeWindows.ofSizeWithNoGrace(ms(10)))
             .count(win("wc", L)), "out", L));
 
+    // Event time read from the value "name@ts" (tombstones keep the record's
+    // timestamp); the records' own timestamps are far later.
+    reg("ts-extractor-window-count", "in:string", "out:long", b ->
+        windowedOut(b.stream("in", Consumed.with(S, S).withTimestampExtractor((r, partitionTime) -> {
+              String v = (String) r.value();
+              return v == null ? r.timestamp() : Long.parseLong(v.substring(v.indexOf('@') + 1));
+            })).groupByKey().windowedBy(TimeWindows.ofSizeWithNoGrace(ms(10)))
+            .count(win("tc", L)), "out", L));
+
     reg("win-tumbling-grace-reduce", "in:string", "out:string", b ->
         windowedOut(in(b, "in").groupByKey().windowedBy(TimeWindows.ofSizeAndGrace(ms(10), ms(5)))
             .reduce((a, v) -> a + "," + v, win("wr", S)), "out", S));

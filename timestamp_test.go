@@ -1,0 +1,155 @@
+package kstream_test
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+
+	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/kstest"
+	"github.com/kstreamgo/kstream/serde"
+)
+
+// eventTime reads the event time of a value "name@ts"; "bad" values give
+// -1, "panic" ones panic.
+func eventTime(_ string, v string, _ int64) int64 {
+	if v == "panic" {
+		panic("unparsable event")
+	}
+	_, ts, ok := strings.Cut(v, "@")
+	if !ok {
+		return -1
+	}
+	n, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// ingestion is far ahead of every event time: the Kafka timestamps of the
+// records, as a producer that does not set them gives.
+const ingestion = 1_000_000
+
+// TestTimestampFromWindows counts events per 10 ms tumbling window of their
+// event time, read from the value, with final results only: windows, their
+// closing (stream time) and the results' timestamps follow event time, not
+// the records' Kafka timestamps.
+func TestTimestampFromWindows(t *testing.T) {
+	build := func(opts ...kstream.Opt) *kstream.Topology {
+		b := kstream.NewBuilder()
+		g := kstream.Source(b, "in", serde.String, serde.String, opts...).GroupByKey()
+		toOut(kstream.WindowedBy(g, kstream.Tumbling(10*ms)).Count(kstream.Named("counts"), kstream.EmitOnWindowClose()))
+		return mustBuild(t, b)
+	}
+	events := []string{"a@1", "a@4", "b@7", "a@12", "a@9", "b@15", "a@31"}
+	run := func(topo *kstream.Topology) []wRec[int64] {
+		d := kstest.NewDriver(t, topo, kstest.Partitions(1))
+		in := kstest.Input(d, "in", serde.String, serde.String)
+		for i, e := range events {
+			in.PipeAt(ingestion+int64(i), e[:1], e)
+		}
+		return kstest.Output(d, "out", wSerde, serde.Int64).Records()
+	}
+	checkRecords(t, "event time", run(build(kstream.TimestampFrom(eventTime))), []wRec[int64]{
+		// a@9 is late by event time (stream time 12 closed [0,10)): dropped.
+		wrec[int64](4, "a", 0, 10, 2),
+		wrec[int64](7, "b", 0, 10, 1),
+		wrec[int64](12, "a", 10, 20, 1),
+		wrec[int64](15, "b", 10, 20, 1),
+	})
+	// Without the option the Kafka timestamps rule: one open window.
+	if got := run(build()); len(got) != 0 {
+		t.Errorf("Kafka timestamps: %v, want no closed window", got)
+	}
+}
+
+// TestTimestampFromRecords checks what the extracted timestamp applies to:
+// output records and table updates carry it, a tombstone keeps its Kafka
+// timestamp without calling the function, and a negative timestamp or a
+// panic fails the record at the source node.
+func TestTimestampFromRecords(t *testing.T) {
+	calls := 0
+	extract := func(k, v string, ts int64) int64 {
+		calls++
+		return eventTime(k, v, ts)
+	}
+	b := kstream.NewBuilder()
+	kstream.Source(b, "in", serde.String, serde.String, kstream.Named("events"), kstream.TimestampFrom(extract)).
+		To("out", nil, nil)
+	kstream.SourceTable(b, "tin", serde.String, serde.String, kstream.Named("tbl"), kstream.TimestampFrom(eventTime)).
+		ToStream().To("tout", nil, nil)
+	d := kstest.NewDriver(t, mustBuild(t, b), kstest.Partitions(2))
+	in := kstest.Input(d, "in", serde.String, serde.String)
+	in.PipeAt(ingestion, "a", "x@5")
+	in.PipeTombstoneAt(ingestion+1, "a")
+	for _, bad := range []string{"bad", "panic"} {
+		err := in.TryPipeRecord(rec(int64(ingestion+2), "b", bad))
+		var re *kstream.RecordError
+		if !errors.As(err, &re) || re.Node != "events" || re.Topic != "in" {
+			t.Errorf("value %q: error %v, want a record error of node events", bad, err)
+		}
+	}
+	checkRecords(t, "out", kstest.Output(d, "out", serde.String, serde.String).Records(), []strRec{
+		rec(5, "a", "x@5"), tomb[string, string](ingestion+1, "a"),
+	})
+	checkEqual(t, "calls", calls, 3) // not for the tombstone
+	tin := kstest.Input(d, "tin", serde.String, serde.String)
+	tin.PipeAt(ingestion, "k", "v@20")
+	tin.PipeAt(ingestion, "k", "w@21")
+	checkRecords(t, "tout", kstest.Output(d, "tout", serde.String, serde.String).Records(), []strRec{
+		rec(20, "k", "v@20"), rec(21, "k", "w@21"),
+	})
+}
+
+// TestTimestampFromBuildErrors: the function must have the source's types,
+// and the option belongs to sources only.
+func TestTimestampFromBuildErrors(t *testing.T) {
+	b := kstream.NewBuilder()
+	s := kstream.Source(b, "in", serde.String, serde.Int64, kstream.Named("src"), kstream.TimestampFrom(eventTime))
+	s.Filter(func(string, int64) bool { return true }, kstream.Named("keep"),
+		kstream.TimestampFrom(func(string, int64, int64) int64 { return 0 })).
+		To("out", nil, nil, kstream.Named("sink"), kstream.TimestampFrom(func(string, int64, int64) int64 { return 0 }))
+	_, err := b.Build()
+	for _, want := range []string{
+		"source src (topic in): TimestampFrom takes a func(string, int64, int64) int64 for this source, not a func(string, string, int64) int64",
+		"node keep (filter): TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)",
+		"node sink (sink): TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Build error %v, want it to contain %q", err, want)
+		}
+	}
+}
+
+// TestTimestampFromPunctuation: the task's stream time, which drives
+// stream-time punctuations, follows the extracted timestamps.
+func TestTimestampFromPunctuation(t *testing.T) {
+	var fired []int64
+	b := kstream.NewBuilder()
+	s := kstream.Source(b, "in", serde.String, serde.String, kstream.TimestampFrom(eventTime))
+	kstream.ProcessValues(s, func() kstream.FixedKeyProcessor[string, string, string] {
+		return &fnFixedKeyProcessor[string, string, string]{init: func(ctx *kstream.FixedKeyContext[string, string]) error {
+			ctx.Schedule(10*ms, kstream.StreamTime, func(ts int64) error {
+				fired = append(fired, ts)
+				return nil
+			})
+			return nil
+		}}
+	}, kstream.Named("tick")).To("out", nil, nil)
+	d := kstest.NewDriver(t, mustBuild(t, b), kstest.Partitions(1))
+	in := kstest.Input(d, "in", serde.String, serde.String)
+	for i, e := range []string{"a@1", "a@12", "a@25"} {
+		in.PipeAt(ingestion+int64(i), "a", e)
+	}
+	if len(fired) < 2 {
+		t.Fatalf("stream-time punctuations fired at %v, want at least two", fired)
+	}
+	for _, ts := range fired {
+		if ts > 25 {
+			t.Errorf("stream-time punctuations fired at %v: stream time went past the largest event time, 25", fired)
+			break
+		}
+	}
+}
