@@ -97,7 +97,9 @@ func Retention(d time.Duration) Opt {
 // task's stream time (stream-time punctuations) follow event time kept in
 // the payload. Tombstones keep their Kafka timestamp (fn
 // is not called for them, as user functions never get a tombstone as a
-// value); records that fail to decode do not move stream time. A negative
+// value); records that fail to decode do not move stream time. A
+// SourceTable's store restored from its topic (which is its changelog) holds
+// the Kafka timestamps until the keys are updated again. A negative
 // timestamp fails the record. K and V must be the source's types, and the
 // option is a Build error on any other operator.
 func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
