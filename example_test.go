@@ -2,7 +2,9 @@ package kstream_test
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/kstest"
@@ -237,4 +239,41 @@ func ExampleProcessValues() {
 	// ann=1 at 10
 	// bob=1 at 20
 	// ann=2 at 30
+}
+
+func ExampleTimestampFrom() {
+	// Sensor readings "sensor -> celsius@event-time-ms", produced later than
+	// they were taken: windows follow the event time in the value.
+	eventTime := func(_ string, v string, recordTs int64) int64 {
+		_, at, _ := strings.Cut(v, "@")
+		ts, err := strconv.ParseInt(at, 10, 64)
+		if err != nil {
+			return recordTs
+		}
+		return ts
+	}
+	b := kstream.NewBuilder()
+	readings := kstream.Source(b, "readings", serde.String, serde.String, kstream.TimestampFrom(eventTime))
+	kstream.WindowedBy(readings.GroupByKey(), kstream.Tumbling(time.Minute)).
+		Count(kstream.Named("per-minute"), kstream.EmitOnWindowClose()).
+		ToStream().To("counts", kstream.WindowedSerde(serde.String), serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d := kstest.NewDriver(nil, topo)
+	defer d.Close()
+	in := kstest.Input(d, "readings", serde.String, serde.String)
+	const produced = 1_800_000 // all produced at minute 30
+	in.PipeAt(produced, "s1", "20.5@1000")
+	in.PipeAt(produced, "s1", "20.7@59000")
+	in.PipeAt(produced, "s1", "21.0@61000")
+	in.PipeAt(produced, "s1", "21.2@125000") // closes minute 1
+	for _, r := range kstest.Output(d, "counts", kstream.WindowedSerde(serde.String), serde.Int64).Records() {
+		fmt.Printf("%s [%d, %d) ms: count %d, at %d\n", r.Key.Key, r.Key.Start, r.Key.End, r.Value, r.Timestamp)
+	}
+	// Output:
+	// s1 [0, 60000) ms: count 2, at 59000
+	// s1 [60000, 120000) ms: count 1, at 61000
 }
