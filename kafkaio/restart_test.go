@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/kafkaio"
+	"github.com/kstreamgo/kstream/serde"
 )
 
 // privateBroker is a real Apache Kafka broker of one test, started by
@@ -116,6 +119,73 @@ func TestBrokerRestart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestBrokerRestartGlobalTable crashes and restarts the broker under an
+// exactly-once app whose stream joins a global table: the global table's own
+// consumer must reconnect too, so that updates made after the restart reach
+// the joins.
+func TestBrokerRestartGlobalTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: crashes and restarts a broker")
+	}
+	b := startPrivateBroker(t)
+	c := cluster{name: "private", brokers: []string{b.addr}}
+	in, users, out, app := unique("in"), unique("users"), unique("out"), unique("restart-global")
+	mustCreate(t, c, 2, in, users, out)
+	produce(t, c, users, []rec{{key: []byte("u"), value: []byte("before")}})
+	bld := kstream.NewBuilder()
+	g := kstream.SourceGlobalTable(bld, users, serde.String, serde.String, kstream.Named("users"))
+	kstream.JoinGlobal(kstream.Source(bld, in, serde.String, serde.String), g,
+		func(_, v string) string { return v }, func(_, _ string, name string) string { return name }).
+		To(out, serde.String, serde.String)
+	topo, err := bld.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(t.TempDir()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runApp(t, a)
+	feed := func(from, n int) {
+		recs := make([]rec, n)
+		for i := range recs {
+			recs[i] = rec{key: []byte(strconv.Itoa(from + i)), value: []byte("u")}
+		}
+		produce(t, c, in, recs)
+	}
+	feed(0, 100)
+	waitFor(t, time.Minute, "the joins before the restart", func() bool { return len(consumeAll(t, c, out, true)) == 100 })
+	b.run(t, "stop", "KAFKA_STOP_SIGNAL=KILL")
+	time.Sleep(2 * time.Second)
+	b.run(t, "start")
+	produce(t, c, users, []rec{{key: []byte("u"), value: []byte("after")}})
+	// Once the update is in the global store, new records join with it.
+	waitFor(t, 2*time.Minute, "a join with the value updated after the restart", func() bool {
+		feed(1000, 1)
+		for _, r := range consumeAll(t, c, out, true) {
+			if string(r.Value) == "after" {
+				return true
+			}
+		}
+		return false
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	seen := map[string]int{}
+	for _, r := range consumeAll(t, c, out, true) {
+		seen[string(r.Key)]++
+		if string(r.Key) != "1000" && seen[string(r.Key)] > 1 {
+			t.Errorf("key %s joined %d times", r.Key, seen[string(r.Key)])
+		}
+	}
+	for i := range 100 {
+		if seen[strconv.Itoa(i)] != 1 {
+			t.Errorf("key %d joined %d times, want once", i, seen[strconv.Itoa(i)])
+		}
 	}
 }
 
