@@ -58,13 +58,11 @@ type App struct {
 	cl   *kgo.Client
 	sess *kgo.GroupTransactSession
 	// sessOpts makes the transactional session, again after a failed
-	// transaction (see recoverTxn); recoveries counts the failed
-	// transactions since the last commit. Main loop only.
-	sessOpts   []kgo.Opt
-	recoveries int
-	// failedCommits counts the at-least-once commits that failed since the
-	// last one that did not (see postponeCommit). Main loop only.
-	failedCommits int
+	// transaction (see recoverTxn). failures counts the commits in a row
+	// that failed: transactions recovered from (recoverTxn), or
+	// at-least-once commits postponed (postponeCommit). Main loop only.
+	sessOpts []kgo.Opt
+	failures int
 	// txnFailed holds a production error that failed the open transaction
 	// (see txnRecoverable): the next commit aborts it and recovers.
 	// sessGen numbers the transactional sessions; ctx, with which records
@@ -98,10 +96,11 @@ type App struct {
 	acked     map[string]int64
 	outTopics map[string]*outTopic // every topic the app writes, but those of ToFunc
 	// funcTopics holds the topics that ToFunc nodes named, looked up on
-	// first use (topic -> *outTopic, or *missingTopic). Main loop only,
-	// but for the dead-letter path's reads.
-	funcTopics sync.Map
-	ctx        context.Context
+	// first use (see lookupTopic). Main loop only.
+	funcTopics map[string]funcTopic
+	// ctx is what records are produced with: ctxBase, which stopping does
+	// not cancel, with the transactional session's number (sessGen).
+	ctx, ctxBase context.Context
 
 	fatalErr atomic.Pointer[error]
 	// dirty is set when records were polled or produced since the last
@@ -250,7 +249,8 @@ func (a *App) Run(ctx context.Context) (err error) {
 	defer a.cancel()
 	// Records are produced with a context that stopping does not cancel: a
 	// record dropped at shutdown would be missing from the final commit.
-	a.ctx = context.WithValue(context.WithoutCancel(ctx), sessGenKey{}, int64(0))
+	a.ctxBase = context.WithoutCancel(ctx)
+	a.ctx = context.WithValue(a.ctxBase, sessGenKey{}, int64(0))
 	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.clientOpts...)
 	if a.admCl, err = kgo.NewClient(base...); err != nil {
 		return fmt.Errorf("kafkaio: %w", err)
@@ -260,7 +260,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.plan, err = planTopics(ctx, a.admCl, a.g, &a.cfg); err != nil {
 		return err
 	}
-	a.outTopics = map[string]*outTopic{}
+	a.outTopics, a.funcTopics = map[string]*outTopic{}, map[string]funcTopic{}
 	for t, n := range a.plan.partitions {
 		a.outTopics[t] = &outTopic{name: t, partitions: max(n, 1)}
 	}
@@ -744,11 +744,8 @@ func (a *App) outTopic(topic string) *outTopic {
 	if t := a.outTopics[topic]; t != nil {
 		return t
 	}
-	if t, err := a.lookupTopic(topic); err == nil {
-		return t
-	}
-	// Not planned nor found: a missing topic's records fail as they are
-	// produced.
+	// Not planned: cannot happen for sinks, changelogs or the DLQ (the
+	// topics of ToFunc nodes go through lookupTopic).
 	return &outTopic{name: topic, partitions: 1}
 }
 
@@ -756,21 +753,23 @@ func (a *App) outTopic(topic string) *outTopic {
 // ToFunc node named and the cluster does not have.
 var errMissingTopic = errors.New("the topic does not exist (the runtime creates only internal topics)")
 
-// missingTopic is a topic found missing, not looked up again until retry.
-type missingTopic struct{ retry time.Time }
+// funcTopic is a topic of a ToFunc node: found (t), or found missing and
+// not looked up again until retry.
+type funcTopic struct {
+	t     *outTopic
+	retry time.Time
+}
 
 // lookupTopic returns a topic that a ToFunc node named, asking the cluster
 // for its partition count on first use. A missing topic is an error, asked
 // for again after a few seconds.
 func (a *App) lookupTopic(topic string) (*outTopic, error) {
-	if v, ok := a.funcTopics.Load(topic); ok {
-		switch t := v.(type) {
-		case *outTopic:
-			return t, nil
-		case *missingTopic:
-			if time.Now().Before(t.retry) {
-				return nil, fmt.Errorf("%s: %w", topic, errMissingTopic)
-			}
+	if ft, ok := a.funcTopics[topic]; ok {
+		if ft.t != nil {
+			return ft.t, nil
+		}
+		if time.Now().Before(ft.retry) {
+			return nil, fmt.Errorf("%s: %w", topic, errMissingTopic)
 		}
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
@@ -788,11 +787,11 @@ func (a *App) lookupTopic(topic string) (*outTopic, error) {
 			continue
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil || len(t.Partitions) == 0 {
-			a.funcTopics.Store(topic, &missingTopic{retry: time.Now().Add(5 * time.Second)})
+			a.funcTopics[topic] = funcTopic{retry: time.Now().Add(5 * time.Second)}
 			return nil, fmt.Errorf("%s: %w", topic, errMissingTopic)
 		}
 		ot := &outTopic{name: topic, partitions: int32(len(t.Partitions))}
-		a.funcTopics.Store(topic, ot)
+		a.funcTopics[topic] = funcTopic{t: ot}
 		return ot, nil
 	}
 	return nil, fmt.Errorf("looking up topic %s: not in the metadata answer", topic)
@@ -1008,7 +1007,7 @@ func (a *App) commit(ctx context.Context) error {
 		return &txnError{op: "ending", err: err}
 	}
 	if committed {
-		a.recoveries = 0
+		a.failures = 0
 		a.commits.Add(1)
 		if err := a.checkpoint(a.cl); err != nil {
 			return err
@@ -1024,10 +1023,10 @@ func (a *App) commit(ctx context.Context) error {
 	return nil
 }
 
-// maxTxnRecoveries bounds the failed transactions in a row that recoverTxn
-// recovers from: a broker outage of a few minutes, as Kafka Streams'
-// task.timeout.ms (5 minutes by default) tolerates.
-const maxTxnRecoveries = 5
+// maxFailures bounds the commits in a row that may fail (see recoverTxn and
+// postponeCommit) before Run fails: a broker outage of a few minutes, as
+// Kafka Streams' task.timeout.ms (5 minutes by default) tolerates.
+const maxFailures = 5
 
 // txnError is a failed transaction: its end or the next one's beginning
 // failed, or a record produced in it did. The transactional producer's
@@ -1053,19 +1052,19 @@ func (e *txnError) Unwrap() error { return e.err }
 // records of the failed transaction are processed again exactly once,
 // whether or not its commit reached the broker. Tasks restore from the
 // committed changelogs. It returns an error, fatal for Run, after
-// maxTxnRecoveries failures in a row or when the failure cannot be
+// maxFailures failures in a row or when the failure cannot be
 // recovered from.
 func (a *App) recoverTxn(ctx context.Context, te *txnError) error {
-	a.recoveries++
-	if a.recoveries > maxTxnRecoveries {
-		return fmt.Errorf("%w (%d failed transactions in a row)", te, a.recoveries)
+	a.failures++
+	if a.failures > maxFailures {
+		return fmt.Errorf("%w (%d failed transactions in a row)", te, a.failures)
 	}
 	if !txnRecoverable(te.err) {
 		return te
 	}
 	a.aborts.Add(1)
 	a.log.Warn("kstream: transaction failed; rolling back to the last commit and starting a new transactional producer",
-		"error", te, "attempt", a.recoveries)
+		"error", te, "attempt", a.failures)
 	a.storeMu.Lock()
 	a.rollback()
 	a.storeMu.Unlock()
@@ -1084,13 +1083,13 @@ func (a *App) recoverTxn(ctx context.Context, te *txnError) error {
 	a.mu.Unlock()
 	a.setState(StateRebalancing)
 	a.txnFailed.Store(nil)
-	a.ctx = context.WithValue(context.WithoutCancel(a.ctx), sessGenKey{}, gen)
+	a.ctx = context.WithValue(a.ctxBase, sessGenKey{}, gen)
 	a.dirty.Store(false)
 	// A pause before the new producer, longer after each failure: the
 	// cluster may be restarting. Stopping cuts it short; Run then ends
 	// the new, empty transaction.
 	select {
-	case <-time.After(time.Duration(a.recoveries) * time.Second):
+	case <-time.After(time.Duration(a.failures) * time.Second):
 	case <-ctx.Done():
 	}
 	sess, err := kgo.NewGroupTransactSession(a.sessOpts...)
@@ -1255,7 +1254,7 @@ func (a *App) commitSync(ctx context.Context) error {
 	if err := a.cl.CommitUncommittedOffsets(cctx); err != nil {
 		return &offsetCommitError{err}
 	}
-	a.failedCommits = 0
+	a.failures = 0
 	a.commits.Add(1)
 	return a.checkpoint(a.cl)
 }
@@ -1267,28 +1266,24 @@ type flushError struct{ err error }
 func (e *flushError) Error() string { return "kafkaio: flushing: " + e.err.Error() }
 func (e *flushError) Unwrap() error { return e.err }
 
-// maxFailedCommits bounds the at-least-once commits in a row that
-// postponeCommit lets fail.
-const maxFailedCommits = 5
-
 // postponeCommit reports whether an at-least-once commit that failed may be
 // retried at the next commit interval, and prepares that: the broker did not
 // take the offsets (or a flush did not end, as when the cluster restarts),
 // and committing later only means reprocessing more after a crash. Records
 // still being produced keep being retried meanwhile. After
-// maxFailedCommits failures in a row, Run fails.
+// maxFailures failures in a row, Run fails.
 func (a *App) postponeCommit(err error) bool {
 	var ce *offsetCommitError
 	var fe *flushError
 	if a.cfg.exactlyOnce || !(errors.As(err, &ce) || errors.As(err, &fe)) {
 		return false
 	}
-	a.failedCommits++
-	if a.failedCommits > maxFailedCommits {
+	a.failures++
+	if a.failures > maxFailures {
 		return false
 	}
 	a.dirty.Store(true)
-	a.log.Warn("kstream: commit failed; retrying at the next commit interval", "error", err, "attempt", a.failedCommits)
+	a.log.Warn("kstream: commit failed; retrying at the next commit interval", "error", err, "attempt", a.failures)
 	return true
 }
 
