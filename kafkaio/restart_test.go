@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -65,7 +66,7 @@ func startPrivateBroker(t *testing.T) *privateBroker {
 func (b *privateBroker) run(t *testing.T, cmd string, env ...string) string {
 	t.Helper()
 	c := exec.Command("bash", b.script, cmd)
-	c.Env = append(b.env, env...)
+	c.Env = slices.Concat(b.env, env)
 	var stdout, stderr bytes.Buffer
 	c.Stdout, c.Stderr = &stdout, &stderr
 	if err := c.Run(); err != nil {
@@ -74,16 +75,24 @@ func (b *privateBroker) run(t *testing.T, cmd string, env ...string) string {
 	return stdout.String()
 }
 
-// TestBrokerRestart crashes the broker (SIGKILL) while an app processes, and
-// starts it again: the app must ride through the outage by itself, without
-// Run failing, and then process the input left and new input. Under
-// exactly-once the read-committed output is exact, one record per input;
-// under at-least-once no count is missing.
+// TestBrokerRestart crashes the broker (SIGKILL) under running apps, and
+// starts it again, in each subtest: the apps must ride through the outage by
+// themselves, without Run failing.
 func TestBrokerRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: crashes and restarts a broker")
 	}
 	b := startPrivateBroker(t)
+	brokerRestartCount(t, b)
+	t.Run("global-table", func(t *testing.T) { brokerRestartGlobalTable(t, b) })
+	t.Run("standbys", func(t *testing.T) { brokerRestartStandbys(t, b) })
+}
+
+// brokerRestartCount restarts the broker while a count processes: the app
+// then processes the input left and new input. Under exactly-once the
+// read-committed output is exact, one record per input; under at-least-once
+// no count is missing.
+func brokerRestartCount(t *testing.T, b *privateBroker) {
 	c := cluster{name: "private", brokers: []string{b.addr}}
 	for _, eos := range []bool{false, true} {
 		t.Run(mode(eos), func(t *testing.T) {
@@ -122,15 +131,10 @@ func TestBrokerRestart(t *testing.T) {
 	}
 }
 
-// TestBrokerRestartGlobalTable crashes and restarts the broker under an
-// exactly-once app whose stream joins a global table: the global table's own
-// consumer must reconnect too, so that updates made after the restart reach
-// the joins.
-func TestBrokerRestartGlobalTable(t *testing.T) {
-	if testing.Short() {
-		t.Skip("-short: crashes and restarts a broker")
-	}
-	b := startPrivateBroker(t)
+// brokerRestartGlobalTable restarts the broker under an exactly-once app
+// whose stream joins a global table: the global table's own consumer must
+// reconnect too, so that updates made after the restart reach the joins.
+func brokerRestartGlobalTable(t *testing.T, b *privateBroker) {
 	c := cluster{name: "private", brokers: []string{b.addr}}
 	in, users, out, app := unique("in"), unique("users"), unique("out"), unique("restart-global")
 	mustCreate(t, c, 2, in, users, out)
@@ -186,6 +190,57 @@ func TestBrokerRestartGlobalTable(t *testing.T) {
 		if seen[strconv.Itoa(i)] != 1 {
 			t.Errorf("key %d joined %d times, want once", i, seen[strconv.Itoa(i)])
 		}
+	}
+}
+
+// brokerRestartStandbys restarts the broker under two exactly-once
+// instances with standby replicas: the standbys must follow the changelogs
+// again after the restart, so that when one instance then stops, the other
+// takes over its tasks and the output stays exact.
+func brokerRestartStandbys(t *testing.T, b *privateBroker) {
+	c := cluster{name: "private", brokers: []string{b.addr}}
+	in, out, app := unique("in"), unique("out"), unique("restart-standby")
+	mustCreate(t, c, 4, in, out)
+	topo := groupCount(t, in, out)
+	start := func() (*kafkaio.App, func() error) {
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StandbyReplicas(1), kafkaio.StateDir(t.TempDir()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, runApp(t, a)
+	}
+	x, stopX := start()
+	y, stopY := start()
+	waitFor(t, time.Minute, "both instances to hold tasks and standbys", func() bool {
+		sx, sy := x.Stats(), y.Stats()
+		return sx.Tasks > 0 && sy.Tasks > 0 && sx.Standbys > 0 && sy.Standbys > 0
+	})
+	f := newFeeder(t, c, in, 40)
+	f.feed(4000)
+	waitCaughtUp(t, x, 2*time.Minute)
+	waitCaughtUp(t, y, 2*time.Minute)
+	applied := func() int64 { return x.Stats().StandbyApplied + y.Stats().StandbyApplied }
+	before := applied()
+	b.run(t, "stop", "KAFKA_STOP_SIGNAL=KILL")
+	time.Sleep(2 * time.Second)
+	b.run(t, "start")
+	f.feed(4000)
+	waitCaughtUp(t, x, 3*time.Minute)
+	waitFor(t, 2*time.Minute, "the standbys to apply changelog records written after the restart", func() bool {
+		return applied() > before
+	})
+	if err := stopX(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	waitFor(t, 2*time.Minute, "the other instance to take every task", func() bool { return y.Stats().Tasks == 8 })
+	f.feed(2000)
+	waitCaughtUp(t, y, 2*time.Minute)
+	if err := stopY(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	checkCounts(t, latestCounts(t, c, out, true), f.want, true)
+	if n := len(consumeAll(t, c, out, true)); n != f.next {
+		t.Errorf("read-committed output has %d records, want exactly one per input: %d", n, f.next)
 	}
 }
 
