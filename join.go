@@ -857,7 +857,7 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], op string
 	o := collect(opts)
 	in := s
 	if s.keyChanged {
-		in = repartition(s, b.requireName(o, op, s.node)+"-left")
+		in = repartition(s, b.requireName(options{name: o.name}, op, s.node)+"-left")
 	}
 	n := b.proc(op, o, in.node)
 	out := Stream[K, VR]{b: b, node: n, ks: in.ks}

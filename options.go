@@ -100,9 +100,8 @@ func Retention(d time.Duration) Opt {
 // value); records that fail to decode do not move stream time. A
 // SourceTable's store restored from its topic (which is its changelog) holds
 // the Kafka timestamps until the keys are updated again. A negative
-// timestamp fails the record. K and V must be the source's types. Other
-// operators do not take it: the stateless ones and sinks report it as a
-// Build error, the others ignore it.
+// timestamp fails the record. K and V must be the source's types; any other
+// operator reports the option as a Build error.
 func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
 	return optFunc(func(o *options) { o.timestamp = fn })
 }

@@ -38,20 +38,27 @@ func (b *Builder) proc(op string, o options, parents ...*graph.Node) *graph.Node
 // sourceOnly records a Build error for the options of o that only sources
 // take, given to node n.
 func (b *Builder) sourceOnly(o options, n *graph.Node) {
+	b.notSource(o, "node "+n.Name+" ("+n.Op+")")
+}
+
+// notSource records a Build error for the options of o that only sources
+// take, given to the operator what.
+func (b *Builder) notSource(o options, what string) {
 	if o.timestamp != nil {
-		b.g.Errorf("kstream: node %s (%s): TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)", n.Name, n.Op)
+		b.g.Errorf("kstream: %s: TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)", what)
 	}
 }
 
 // requireName returns the name a stateful operator was given, or records a
 // Build error and returns a generated placeholder.
 func (b *Builder) requireName(o options, op string, parent *graph.Node) string {
-	if o.name != "" {
-		return o.name
-	}
 	after := ""
 	if parent != nil {
 		after = " after node " + parent.Name
+	}
+	b.notSource(o, "the "+op+" operator"+after)
+	if o.name != "" {
+		return o.name
 	}
 	b.g.Errorf("kstream: the %s operator%s needs kstream.Named: it creates a store and internal topics, whose names must be stable", op, after)
 	return op + "-unnamed-" + strconv.Itoa(len(b.g.Nodes))

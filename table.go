@@ -207,13 +207,16 @@ func newGrouped[K, V any](s Stream[K, V], name string, repartition bool) Grouped
 // is [Named] given here (the aggregations of the grouping then share that
 // topic), or else the aggregation's name.
 func (s Stream[K, V]) GroupByKey(opts ...Opt) Grouped[K, V] {
-	return newGrouped(s, collect(opts).name, s.keyChanged)
+	o := collect(opts)
+	s.b.notSource(o, "GroupByKey after node "+s.node.Name)
+	return newGrouped(s, o.name, s.keyChanged)
 }
 
 // GroupBy groups the stream by a new key, always through a repartition
 // topic. krSerde encodes the new key (nil: the built-in one, if any).
 func GroupBy[K, V, KR any](s Stream[K, V], fn func(K, V) KR, krSerde serde.Serde[KR], opts ...Opt) Grouped[KR, V] {
 	o := collect(opts)
+	s.b.notSource(o, "GroupBy after node "+s.node.Name)
 	sel := SelectKey(s, fn)
 	sel.ks = krSerde
 	return newGrouped(sel, o.name, true)
@@ -372,6 +375,7 @@ const (
 // built-in ones, if any).
 func GroupTableBy[K, V, KR, VR any](t Table[K, V], fn func(K, V) (KR, VR), krSerde serde.Serde[KR], vrSerde serde.Serde[VR], opts ...Opt) GroupedTable[KR, VR] {
 	o := collect(opts)
+	t.b.notSource(o, "GroupTableBy after node "+t.node.Name)
 	gt := GroupedTable[KR, VR]{b: t.b, name: o.name}
 	mapper := t.b.proc("table-group-by", options{}, t.node)
 	gt.ks = resolveSerde(t.b, krSerde, mapper.Name, "key")

@@ -153,3 +153,61 @@ func TestTimestampFromPunctuation(t *testing.T) {
 		}
 	}
 }
+
+// TestTimestampFromElsewhere: every kind of operator other than a source
+// rejects TimestampFrom at Build, with one error naming it.
+func TestTimestampFromElsewhere(t *testing.T) {
+	ts := kstream.TimestampFrom(eventTime)
+	str := func(b *kstream.Builder, topic string) kstream.Stream[string, string] {
+		return kstream.Source(b, topic, serde.String, serde.String)
+	}
+	tbl := func(b *kstream.Builder, topic string) kstream.Table[string, string] {
+		return kstream.SourceTable(b, topic, serde.String, serde.String)
+	}
+	concat := func(_, v, w string) string { return v + w }
+	for _, tc := range []struct {
+		name, want string
+		build      func(b *kstream.Builder)
+	}{
+		{"Filter", "(filter)", func(b *kstream.Builder) { str(b, "in").Filter(func(string, string) bool { return true }, ts) }},
+		{"To", "(sink)", func(b *kstream.Builder) { str(b, "in").To("out", nil, nil, ts) }},
+		{"GroupByKey", "GroupByKey", func(b *kstream.Builder) { str(b, "in").GroupByKey(ts).Count(kstream.Named("c")) }},
+		{"GroupBy", "GroupBy", func(b *kstream.Builder) {
+			kstream.GroupBy(str(b, "in"), func(_, v string) string { return v }, nil, ts).Count(kstream.Named("c"))
+		}},
+		{"Count", "count", func(b *kstream.Builder) { str(b, "in").GroupByKey().Count(kstream.Named("c"), ts) }},
+		{"windowed Count", "count", func(b *kstream.Builder) {
+			kstream.WindowedBy(str(b, "in").GroupByKey(), kstream.Tumbling(10*ms)).Count(kstream.Named("c"), ts)
+		}},
+		{"ToTable", "to-table", func(b *kstream.Builder) { str(b, "in").ToTable(kstream.Named("t"), ts) }},
+		{"Repartition", "repartition", func(b *kstream.Builder) { str(b, "in").Repartition(kstream.Named("r"), ts) }},
+		{"Join", "join", func(b *kstream.Builder) {
+			kstream.Join(str(b, "l"), str(b, "r"), kstream.JoinWindow(10*ms, 10*ms), concat, kstream.Named("j"), ts)
+		}},
+		{"JoinTable", "join", func(b *kstream.Builder) { kstream.JoinTable(str(b, "l"), tbl(b, "r"), concat, kstream.Named("j"), ts) }},
+		{"JoinTables", "join", func(b *kstream.Builder) {
+			kstream.JoinTables(tbl(b, "l"), tbl(b, "r"), concat, serde.String, kstream.Named("j"), ts)
+		}},
+		{"GroupTableBy", "GroupTableBy", func(b *kstream.Builder) {
+			kstream.GroupTableBy(tbl(b, "in"), func(k, v string) (string, string) { return v, k }, nil, nil, ts).Count(kstream.Named("c"))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := kstream.NewBuilder()
+			tc.build(b)
+			_, err := b.Build()
+			if err == nil {
+				t.Fatal("Build succeeded")
+			}
+			var lines []string
+			for _, l := range strings.Split(err.Error(), "\n") {
+				if strings.Contains(l, "TimestampFrom") {
+					lines = append(lines, l)
+				}
+			}
+			if len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Errorf("Build errors about TimestampFrom: %q, want one naming %q", lines, tc.want)
+			}
+		})
+	}
+}
