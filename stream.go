@@ -703,7 +703,8 @@ func openProcessor(tc *graph.TaskContext, n *graph.Node, p interface{ Close() er
 	if p == nil {
 		return fmt.Errorf("kstream: node %s: the processor supplier returned nil", n.Name)
 	}
-	tc.Node = int32(n.ID)
+	// Init runs inside Make, for which the runtime set tc.Node to n: its
+	// errors and panics name n.
 	if err := init(); err != nil {
 		return fmt.Errorf("kstream: node %s: init: %w", n.Name, err)
 	}

@@ -774,11 +774,7 @@ func (a *App) lookupTopic(topic string) (*outTopic, error) {
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	rt := kmsg.NewMetadataRequestTopic()
-	rt.Topic = kmsg.StringPtr(topic)
-	req.Topics = append(req.Topics, rt)
-	resp, err := req.RequestWith(ctx, a.admCl)
+	resp, err := metadataRequest(topic).RequestWith(ctx, a.admCl)
 	if err != nil {
 		return nil, fmt.Errorf("looking up topic %s: %w", topic, err)
 	}

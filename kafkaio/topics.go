@@ -228,12 +228,7 @@ func waitTopics(ctx context.Context, cl *kgo.Client, topics []string, partitions
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	req := kmsg.NewPtrMetadataRequest()
-	for _, t := range topics {
-		rt := kmsg.NewMetadataRequestTopic()
-		rt.Topic = kmsg.StringPtr(t)
-		req.Topics = append(req.Topics, rt)
-	}
+	req := metadataRequest(topics...)
 	for {
 		if resp, err := req.RequestWith(ctx, cl); err == nil && topicsLed(resp, partitions) == len(topics) {
 			return nil
@@ -244,6 +239,17 @@ func waitTopics(ctx context.Context, cl *kgo.Client, topics []string, partitions
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// metadataRequest asks for the metadata of topics.
+func metadataRequest(topics ...string) *kmsg.MetadataRequest {
+	req := kmsg.NewPtrMetadataRequest()
+	for _, t := range topics {
+		rt := kmsg.NewMetadataRequestTopic()
+		rt.Topic = kmsg.StringPtr(t)
+		req.Topics = append(req.Topics, rt)
+	}
+	return req
 }
 
 // topicsLed counts the topics of resp that have the number of partitions of
