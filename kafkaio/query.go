@@ -194,7 +194,56 @@ const queryChunk = 1000
 // partitions a chunk of entries at a time, so fn runs without holding up
 // processing; a partition that moves away meanwhile ends its part of the
 // scan early.
-func (r *StoreReader[K, V]) All(fn func(K, V) bool) error {
+func (r *StoreReader[K, V]) All(fn func(K, V) bool) error { return r.scan(nil, nil, fn) }
+
+// Range is All for the keys from from to to, both included, as Kafka
+// Streams' ReadOnlyKeyValueStore.range: the bounds compare as the key serde
+// encodes them, in byte order. That is the keys' natural order for strings
+// and byte slices, and for the order-preserving encodings of package serde,
+// but not for every encoding (Java-compatible serde.Int64 puts negative
+// numbers after positive ones). from after to is an empty range.
+func (r *StoreReader[K, V]) Range(from, to K, fn func(K, V) bool) error {
+	lo, err := r.ks.Append(nil, from)
+	if err != nil {
+		return fmt.Errorf("kafkaio: store %s: encoding the range start: %w", r.spec.Name, err)
+	}
+	hi, err := r.ks.Append(nil, to)
+	if err != nil {
+		return fmt.Errorf("kafkaio: store %s: encoding the range end: %w", r.spec.Name, err)
+	}
+	if bytes.Compare(lo, hi) > 0 {
+		return r.a.checkRunning()
+	}
+	return r.scan(lo, append(hi, 0), fn) // the first key after to
+}
+
+// Prefix is All for the keys whose encoding starts with the encoding of
+// prefix (Kafka Streams' ReadOnlyKeyValueStore.prefixScan with the store's
+// key serializer): with serde.String, the keys that start with prefix.
+func (r *StoreReader[K, V]) Prefix(prefix K, fn func(K, V) bool) error {
+	lo, err := r.ks.Append(nil, prefix)
+	if err != nil {
+		return fmt.Errorf("kafkaio: store %s: encoding the prefix: %w", r.spec.Name, err)
+	}
+	return r.scan(lo, prefixEnd(lo), fn)
+}
+
+// prefixEnd returns the first key after every key that starts with p, or
+// nil (no bound) when p is empty or all 0xff bytes.
+func prefixEnd(p []byte) []byte {
+	end := bytes.Clone(p)
+	for i := len(end) - 1; i >= 0; i-- {
+		if end[i] < 0xff {
+			end[i]++
+			return end[:i+1]
+		}
+	}
+	return nil
+}
+
+// scan calls fn for the keys in [lo, hi) (nil: no bound) of the local
+// partitions; see All.
+func (r *StoreReader[K, V]) scan(lo, hi []byte, fn func(K, V) bool) error {
 	if err := r.a.checkRunning(); err != nil {
 		return err
 	}
@@ -213,11 +262,11 @@ func (r *StoreReader[K, V]) All(fn func(K, V) bool) error {
 	}
 	var keys, vals [][]byte
 	for _, p := range parts {
-		var lo []byte
+		from := lo
 		for {
 			keys, vals = keys[:0], vals[:0]
 			err := r.a.withStore(r.spec, p, func(st state.Store) error {
-				return st.Range(lo, nil, func(k, v []byte) bool {
+				return st.Range(from, hi, func(k, v []byte) bool {
 					keys, vals = append(keys, bytes.Clone(k)), append(vals, bytes.Clone(v))
 					return len(keys) < queryChunk
 				})
@@ -244,7 +293,7 @@ func (r *StoreReader[K, V]) All(fn func(K, V) bool) error {
 			if len(keys) < queryChunk {
 				break
 			}
-			lo = append(keys[len(keys)-1], 0) // the next key after the last
+			from = append(keys[len(keys)-1], 0) // the next key after the last
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -156,6 +157,53 @@ func testInteractiveQueries(t *testing.T, c cluster, persistent bool) {
 	checkCounts(t, seen, f.want, true)
 	if len(seen) != len(f.want) {
 		t.Errorf("All saw %d keys, want %d", len(seen), len(f.want))
+	}
+
+	// Range and Prefix: the union over the instances is exactly the keys
+	// in byte order between the bounds, each on one instance.
+	for _, sc := range []struct {
+		name string
+		scan func(r *kafkaio.StoreReader[string, int64], fn func(string, int64) bool) error
+		in   func(k string) bool
+	}{
+		{"Range(g1, g2)", func(r *kafkaio.StoreReader[string, int64], fn func(string, int64) bool) error {
+			return r.Range("g1", "g2", fn)
+		}, func(k string) bool { return k >= "g1" && k <= "g2" }},
+		{"Range(g2, g1)", func(r *kafkaio.StoreReader[string, int64], fn func(string, int64) bool) error {
+			return r.Range("g2", "g1", fn)
+		}, func(string) bool { return false }},
+		{"Prefix(g3)", func(r *kafkaio.StoreReader[string, int64], fn func(string, int64) bool) error {
+			return r.Prefix("g3", fn)
+		}, func(k string) bool { return strings.HasPrefix(k, "g3") }},
+	} {
+		got, want := map[string]int64{}, map[string]int64{}
+		for k, v := range f.want {
+			if sc.in(k) {
+				want[k] = v
+			}
+		}
+		for _, q := range insts {
+			if err := sc.scan(q.reader, func(k string, v int64) bool {
+				if _, dup := got[k]; dup {
+					t.Errorf("%s: key %s on both instances", sc.name, k)
+				}
+				if !sc.in(k) {
+					t.Errorf("%s: key %s out of bounds", sc.name, k)
+				}
+				got[k] = v
+				return true
+			}); err != nil {
+				t.Fatalf("%s: %v", sc.name, err)
+			}
+		}
+		if !maps.Equal(got, want) || (sc.name != "Range(g2, g1)" && len(want) < 2) {
+			t.Errorf("%s = %v, want %v", sc.name, got, want)
+		}
+	}
+	// fn returning false stops the scan.
+	calls := 0
+	if err := insts[0].reader.Prefix("g", func(string, int64) bool { calls++; return false }); err != nil || calls != 1 {
+		t.Errorf("Prefix stopped by fn: %d calls (%v), want 1", calls, err)
 	}
 
 	// The other answers.
