@@ -907,6 +907,33 @@ var diffTopologies = map[string]diffTopology{
 	"win-session-emit-close": {"in:string", "out:string", dSessionEmitClose},
 	"win-session-suppress":   {"in:string", "out:string", dSessionEmitClose},
 
+	// -------------------------------------------------------------- cogroup
+
+	"cogroup-aggregate": {"left:string,right:long", "out:string", func(b *kstream.Builder) {
+		kstream.AggregateCogrouped(dCogroupLong(b), func() string { return "" }, dS,
+			kstream.Named("cg")).ToStream().To("out", dS, dS)
+	}},
+	"cogroup-repartition": {"left:string,right:string", "out:string", func(b *kstream.Builder) {
+		right := kstream.GroupBy(dIn(b, "right"), func(_, v string) string { return dFirst(v) }, dS, kstream.Named("by-letter"))
+		c := kstream.CogroupWith(kstream.Cogroup(dIn(b, "left").GroupByKey(), dAppend("+")), right, dAppend("#"))
+		kstream.AggregateCogrouped(c, func() string { return "" }, dS, kstream.Named("cg")).ToStream().To("out", dS, dS)
+	}},
+	"cogroup-windowed": {"left:string,right:long", "out:string", func(b *kstream.Builder) {
+		c := dCogroupLong(b)
+		dWindowedOut(kstream.AggregateCogroupedWindowed(c, kstream.Tumbling(10*dMs).Grace(5*dMs), func() string { return "" }, dS,
+			kstream.Named("cw")), "out", dS)
+	}},
+	"cogroup-sliding": {"left:string,right:long", "out:string", func(b *kstream.Builder) {
+		c := dCogroupLong(b)
+		dWindowedOut(kstream.AggregateCogroupedWindowed(c, kstream.Sliding(10*dMs).Grace(5*dMs), func() string { return "" }, dS,
+			kstream.Named("cs")), "out", dS)
+	}},
+	"cogroup-session": {"left:string,right:long", "out:string", func(b *kstream.Builder) {
+		c := dCogroupLong(b)
+		dWindowedOut(kstream.AggregateCogroupedSession(c, 10*dMs, 5*dMs, func() string { return "" },
+			func(_, a1, a2 string) string { return a1 + "|" + a2 }, dS, kstream.Named("cses")), "out", dS)
+	}},
+
 	// -------------------------------------------------- stream-stream joins
 
 	"ss-join": {"left:string,right:string", "out:string", func(b *kstream.Builder) {
@@ -1006,3 +1033,16 @@ func (p *dUpper) Process(r kstream.FixedKeyRecord[string, string]) error {
 }
 
 func (p *dUpper) Close() error { return nil }
+
+// dAppend is a cogroup aggregator of strings: it appends sep and the value.
+func dAppend(sep string) func(_, v, a string) string {
+	return func(_, v, a string) string { return a + sep + v }
+}
+
+// dCogroupLong cogroups "left" (strings, appended as "+v") with "right"
+// (longs, appended as "#v"), both grouped by key.
+func dCogroupLong(b *kstream.Builder) kstream.Cogrouped[string, string] {
+	right := kstream.Source(b, "right", dS, dL).GroupByKey()
+	return kstream.CogroupWith(kstream.Cogroup(dIn(b, "left").GroupByKey(), dAppend("+")), right,
+		func(_ string, v int64, a string) string { return a + "#" + strconv.FormatInt(v, 10) })
+}

@@ -227,6 +227,12 @@ func GroupBy[K, V, KR any](s Stream[K, V], fn func(K, V) KR, krSerde serde.Serde
 // grouping's shared topic when it is named), and its key serde. It is the
 // input path of aggregateStream.
 func groupedInput[K, V any](g Grouped[K, V], name string) (Stream[K, V], serde.Serde[K]) {
+	return groupedInputAs(g, name, name)
+}
+
+// groupedInputAs is groupedInput for a node named node whose unnamed
+// grouping repartitions through "<rname>-repartition".
+func groupedInputAs[K, V any](g Grouped[K, V], rname, node string) (Stream[K, V], serde.Serde[K]) {
 	b := g.s.b
 	in := g.s
 	repartitioned := g.repartition || in.keyChanged
@@ -234,9 +240,8 @@ func groupedInput[K, V any](g Grouped[K, V], name string) (Stream[K, V], serde.S
 		if g.shared != nil && g.shared.node != nil {
 			in = *g.shared
 		} else {
-			rname := g.name
-			if rname == "" {
-				rname = name
+			if g.name != "" {
+				rname = g.name
 			}
 			in = repartition(in, rname)
 			if g.shared != nil {
@@ -246,7 +251,7 @@ func groupedInput[K, V any](g Grouped[K, V], name string) (Stream[K, V], serde.S
 	}
 	ks := in.ks
 	if !repartitioned { // else the repartition resolved it, or reported it missing
-		ks = resolveSerde(b, in.ks, name, "key")
+		ks = resolveSerde(b, in.ks, node, "key")
 	}
 	return in, ks
 }
@@ -284,8 +289,18 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 	n := b.proc(op, options{name: name}, in.node)
 	n.Stores = []string{name}
 	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}, Timestamped: true})
+	n.Make = streamAggMake(n, name, ks, as, first, agg, o.cached)
+	return Table[K, A]{b: b, node: n, ks: ks, vs: as, store: name}
+}
+
+// streamAggMake returns the executor maker of node n, a stream aggregation
+// into the store name: first computes the aggregate of a key's first record,
+// agg folds a record into it, and the output timestamp is the largest
+// timestamp of the records folded so far, as in Kafka Streams. Records with a
+// null key and tombstones are dropped and counted.
+func streamAggMake[K, V, A any](n *graph.Node, name string, ks serde.Serde[K], as serde.Serde[A], first func(K, V) A, agg func(K, V, A) A, cached bool) graph.MakeFunc {
 	id := int32(n.ID)
-	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+	return func(tc *graph.TaskContext, children []any) (any, error) {
 		next, err := tableNext[K, A](children)
 		if err != nil {
 			return nil, err
@@ -299,7 +314,7 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 		var mm graph.Meta
 		var c change[A]
 		var cache *updateCache[K, A]
-		if o.cached {
+		if cached {
 			cache = newUpdateCache(tc, next)
 		}
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
@@ -340,7 +355,6 @@ func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A
 			next(k, &c, &mm)
 		}), nil
 	}
-	return Table[K, A]{b: b, node: n, ks: ks, vs: as, store: name}
 }
 
 // GroupedTable is a table regrouped by a new key, ready for an aggregation

@@ -438,6 +438,57 @@ final class Topologies {
             .reduce((a, v) -> a + "," + v, ses("ssr", S))
             .suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded())), "out", S));
 
+    // ------------------------------------------------------------------ cogroup
+
+    // Two streams of different value types fold into one string aggregate:
+    // "left" values appended as "+v", "right" (long) values as "#v".
+    reg("cogroup-aggregate", "left:string,right:long", "out:string", b -> {
+      KGroupedStream<String, Long> right = inLong(b, "right").groupByKey(Grouped.with(S, L));
+      in(b, "left").groupByKey()
+          .<String>cogroup((k, v, a) -> a + "+" + v)
+          .cogroup(right, (k, v, a) -> a + "#" + v)
+          .aggregate(() -> "", kv("cg", S))
+          .toStream().to("out", Produced.with(S, S));
+    });
+
+    // The right stream regrouped by the first letter of its value, through
+    // the repartition topic of the grouping "by-letter".
+    reg("cogroup-repartition", "left:string,right:string", "out:string", b -> {
+      KGroupedStream<String, String> right = in(b, "right").groupBy((k, v) -> first(v), Grouped.with("by-letter", S, S));
+      in(b, "left").groupByKey()
+          .<String>cogroup((k, v, a) -> a + "+" + v)
+          .cogroup(right, (k, v, a) -> a + "#" + v)
+          .aggregate(() -> "", kv("cg", S))
+          .toStream().to("out", Produced.with(S, S));
+    });
+
+    reg("cogroup-windowed", "left:string,right:long", "out:string", b -> {
+      KGroupedStream<String, Long> right = inLong(b, "right").groupByKey(Grouped.with(S, L));
+      windowedOut(in(b, "left").groupByKey()
+          .<String>cogroup((k, v, a) -> a + "+" + v)
+          .cogroup(right, (k, v, a) -> a + "#" + v)
+          .windowedBy(TimeWindows.ofSizeAndGrace(ms(10), ms(5)))
+          .aggregate(() -> "", win("cw", S)), "out", S);
+    });
+
+    reg("cogroup-sliding", "left:string,right:long", "out:string", b -> {
+      KGroupedStream<String, Long> right = inLong(b, "right").groupByKey(Grouped.with(S, L));
+      windowedOut(in(b, "left").groupByKey()
+          .<String>cogroup((k, v, a) -> a + "+" + v)
+          .cogroup(right, (k, v, a) -> a + "#" + v)
+          .windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(ms(10), ms(5)))
+          .aggregate(() -> "", win("cs", S)), "out", S);
+    });
+
+    reg("cogroup-session", "left:string,right:long", "out:string", b -> {
+      KGroupedStream<String, Long> right = inLong(b, "right").groupByKey(Grouped.with(S, L));
+      windowedOut(in(b, "left").groupByKey()
+          .<String>cogroup((k, v, a) -> a + "+" + v)
+          .cogroup(right, (k, v, a) -> a + "#" + v)
+          .windowedBy(SessionWindows.ofInactivityGapAndGrace(ms(10), ms(5)))
+          .aggregate(() -> "", (k, a1, a2) -> a1 + "|" + a2, ses("cses", S)), "out", S);
+    });
+
     // ------------------------------------------------------ stream-stream joins
 
     StreamJoined<String, String, String> sj = StreamJoined.with(S, S, S);
