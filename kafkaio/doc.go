@@ -56,5 +56,16 @@
 // kstream.consumer.lag and kstream.restore.remaining (gauges); and, with a
 // StateDir, kstream.state.cache.gets, .misses and .hit_ratio.
 //
+// [Reset] prepares an application to reprocess its input from the start
+// with empty state, as Kafka's kafka-streams-application-reset tool followed
+// by KafkaStreams.cleanUp(): while no instance runs (it refuses, naming the
+// group, when the group has members), it commits the group's offsets of the
+// input topics at their start (or, with [ResetToTime], at a time), deletes
+// the topology's internal topics (the next Run creates them again), and with
+// [StateDir] removes the application's stores and checkpoints from the state
+// directory, leaving other applications' state there alone. [ResetDryRun]
+// reports what it would do and changes nothing. Output topics, global
+// tables' topics and the dead-letter topic are never touched.
+//
 // [StartEmbedded] runs an in-process cluster for examples and tests.
 package kafkaio

@@ -49,6 +49,9 @@ type config struct {
 	tracerProvider  trace.TracerProvider
 	meterProvider   metric.MeterProvider
 	onStateChange   func(from, to State)
+	// reset holds the options of Reset (ResetToTime, ResetDryRun); nil
+	// when none was given. See resetConfig in reset.go.
+	reset *resetConfig
 }
 
 // MemoryBudget bounds the memory of the instance's persistent state (with
