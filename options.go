@@ -9,6 +9,7 @@ type Opt interface {
 
 type options struct {
 	timestamp    any // kstream.TimestampFrom's func(K, V, int64) int64
+	partitioner  any // kstream.PartitionWith's func(string, K, V, int32) int32
 	name         string
 	stores       []string
 	cached       bool
@@ -104,6 +105,50 @@ func Retention(d time.Duration) Opt {
 // operator reports the option as a Build error.
 func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
 	return optFunc(func(o *options) { o.timestamp = fn })
+}
+
+// PartitionWith makes [Stream.To], [Stream.ToFunc] or [Stream.Repartition]
+// choose the partition of each record with fn (Kafka Streams'
+// StreamPartitioner, given with Produced or Repartitioned): fn gets the
+// target topic's full name, the record's key and value, and the topic's
+// partition count, and returns the partition, in [0, numPartitions). A
+// negative result partitions the record by key as without the option (the
+// murmur2 hash of the encoded key, as Kafka's default partitioner; round
+// robin for a null key), as Kafka Streams does when its partitioner returns
+// null.
+//
+// fn is also called for tombstones, with V's zero value (Kafka Streams
+// passes a null value), and for records with a Kafka null key, with K's zero
+// value: a partitioner that looks only at the key then sends a delete to
+// the partition of its key's updates. A result of numPartitions or more is
+// a production error naming the topic, the sink node and the partition,
+// handled by the runtime's production error policy (kafkaio's
+// OnProductionError, whichever the processing guarantee: the record is
+// rejected before it is produced; kstest returns it from
+// TryPipeRecord). So is a topic whose partition count the runtime cannot
+// find (a ToFunc topic that does not exist). fn runs on the task's
+// goroutine, once per record, so it should not block; a panic in fn is a
+// processing error of the sink node, as in any user function.
+//
+// Each record goes to one partition: Kafka Streams 3.4's multicast form
+// (partitions returning a set: several partitions, or none to drop the
+// record) is not offered; drop records with [Stream.Filter] before the
+// sink.
+//
+// After a Repartition with PartitionWith, each downstream task (one per
+// partition of the repartition topic) receives the records fn sent to its
+// partition, so that a grouping or store downstream holds the keys where fn
+// put them, not where murmur2 would. Interactive queries do not know fn:
+// kafkaio's StoreReader.Partition, Get, GetStale and Hosts (and the HTTP
+// handler) find a key's partition by murmur2, as Kafka Streams'
+// queryMetadataForKey does unless it is given the partitioner, so for such
+// a store they can miss the key or name the wrong instance. All, Range and
+// Prefix, which scan an instance's local partitions, do see every key.
+//
+// K and V must be the stream's types; the option on any other operator, a
+// fn of other types, or a nil fn is a Build error naming the node.
+func PartitionWith[K, V any](fn func(topic string, k K, v V, numPartitions int32) int32) Opt {
+	return optFunc(func(o *options) { o.partitioner = fn })
 }
 
 // NameOf returns the name that a [Named] among opts gives, or "". Packages

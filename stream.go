@@ -47,6 +47,35 @@ func (b *Builder) notSource(o options, what string) {
 	if o.timestamp != nil {
 		b.g.Errorf("kstream: %s: TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)", what)
 	}
+	b.notSink(o, what)
+}
+
+// notSink records a Build error for a PartitionWith among the options of o,
+// given to the operator what, which is not a sink.
+func (b *Builder) notSink(o options, what string) {
+	if o.partitioner != nil {
+		b.g.Errorf("kstream: %s: PartitionWith applies to To, ToFunc and Repartition only", what)
+	}
+}
+
+// partitioner returns the function of a PartitionWith among the options of
+// o given to the sink node n of a stream of K and V (nil without one), and
+// o without it, for the checks of other options. A function of other types
+// is a Build error.
+func partitioner[K, V any](b *Builder, o options, n *graph.Node) (func(string, K, V, int32) int32, options) {
+	if o.partitioner == nil {
+		return nil, o
+	}
+	fn, ok := o.partitioner.(func(string, K, V, int32) int32)
+	switch {
+	case !ok:
+		var want func(string, K, V, int32) int32
+		b.g.Errorf("kstream: node %s (%s): PartitionWith takes a %T for this stream, not a %T", n.Name, n.Op, want, o.partitioner)
+	case fn == nil:
+		b.g.Errorf("kstream: node %s (%s): PartitionWith was given a nil function", n.Name, n.Op)
+	}
+	o.partitioner = nil
+	return fn, o
 }
 
 // requireName returns the name a stateful operator was given, or records a
@@ -77,6 +106,7 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 	if ks == nil || vs == nil {
 		b.g.Errorf("kstream: source %s (topic %s): key and value serdes are required", n.Name, topic)
 	}
+	b.notSink(o, "source "+n.Name+" (topic "+topic+")")
 	var extract func(K, V, int64) int64
 	if o.timestamp != nil {
 		var ok bool
@@ -294,18 +324,19 @@ func (s Stream[K, V]) Branch(preds ...func(K, V) bool) []Stream[K, V] {
 }
 
 // To writes the stream to topic, partitioned by key as Kafka's default
-// partitioner does. Nil serdes fall back to the stream's own (WithSerdes) or
-// the built-in ones.
+// partitioner does, or as a [PartitionWith] among opts says. Nil serdes fall
+// back to the stream's own (WithSerdes) or the built-in ones.
 func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
 	o := collect(opts)
 	n := s.b.g.AddNode(&graph.Node{Op: "sink", Kind: graph.KindSink, Name: o.name, UserNamed: o.name != "",
 		Topic: graph.TopicRef{Name: topic}}, s.node)
+	part, o := partitioner[K, V](s.b, o, n)
 	s.b.sourceOnly(o, n)
 	if topic == "" {
 		s.b.g.Errorf("kstream: sink %s: empty topic name", n.Name)
 	}
 	ks, vs = s.sinkSerdes(n, ks, vs)
-	n.Make = sinkMake(n, ks, vs)
+	n.Make = sinkMake(n, ks, vs, part)
 }
 
 // sinkSerdes returns the serdes of sink node n: ks and vs, or when nil the
@@ -321,18 +352,22 @@ func (s Stream[K, V]) sinkSerdes(n *graph.Node, ks serde.Serde[K], vs serde.Serd
 }
 
 // ToFunc writes each record to the topic that topicOf names for it (Kafka
-// Streams' to with a TopicNameExtractor), partitioned by key as To does.
+// Streams' to with a TopicNameExtractor), partitioned as To does (by key, or
+// by a [PartitionWith] among opts).
 // topicOf sees the whole record, tombstones included (Tombstone set); an
 // empty name fails the record. The topics must exist: the runtime does not
 // create them, and a record for a missing topic is a production error,
 // handled by the runtime's policy. Nil serdes fall back as for To.
 func (s Stream[K, V]) ToFunc(topicOf func(Record[K, V]) string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
 	o := collect(opts)
+	part := o.partitioner
+	o.partitioner = nil
 	n := s.b.proc("sink-func", o, s.node)
+	fn, _ := partitioner[K, V](s.b, options{partitioner: part}, n)
 	ks, vs = s.sinkSerdes(n, ks, vs)
 	id := int32(n.ID)
 	n.Make = func(tc *graph.TaskContext, _ []any) (any, error) {
-		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc}
+		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc, part: fn}
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			tc.Node = id
 			topic := topicOf(Record[K, V]{Key: k, Value: v, Timestamp: m.Timestamp,
@@ -346,10 +381,12 @@ func (s Stream[K, V]) ToFunc(topicOf func(Record[K, V]) string, ks serde.Serde[K
 	}
 }
 
-func sinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V]) graph.MakeFunc {
+// sinkMake makes the executor of a sink node writing to its topic, placing
+// records with part when it is not nil (PartitionWith).
+func sinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], part func(string, K, V, int32) int32) graph.MakeFunc {
 	return func(tc *graph.TaskContext, _ []any) (any, error) {
 		topic := n.Topic.Resolve(tc.AppID)
-		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc}
+		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc, part: part}
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) { e.write(topic, k, v, m) }), nil
 	}
 }
@@ -360,10 +397,51 @@ type sinkEncoder[K, V any] struct {
 	ks serde.Serde[K]
 	vs serde.Serde[V]
 	tc *graph.TaskContext
+	// part places the records (PartitionWith), nil: by key. partTopic is
+	// the last topic it placed records in, and partCount that topic's
+	// partition count (0: not looked up yet).
+	part      func(string, K, V, int32) int32
+	partTopic string
+	partCount int32
+}
+
+// partition returns the partition that e.part chooses for a record of
+// topic, -1 for partitioning by key, or false after recording a production
+// error.
+func (e *sinkEncoder[K, V]) partition(topic string, k K, v V) (int32, bool) {
+	if e.partCount == 0 || topic != e.partTopic {
+		if e.tc.Partitions == nil {
+			e.tc.FailProduce(e.n.Name, fmt.Errorf("PartitionWith needs the partition count of topic %s, and the runtime does not tell it", topic))
+			return 0, false
+		}
+		n, err := e.tc.Partitions(topic)
+		if err == nil && n <= 0 {
+			err = fmt.Errorf("it has %d partitions", n)
+		}
+		if err != nil {
+			e.tc.FailProduce(e.n.Name, fmt.Errorf("finding the partition count of topic %s for PartitionWith: %w", topic, err))
+			return 0, false
+		}
+		e.partTopic, e.partCount = topic, n
+	}
+	e.tc.Node = int32(e.n.ID)
+	p := e.part(topic, k, v, e.partCount)
+	if p >= e.partCount {
+		e.tc.FailProduce(e.n.Name, fmt.Errorf("PartitionWith returned partition %d for topic %s, which has %d partitions", p, topic, e.partCount))
+		return 0, false
+	}
+	return max(p, -1), true
 }
 
 // write encodes a record into the output buffer for topic.
 func (e *sinkEncoder[K, V]) write(topic string, k K, v V, m *graph.Meta) {
+	partition := int32(-1)
+	if e.part != nil {
+		var ok bool
+		if partition, ok = e.partition(topic, k, v); !ok {
+			return
+		}
+	}
 	out := &e.tc.Out
 	a := out.Arena()
 	kStart, kEnd, vStart, vEnd := -1, -1, -1, -1
@@ -384,27 +462,37 @@ func (e *sinkEncoder[K, V]) write(topic string, k K, v V, m *graph.Meta) {
 		}
 		vEnd = len(a)
 	}
-	out.Add(a, topic, -1, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
+	out.Add(a, topic, partition, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
 }
 
 // Repartition writes the stream through the internal topic
 // "<appID>-<name>-repartition" and reads it back, so that records are
-// partitioned by their current key. It requires [Named].
+// partitioned by their current key, or as a [PartitionWith] among opts
+// says. It requires [Named].
 func (s Stream[K, V]) Repartition(opts ...Opt) Stream[K, V] {
 	o := collect(opts)
+	part := o.partitioner
+	o.partitioner = nil
 	name := s.b.requireName(o, "repartition", s.node)
-	return repartition(s, name)
+	return repartitionWith(s, name, part)
 }
 
 // repartition inserts a sink and a source around the internal topic
 // "<name>-repartition".
 func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
+	return repartitionWith(s, name, nil)
+}
+
+// repartitionWith is repartition with the PartitionWith option part (nil:
+// by key), checked against K and V.
+func repartitionWith[K, V any](s Stream[K, V], name string, part any) Stream[K, V] {
 	topic := graph.TopicRef{Name: name + "-repartition", Internal: true}
 	sink := s.b.g.AddNode(&graph.Node{Op: "repartition-sink", Kind: graph.KindSink, Name: topic.Name + "-sink",
 		Topic: topic, Repartition: true}, s.node)
+	fn, _ := partitioner[K, V](s.b, options{partitioner: part}, sink)
 	ks := resolveSerde(s.b, s.ks, sink.Name, "key")
 	vs := resolveSerde(s.b, s.vs, sink.Name, "value")
-	sink.Make = sinkMake(sink, ks, vs)
+	sink.Make = sinkMake(sink, ks, vs, fn)
 	src := s.b.g.AddNode(&graph.Node{Op: "repartition-source", Kind: graph.KindSource, Name: topic.Name + "-source",
 		Topic: topic, Repartition: true})
 	src.Make = sourceMake(src, ks, vs, nil)

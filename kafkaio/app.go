@@ -96,7 +96,9 @@ type App struct {
 	acked     map[string]int64
 	outTopics map[string]*outTopic // every topic the app writes, but those of ToFunc
 	// funcTopics holds the topics that ToFunc nodes named, looked up on
-	// first use (see lookupTopic). Main loop only.
+	// first use (see lookupTopic), under funcMu: tasks producing on the
+	// workers and sinks with a partitioner (partitionCount) look them up.
+	funcMu     sync.Mutex
 	funcTopics map[string]funcTopic
 	// ctx is what records are produced with: ctxBase, which stopping does
 	// not cancel, with the transactional session's number (sessGen).
@@ -183,14 +185,23 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 	a := &App{topo: topo, g: topo.Graph(), cfg: cfg, log: cfg.logger.With("app", cfg.appID),
 		tasks: map[runtime.TaskID]*task{}, assigned: map[runtime.TaskID]bool{}, acked: map[string]int64{},
 		ready: make(chan struct{}), done: make(chan struct{})}
-	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: a.onRecordError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log}
+	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: a.onRecordError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log,
+		Partitions: a.partitionCount}
 	return a, nil
 }
 
+// onRecordError applies the policies to a record that failed in a task. A
+// production error found there (a partitioner's partition out of range,
+// kstream.PartitionWith) comes before the record is produced, so the
+// production policy applies to it under exactly-once too: nothing of it is
+// in the transaction.
 func (a *App) onRecordError(e *graph.RecordError, raw *graph.RawRecord) runtime.Action {
 	p := a.cfg.onProcess
-	if e.Deserialization {
+	switch {
+	case e.Deserialization:
 		p = a.cfg.onDeserialize
+	case e.Production:
+		p = a.cfg.onProduce
 	}
 	switch p {
 	case PolicySkip:
@@ -764,6 +775,8 @@ type funcTopic struct {
 // for its partition count on first use. A missing topic is an error, asked
 // for again after a few seconds.
 func (a *App) lookupTopic(topic string) (*outTopic, error) {
+	a.funcMu.Lock()
+	defer a.funcMu.Unlock()
 	if ft, ok := a.funcTopics[topic]; ok {
 		if ft.t != nil {
 			return ft.t, nil
@@ -791,6 +804,21 @@ func (a *App) lookupTopic(topic string) (*outTopic, error) {
 		return ot, nil
 	}
 	return nil, fmt.Errorf("looking up topic %s: not in the metadata answer", topic)
+}
+
+// partitionCount returns the partition count of topic, for the sinks whose
+// records a partitioner places (runtime.Config.Partitions): a topic of the
+// plan, or one that a ToFunc node named, looked up on first use. Called
+// from the workers.
+func (a *App) partitionCount(topic string) (int32, error) {
+	if t := a.outTopics[topic]; t != nil {
+		return t.partitions, nil
+	}
+	t, err := a.lookupTopic(topic)
+	if err != nil {
+		return 0, err
+	}
+	return t.partitions, nil
 }
 
 // partition places a record as Kafka's default partitioner does: murmur2 of
@@ -1357,6 +1385,7 @@ func (a *App) shutdown(err error) error {
 	a.storeMu.Lock()
 	a.mu.Lock()
 	for id, t := range a.tasks {
+		a.skipped.Add(t.rt.Skipped.Load()) // Stats counts them after Run
 		_ = t.rt.Close()
 		delete(a.tasks, id)
 	}
@@ -1429,6 +1458,7 @@ func (a *App) dropTasks(parts map[string][]int32) {
 			delete(a.assigned, id)
 			a.assignGen.Add(1)
 			if t, ok := a.tasks[id]; ok {
+				a.skipped.Add(t.rt.Skipped.Load()) // Stats keeps counting them
 				_ = t.rt.Close()
 				delete(a.tasks, id)
 			}

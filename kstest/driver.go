@@ -102,7 +102,8 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 	}
 	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
 		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
-	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now }}
+	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now },
+		Partitions: func(string) (int32, error) { return d.cfg.partitions, nil }}
 	if cfg.stateDir != "" {
 		db, err := state.Open(cfg.stateDir, state.MemoryBudget(64<<20))
 		if err != nil {
@@ -497,38 +498,66 @@ func Output[K, V any](d *Driver, topic string, ks serde.Serde[K], vs serde.Serde
 	return &OutputTopic[K, V]{d: d, topic: topic, ks: ks, vs: vs}
 }
 
-// Records returns the records written to the topic since the previous call,
-// in the order they were produced (across partitions). A record that does not
-// decode fails the test.
+// Records returns the records written to the topic since the previous call
+// (of Records or PartitionedRecords), in the order they were produced
+// (across partitions). A record that does not decode fails the test.
 func (o *OutputTopic[K, V]) Records() []kstream.Record[K, V] {
+	o.d.helper()
+	var out []kstream.Record[K, V]
+	o.read(func(r PartitionedRecord[K, V]) { out = append(out, r.Record) })
+	return out
+}
+
+// PartitionedRecord is a record of an output topic with where it was
+// written: its partition and its offset in that partition.
+type PartitionedRecord[K, V any] struct {
+	kstream.Record[K, V]
+	Partition int32
+	Offset    int64
+}
+
+// PartitionedRecords is Records with each record's partition and offset: a
+// topic has as many partitions as the driver ([Partitions]), and records go
+// to them as a producer puts them: by key (murmur2, as Kafka's default
+// partitioner), round robin for null keys, or where a sink's partitioner
+// says (kstream.PartitionWith).
+func (o *OutputTopic[K, V]) PartitionedRecords() []PartitionedRecord[K, V] {
+	o.d.helper()
+	var out []PartitionedRecord[K, V]
+	o.read(func(r PartitionedRecord[K, V]) { out = append(out, r) })
+	return out
+}
+
+// read decodes the records after the cursor, passing each to fn, and moves
+// the cursor past them. A record that does not decode fails the test.
+func (o *OutputTopic[K, V]) read(fn func(PartitionedRecord[K, V])) {
 	o.d.helper()
 	l := o.d.topics[o.topic]
 	if l == nil {
-		return nil
+		return
 	}
-	var out []kstream.Record[K, V]
 	for ; o.cursor < len(l.recs); o.cursor++ {
 		r := l.recs[o.cursor]
-		rec := kstream.Record[K, V]{Timestamp: r.ts, Tombstone: r.value == nil}
+		rec := PartitionedRecord[K, V]{Record: kstream.Record[K, V]{Timestamp: r.ts, Tombstone: r.value == nil},
+			Partition: r.partition, Offset: r.offset}
 		var err error
 		if r.key != nil {
 			if rec.Key, err = o.ks.Decode(r.key); err != nil {
 				o.d.fatal(fmt.Errorf("kstest: decoding key of %s/%d@%d: %w", o.topic, r.partition, r.offset, err))
-				return out
+				return
 			}
 		}
 		if r.value != nil {
 			if rec.Value, err = o.vs.Decode(r.value); err != nil {
 				o.d.fatal(fmt.Errorf("kstest: decoding value of %s/%d@%d: %w", o.topic, r.partition, r.offset, err))
-				return out
+				return
 			}
 		}
 		for _, h := range r.headers {
 			rec.Headers = append(rec.Headers, kstream.Header{Key: h.Key, Value: h.Value})
 		}
-		out = append(out, rec)
+		fn(rec)
 	}
-	return out
 }
 
 // LatestByKey drains out and returns each key's latest value; a tombstone

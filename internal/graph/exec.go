@@ -185,16 +185,28 @@ type RecordError struct {
 	Node      string
 	// Deserialization is true when the record could not be decoded.
 	Deserialization bool
-	Err             error
+	// Production is true when an output record of the record could not be
+	// produced: a custom partitioner (kstream.PartitionWith) chose a
+	// partition the target topic does not have, or the topic's partition
+	// count could not be found. Runtimes apply their production error
+	// policy to it.
+	Production bool
+	Err        error
 }
 
 func (e *RecordError) Error() string {
 	what := "processing"
-	if e.Deserialization {
+	switch {
+	case e.Deserialization:
 		what = "deserializing"
+	case e.Production:
+		what = "producing output"
 	}
 	if e.Offset < 0 {
 		return fmt.Sprintf("kstream: %s in node %s (task partition %d, punctuation): %v", what, e.Node, e.Partition, e.Err)
+	}
+	if e.Production {
+		what = "producing the output of"
 	}
 	return fmt.Sprintf("kstream: %s record %s/%d@%d in node %s: %v", what, e.Topic, e.Partition, e.Offset, e.Node, e.Err)
 }
@@ -219,6 +231,12 @@ type TaskContext struct {
 	WallClock int64
 
 	Out OutBuffer
+
+	// Partitions returns the partition count of a topic (its full name),
+	// for the sinks whose partitioner needs it (kstream.PartitionWith); the
+	// runtime sets it (nil: unknown, an error for such sinks). It may be
+	// called per record: it must not allocate once the topic is known.
+	Partitions func(topic string) (int32, error)
 
 	// The record being processed, and the node running user code (an index
 	// into Names), for error reports.
@@ -275,6 +293,15 @@ func (tc *TaskContext) FailDecode(node string, err error) {
 		return
 	}
 	tc.failure = &RecordError{Topic: tc.Topic, Partition: tc.Partition, Offset: tc.Offset, Node: node, Err: err, Deserialization: true}
+}
+
+// FailProduce records a failure to produce an output record of the current
+// record (see RecordError.Production).
+func (tc *TaskContext) FailProduce(node string, err error) {
+	if tc.failure != nil {
+		return
+	}
+	tc.failure = &RecordError{Topic: tc.Topic, Partition: tc.Partition, Offset: tc.Offset, Node: node, Err: err, Production: true}
 }
 
 // Failed reports whether a failure is pending.

@@ -60,6 +60,12 @@ type Config struct {
 	// GlobalStore returns the instance's store of a global table, for the
 	// tasks that read it. Required when the topology has global tables.
 	GlobalStore func(name string) state.Store
+	// Partitions returns the partition count of a topic (its full name):
+	// the sinks whose records a custom partitioner places
+	// (kstream.PartitionWith) call it, on their first record for a topic
+	// (ToFunc sinks: whenever the topic changes), from the goroutine
+	// running the task. Without it such records fail as production errors.
+	Partitions func(topic string) (int32, error)
 	// Clock returns the wall-clock time in milliseconds. NewTask reads it
 	// before the processors' Init, so that wall-clock punctuations scheduled
 	// there start from the current time. Default: the system clock.
@@ -111,6 +117,7 @@ func NewStandby(topo *kstream.Topology, cfg *Config, sub int, p int32) (t *Task,
 	}
 	st := g.SubTopologies[sub]
 	tc := graph.NewTaskContext(cfg.AppID, sub, p)
+	tc.Partitions = cfg.Partitions
 	tc.Names = make([]string, len(g.Nodes))
 	for i, n := range g.Nodes {
 		tc.Names[i] = n.Name
@@ -422,8 +429,11 @@ func (t *Task) logger() *slog.Logger {
 // source topic, partition and offset, and the node.
 func DeadLetterHeaders(f *graph.RecordError) []graph.Header {
 	kind := "processing"
-	if f.Deserialization {
+	switch {
+	case f.Deserialization:
 		kind = "deserialization"
+	case f.Production:
+		kind = "production"
 	}
 	return []graph.Header{
 		{Key: "kstream.error", Value: []byte(f.Err.Error())},
