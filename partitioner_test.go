@@ -305,6 +305,12 @@ func TestPartitionWithBuildErrors(t *testing.T) {
 		{"source", func(b *kstream.Builder) {
 			kstream.Source(b, "in", serde.String, serde.String, right, kstream.Named("s"))
 		}, []string{"source s (topic in)", "PartitionWith applies to"}},
+		{"source table", func(b *kstream.Builder) {
+			kstream.SourceTable(b, "in", serde.String, serde.String, right, kstream.Named("st"))
+		}, []string{"source", "topic in", "PartitionWith applies to"}},
+		{"source global table", func(b *kstream.Builder) {
+			kstream.SourceGlobalTable(b, "in", serde.String, serde.String, right, kstream.Named("gt"))
+		}, []string{"source", "topic in", "PartitionWith applies to"}},
 		{"group by key", func(b *kstream.Builder) {
 			kstream.Source(b, "in", serde.String, serde.String).GroupByKey(right).Count(kstream.Named("c"))
 		}, []string{"GroupByKey", "PartitionWith applies to"}},

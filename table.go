@@ -35,7 +35,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 	if name == "" {
 		name = topic
 	}
-	src := Source(b, topic, ks, vs, optFunc(func(x *options) { x.timestamp = o.timestamp }))
+	src := Source(b, topic, ks, vs, optFunc(func(x *options) { x.timestamp, x.partitioner = o.timestamp, o.partitioner }))
 	n := b.proc("source-table", options{name: name}, src.node)
 	n.Stores = []string{name}
 	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true})
@@ -679,7 +679,7 @@ func SourceGlobalTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs
 	if name == "" {
 		name = topic
 	}
-	src := Source(b, topic, ks, vs, optFunc(func(x *options) { x.timestamp = o.timestamp }))
+	src := Source(b, topic, ks, vs, optFunc(func(x *options) { x.timestamp, x.partitioner = o.timestamp, o.partitioner }))
 	n := b.proc("global-table", options{name: name}, src.node)
 	n.Stores = []string{name}
 	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true, Global: true})
