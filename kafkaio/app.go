@@ -156,11 +156,14 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.appID == "" {
-		return nil, errors.New("kafkaio: AppID is required")
+	if err := checkAppID(cfg.appID); err != nil {
+		return nil, err
 	}
 	if len(cfg.brokers) == 0 {
 		return nil, errors.New("kafkaio: Brokers is required")
+	}
+	if cfg.reset != nil {
+		return nil, errors.New("kafkaio: ResetToTime and ResetDryRun are options of Reset, not of NewApp")
 	}
 	if cfg.maxBatch <= 0 {
 		cfg.maxBatch = 10000
@@ -213,6 +216,23 @@ func (a *App) onRecordError(e *graph.RecordError, raw *graph.RawRecord) runtime.
 	}
 	return runtime.Fail
 }
+
+// checkAppID checks the app ID: required, and usable as a directory name
+// (it names the app's directory in StateDir).
+func checkAppID(id string) error {
+	switch {
+	case id == "":
+		return errors.New("kafkaio: AppID is required")
+	case id == "." || id == ".." || strings.ContainsAny(id, `/\`+"\x00"):
+		return fmt.Errorf("kafkaio: AppID %q: it names the app's directory in StateDir, so it cannot be . or .. or hold / or \\", id)
+	}
+	return nil
+}
+
+// stateDBPath is where the app appID keeps its state database in the state
+// directory dir: in a directory of its own, so that apps sharing a StateDir
+// never see each other's stores, and Reset can remove one app's state.
+func stateDBPath(dir, appID string) string { return filepath.Join(dir, appID, "pebble") }
 
 func (a *App) instanceID() (string, error) {
 	if a.cfg.instanceID != "" {
@@ -284,8 +304,12 @@ func (a *App) Run(ctx context.Context) (err error) {
 		if budget <= 0 {
 			budget = 256 << 20
 		}
-		if a.db, err = state.Open(filepath.Join(a.cfg.stateDir, "pebble"), state.MemoryBudget(budget)); err != nil {
+		if a.db, err = state.Open(stateDBPath(a.cfg.stateDir, a.cfg.appID), state.MemoryBudget(budget)); err != nil {
 			return fmt.Errorf("kafkaio: opening the state directory: %w", err)
+		}
+		if legacy := filepath.Join(a.cfg.stateDir, "pebble"); fileExists(filepath.Join(legacy, "LOCK")) {
+			a.log.Warn("kstream: the state directory holds a state database of an older kstream, shared by its apps and no longer read: "+
+				"the tasks restore from their changelogs; delete it once no older instance uses it", "path", legacy)
 		}
 		defer a.db.Close()
 		a.rcfg.DB = a.db
@@ -1620,4 +1644,10 @@ func (a *App) Lag(ctx context.Context) (int64, error) {
 		}
 	})
 	return lag, lerr
+}
+
+// fileExists reports whether path exists.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }

@@ -6,3 +6,6 @@ func Crash(a *App) {
 	a.crash.Store(true)
 	a.Close()
 }
+
+// StateDBPath is where an app keeps its state database in a StateDir.
+var StateDBPath = stateDBPath

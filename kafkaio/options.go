@@ -104,6 +104,12 @@ func Brokers(addrs ...string) Opt { return func(c *config) { c.brokers = append(
 // instance fences its previous incarnation at once). Default: none
 // (in-memory stores restored in full from their changelogs, a random
 // instance ID).
+//
+// The database is in a directory named by the app ID, "<dir>/<appID>", so
+// that apps can share a StateDir, one after another or at once, without
+// seeing each other's stores (as Kafka Streams' state.dir), and [Reset]
+// removes one app's state. The instance ID file "<dir>/instance-id" is
+// shared: transactional IDs also hold the app ID.
 func StateDir(dir string) Opt { return func(c *config) { c.stateDir = dir } }
 
 // ExactlyOnce turns on exactly-once processing: one transactional producer
@@ -144,7 +150,11 @@ func OnProcessingError(p Policy) Opt { return func(c *config) { c.onProcess = p 
 // record is too large, each record of the batch is retried alone, so that the
 // policy applies to that record only (the retried records may then come after
 // later records of their partition). Under exactly-once a production error
-// aborts the transaction and fails: the policy does not apply.
+// aborts the transaction and fails: the policy does not apply. It does apply,
+// under either guarantee, to the records that a kstream.PartitionWith
+// partitioner places out of range, or in a topic whose partition count
+// cannot be found: they are rejected in the task, before anything of them is
+// produced.
 func OnProductionError(p Policy) Opt { return func(c *config) { c.onProduce = p } }
 
 // DeadLetterTopic names the dead-letter topic. Default: "<appID>-dlq",

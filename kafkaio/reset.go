@@ -75,9 +75,9 @@ type ResetReport struct {
 	// StateDir is the state directory Reset cleaned (the StateDir option),
 	// empty without one.
 	StateDir string
-	// StateRemoved is set when the app's stores and checkpoints were
-	// removed from StateDir (in a dry run: would be); false when StateDir
-	// holds no state database.
+	// StateRemoved is set when the app's directory in StateDir
+	// ("<StateDir>/<appID>": its stores and checkpoints) was removed (in a
+	// dry run: would be); false when there is none.
 	StateRemoved bool
 }
 
@@ -146,12 +146,10 @@ func offsetString(o int64) string {
 //   - deletes the topology's internal topics (its repartition topics and
 //     changelogs, "<appID>-..."), which deletes the group's offsets of them
 //     too; the next Run creates them again, empty;
-//   - with StateDir, removes the application's local state there: the
-//     stores of the topology and the application's task checkpoints, and
-//     nothing else, so that a directory shared with other applications
-//     keeps theirs. (The state database keys store data by store name:
-//     applications sharing a directory need distinct store names, for
-//     Run as much as for Reset.)
+//   - with StateDir, removes the application's local state there, its
+//     directory "<StateDir>/<appID>" (its stores and task checkpoints), and
+//     nothing else, so that a StateDir shared with other applications
+//     keeps theirs.
 //
 // It leaves alone the output topics, the topics of global tables (the group
 // does not consume them: every Run reads them from the start), the
@@ -163,9 +161,8 @@ func offsetString(o int64) string {
 // file (shared by the directory's applications).
 //
 // Reset takes the options of NewApp, so that one option list serves both:
-// AppID, Brokers and ClientOpts say where; StateDir what to clean;
-// InternalTopicPartitions bounds the partitions whose local state is
-// removed; Logger receives a line per step; the other options of NewApp are
+// AppID, Brokers and ClientOpts say where; StateDir what to clean; Logger
+// receives a line per step; the other options of NewApp are
 // ignored. ResetToTime and ResetDryRun are options of Reset only. Every
 // machine that ran an instance with a state directory needs its local state
 // removed: call Reset there with its StateDir (while no instance runs,
@@ -216,7 +213,6 @@ type resetter struct {
 	inputs       []string        // the input topics, sorted
 	intermediate map[string]bool // inputs the topology writes too
 	internal     []string        // the planned internal topics, sorted
-	maxParts     int32           // the most partitions of any of the topology's topics
 }
 
 func (r *resetter) run(ctx context.Context) error {
@@ -238,11 +234,6 @@ func (r *resetter) run(ctx context.Context) error {
 	if len(missing) > 0 {
 		return fmt.Errorf("kafkaio: Reset of group %s: input topics %s do not exist", group, strings.Join(missing, ", "))
 	}
-	for _, d := range details {
-		if d.Err == nil {
-			r.maxParts = max(r.maxParts, int32(len(d.Partitions)))
-		}
-	}
 	for _, t := range r.internal {
 		if d, ok := details[t]; ok && d.Err == nil {
 			existing = append(existing, t)
@@ -253,20 +244,23 @@ func (r *resetter) run(ctx context.Context) error {
 		return err
 	}
 
-	// Local state: open the database first, so that a directory in use (an
-	// instance running) fails before anything changes.
+	// Local state: the app's own directory in StateDir. Its database is
+	// opened first, and held, so that a directory in use (an instance
+	// running) fails before anything changes.
 	var db *state.DB
+	var appDir string
 	if dir := r.cfg.stateDir; dir != "" {
-		path := filepath.Join(dir, "pebble")
-		switch _, err := os.Stat(path); {
+		appDir = filepath.Join(dir, r.cfg.appID)
+		switch _, err := os.Stat(appDir); {
 		case errors.Is(err, os.ErrNotExist):
+			appDir = ""
 		case err != nil:
 			return fmt.Errorf("kafkaio: Reset of group %s: state directory %s: %w", group, dir, err)
 		case r.rc.dryRun:
 			r.report.StateRemoved = true
 		default:
-			if db, err = state.Open(path, state.WithoutCache(), state.MemoryBudget(state.MinMemoryBudget)); err != nil {
-				return fmt.Errorf("kafkaio: Reset of group %s: opening the state directory %s (is an instance running?): %w", group, dir, err)
+			if db, err = state.Open(stateDBPath(dir, r.cfg.appID), state.WithoutCache(), state.MemoryBudget(state.MinMemoryBudget)); err != nil {
+				return fmt.Errorf("kafkaio: Reset of group %s: opening the state directory %s (is an instance running?): %w", group, appDir, err)
 			}
 			defer func() { _ = db.Close() }()
 		}
@@ -285,14 +279,14 @@ func (r *resetter) run(ctx context.Context) error {
 		return err
 	}
 	if db != nil {
-		if err := r.removeState(db); err != nil {
-			return err
-		}
 		if err := db.Close(); err != nil {
-			return fmt.Errorf("kafkaio: Reset of group %s: closing the state directory %s: %w", group, r.cfg.stateDir, err)
+			return fmt.Errorf("kafkaio: Reset of group %s: closing the state directory %s: %w", group, appDir, err)
+		}
+		if err := os.RemoveAll(appDir); err != nil {
+			return fmt.Errorf("kafkaio: Reset of group %s: removing the state directory %s: %w", group, appDir, err)
 		}
 		r.report.StateRemoved = true
-		r.log.Info("kstream: reset: removed local state", "dir", r.cfg.stateDir)
+		r.log.Info("kstream: reset: removed local state", "dir", appDir)
 	}
 	return nil
 }
@@ -350,7 +344,6 @@ func (r *resetter) topics() {
 		r.internal = append(r.internal, ref.Resolve(app))
 	}
 	slices.Sort(r.internal)
-	r.maxParts = max(r.maxParts, r.cfg.partitions)
 }
 
 // offsets fills the report's offsets and returns those to commit.
@@ -525,38 +518,4 @@ func (r *resetter) deleteTopics(ctx context.Context, topics []string) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// removeState removes the stores of the topology and the app's task
-// checkpoints from db, for every partition the topology's topics have (or
-// InternalTopicPartitions), and beyond while checkpoints are found. The
-// store data of a DB is keyed by store name, the checkpoints by
-// "<appID>/<task>": both belong to this application.
-func (r *resetter) removeState(db *state.DB) error {
-	for _, st := range r.g.SubTopologies {
-		if st.Global {
-			continue // global stores live in memory
-		}
-		for p := int32(0); ; p++ {
-			task := r.cfg.appID + "/" + strconv.Itoa(st.ID) + "_" + strconv.Itoa(int(p))
-			if p >= r.maxParts {
-				_, ok, err := db.Checkpoint(task)
-				if err == nil && !ok {
-					break
-				}
-			}
-			for _, spec := range st.Stores {
-				if spec.Global {
-					continue
-				}
-				if err := db.DropPartition(spec.Name, p); err != nil {
-					return fmt.Errorf("kafkaio: Reset of group %s: removing store %s partition %d from %s: %w", r.cfg.appID, spec.Name, p, r.cfg.stateDir, err)
-				}
-			}
-			if err := db.DeleteCheckpoint(task); err != nil {
-				return fmt.Errorf("kafkaio: Reset of group %s: removing the checkpoint of task %s from %s: %w", r.cfg.appID, task, r.cfg.stateDir, err)
-			}
-		}
-	}
-	return nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -86,7 +85,7 @@ func endOffsets(t testing.TB, c cluster, topic string) map[string]int64 {
 // sub-topologies [0, subs).
 func localState(t testing.TB, dir, app, store string, subs, parts int) (keys, checkpoints int) {
 	t.Helper()
-	db, err := state.Open(filepath.Join(dir, "pebble"), state.WithoutCache())
+	db, err := state.Open(kafkaio.StateDBPath(dir, app), state.WithoutCache())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -350,7 +349,7 @@ func TestChildProcessKilled(t *testing.T) {
 // (all of them when a task has none), and in all.
 func changelogTail(t *testing.T, c cluster, dir, app, store string, partitions int32) (tail, total int64) {
 	t.Helper()
-	db, err := state.Open(filepath.Join(dir, "pebble"))
+	db, err := state.Open(kafkaio.StateDBPath(dir, app))
 	if err != nil {
 		t.Fatal(err)
 	}

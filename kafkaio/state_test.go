@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/kafkaio"
 	"github.com/kstreamgo/kstream/serde"
 )
@@ -82,7 +83,7 @@ func TestPersistentStateRestore(t *testing.T) {
 		}
 
 		// A corrupt checkpoint: detected, and that task restored in full.
-		corruptCheckpoint(t, filepath.Join(dir, "pebble"), app+"/1_0")
+		corruptCheckpoint(t, kafkaio.StateDBPath(dir, app), app+"/1_0")
 		part0 := changelogRecords(0)
 		feed(3000)
 		if s := run(dir); s.Restored != part0 {
@@ -122,4 +123,48 @@ func corruptCheckpoint(t *testing.T, dir, task string) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestAppsShareStateDir runs two apps with a store of the same name, one
+// after the other, in one StateDir: each keeps its own state. (When the
+// database was shared, the second app, finding no checkpoint of its own,
+// wiped the first one's store partitions, and the first app, trusting its
+// checkpoint, then counted on from empty stores.)
+func TestAppsShareStateDir(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		dir := t.TempDir()
+		const parts = 2
+		type app struct {
+			id     string
+			topo   *kstream.Topology
+			feeder *feeder
+			out    string
+		}
+		var apps []*app
+		for _, name := range []string{"share-a", "share-b"} {
+			in, out := unique(name+"-in"), unique(name+"-out")
+			mustCreate(t, c, parts, in, out)
+			apps = append(apps, &app{id: unique(name), topo: groupCount(t, in, out), feeder: newFeeder(t, c, in, 10), out: out})
+		}
+		run := func(a *app) kafkaio.Stats {
+			return runCounts(t, a.topo, appOpts(c, a.id, false, kafkaio.StateDir(dir)))
+		}
+		for i, a := range apps {
+			a.feeder.feed(500 + 200*i) // other counts per key in each app
+			run(a)
+		}
+		a := apps[0]
+		a.feeder.feed(500)
+		if s := run(a); s.Restored != 0 {
+			t.Errorf("app %s restored %d records on its second run, want 0: its local state was intact", a.id, s.Restored)
+		}
+		for _, a := range apps {
+			checkCounts(t, latestCounts(t, c, a.out, false), a.feeder.want, true)
+		}
+		for _, a := range apps {
+			if _, err := os.Stat(filepath.Join(dir, a.id)); err != nil {
+				t.Errorf("app %s has no directory of its own in the StateDir: %v", a.id, err)
+			}
+		}
+	})
 }
