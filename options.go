@@ -38,8 +38,9 @@ func collect(os []Opt) options {
 func Named(name string) Opt { return optFunc(func(o *options) { o.name = name }) }
 
 // Cached makes an aggregation (Count, Reduce, Aggregate of a grouped stream
-// or a grouped table, and windowed and session aggregations without
-// EmitOnWindowClose, which holds results back already) hold its table's
+// or a grouped table, the cogrouped aggregations, and windowed and session
+// aggregations without EmitOnWindowClose, which holds results back already)
+// hold its table's
 // updates back until the task's next
 // commit, one per key, as Kafka Streams' record cache does: downstream then
 // sees at most one update per key per commit interval — the latest value,
@@ -56,7 +57,8 @@ func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
 
 // Retention sets how long a windowed or session aggregation (Count, Reduce
 // and [AggregateWindowed] after [WindowedBy]; Count, Reduce and
-// [AggregateSession] after [SessionWindowedBy]) keeps its windows in its
+// [AggregateSession] after [SessionWindowedBy]; [AggregateCogroupedWindowed]
+// and [AggregateCogroupedSession]) keeps its windows in its
 // store and changelog, as Kafka Streams' Materialized.withRetention: with a
 // retention longer than the minimum, interactive queries
 // (kafkaio.WindowStore, kstest.WindowStore) still read windows after they

@@ -182,8 +182,8 @@ func Reset(ctx context.Context, topo *kstream.Topology, opts ...Opt) (*ResetRepo
 	switch {
 	case topo == nil:
 		return nil, errors.New("kafkaio: Reset: the topology is nil")
-	case cfg.appID == "":
-		return nil, errors.New("kafkaio: Reset: AppID is required")
+	case checkAppID(cfg.appID) != nil:
+		return nil, fmt.Errorf("kafkaio: Reset: %w", checkAppID(cfg.appID))
 	case len(cfg.brokers) == 0:
 		return nil, errors.New("kafkaio: Reset: Brokers is required")
 	case len(rc.errs) > 0:

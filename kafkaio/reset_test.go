@@ -503,9 +503,29 @@ func TestResetOptions(t *testing.T) {
 		{[]kafkaio.Opt{kafkaio.Brokers("127.0.0.1:1")}, "AppID is required"},
 		{[]kafkaio.Opt{kafkaio.AppID("x")}, "Brokers is required"},
 		{[]kafkaio.Opt{kafkaio.AppID("x"), kafkaio.Brokers("127.0.0.1:1"), kafkaio.ResetToTime(time.Time{})}, "ResetToTime"},
+		{[]kafkaio.Opt{kafkaio.AppID("a/b"), kafkaio.Brokers("127.0.0.1:1")}, `AppID "a/b"`},
 	} {
 		if _, err := kafkaio.Reset(context.Background(), topo, tc.opts...); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Reset: %v, want an error saying %q", err, tc.want)
+		}
+	}
+	// NewApp refuses Reset's options, and app IDs that cannot name the
+	// app's directory in StateDir.
+	for _, tc := range []struct {
+		opts []kafkaio.Opt
+		want string
+	}{
+		{[]kafkaio.Opt{kafkaio.ResetDryRun()}, "options of Reset"},
+		{[]kafkaio.Opt{kafkaio.ResetToTime(time.Now())}, "options of Reset"},
+	} {
+		opts := append([]kafkaio.Opt{kafkaio.AppID("x"), kafkaio.Brokers("127.0.0.1:1")}, tc.opts...)
+		if _, err := kafkaio.NewApp(topo, opts...); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("NewApp: %v, want an error saying %q", err, tc.want)
+		}
+	}
+	for _, id := range []string{"..", ".", `a\b`, "a/b"} {
+		if _, err := kafkaio.NewApp(topo, kafkaio.AppID(id), kafkaio.Brokers("127.0.0.1:1")); err == nil || !strings.Contains(err.Error(), "AppID") {
+			t.Errorf("NewApp with AppID %q: %v, want an error naming AppID", id, err)
 		}
 	}
 	if _, err := kafkaio.Reset(context.Background(), nil, kafkaio.AppID("x"), kafkaio.Brokers("127.0.0.1:1")); err == nil {
