@@ -1,6 +1,7 @@
 package kstest
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"slices"
@@ -626,4 +627,95 @@ func (s *StoreView[K, V]) Get(k K) (V, bool) {
 		s.d.fatal(fmt.Errorf("kstest: the topology has no store %q", s.name))
 	}
 	return zero, false
+}
+
+// All calls fn for every key and value of the store, task by task in the
+// order of their partitions, and in key byte order within a task, until fn
+// returns false: kafkaio's StoreReader.All over every instance.
+func (s *StoreView[K, V]) All(fn func(K, V) bool) { s.scan(nil, nil, fn) }
+
+// Range is All for the keys from from to to, both included, compared as the
+// key serde encodes them, in byte order (kafkaio's StoreReader.Range).
+func (s *StoreView[K, V]) Range(from, to K, fn func(K, V) bool) {
+	s.d.helper()
+	lo, err1 := s.ks.Append(nil, from)
+	hi, err2 := s.ks.Append(nil, to)
+	if err := errors.Join(err1, err2); err != nil {
+		s.d.fatal(fmt.Errorf("kstest: store %s: encoding a range bound: %w", s.name, err))
+		return
+	}
+	if bytes.Compare(lo, hi) > 0 {
+		return
+	}
+	s.scan(lo, append(hi, 0), fn)
+}
+
+// Prefix is All for the keys whose encoding starts with prefix's
+// (kafkaio's StoreReader.Prefix).
+func (s *StoreView[K, V]) Prefix(prefix K, fn func(K, V) bool) {
+	s.d.helper()
+	lo, err := s.ks.Append(nil, prefix)
+	if err != nil {
+		s.d.fatal(fmt.Errorf("kstest: store %s: encoding the prefix: %w", s.name, err))
+		return
+	}
+	var hi []byte
+	for i := len(lo) - 1; i >= 0; i-- {
+		if lo[i] < 0xff {
+			hi = append(bytes.Clone(lo[:i]), lo[i]+1)
+			break
+		}
+	}
+	s.scan(lo, hi, fn)
+}
+
+// scan calls fn for the keys in [lo, hi) (nil: no bound) of every task's
+// copy of the store. It reads a task's entries before calling fn, so fn may
+// pipe records.
+func (s *StoreView[K, V]) scan(lo, hi []byte, fn func(K, V) bool) {
+	s.d.helper()
+	found := false
+	var keys, vals [][]byte
+	for _, t := range s.d.tasks {
+		st := t.Store(s.name)
+		if st == nil {
+			continue
+		}
+		found = true
+		keys, vals = keys[:0], vals[:0]
+		if err := st.Range(lo, hi, func(kb, vb []byte) bool {
+			keys, vals = append(keys, bytes.Clone(kb)), append(vals, bytes.Clone(vb))
+			return true
+		}); err != nil {
+			s.d.fatal(fmt.Errorf("kstest: store %s: %w", s.name, err))
+			return
+		}
+		ts := t.StoreSpec(s.name).Timestamped
+		for i := range keys {
+			k, err := s.ks.Decode(keys[i])
+			if err != nil {
+				s.d.fatal(fmt.Errorf("kstest: store %s: decoding key: %w", s.name, err))
+				return
+			}
+			vb := vals[i]
+			if ts {
+				if len(vb) < 8 {
+					s.d.fatal(fmt.Errorf("kstest: store %s: a value of %d bytes has no timestamp", s.name, len(vb)))
+					return
+				}
+				vb = vb[8:]
+			}
+			v, err := s.vs.Decode(vb)
+			if err != nil {
+				s.d.fatal(fmt.Errorf("kstest: store %s: decoding value: %w", s.name, err))
+				return
+			}
+			if !fn(k, v) {
+				return
+			}
+		}
+	}
+	if !found {
+		s.d.fatal(fmt.Errorf("kstest: the topology has no store %q", s.name))
+	}
 }
