@@ -907,6 +907,35 @@ var diffTopologies = map[string]diffTopology{
 	"win-session-emit-close": {"in:string", "out:string", dSessionEmitClose},
 	"win-session-suppress":   {"in:string", "out:string", dSessionEmitClose},
 
+	// ------------------------------------------------------------- suppress
+
+	"suppress-time-limit": {"in:string", "out:long", func(b *kstream.Builder) {
+		dIn(b, "in").GroupByKey().Count(kstream.Named("counts")).
+			Suppress(kstream.UntilTimeLimit(10*dMs), kstream.Named("sup")).ToStream().To("out", dS, dL)
+	}},
+	"suppress-time-limit-zero": {"in:string", "out:long", func(b *kstream.Builder) {
+		dIn(b, "in").GroupByKey().Count(kstream.Named("counts")).
+			Suppress(kstream.UntilTimeLimit(0), kstream.Named("sup")).ToStream().To("out", dS, dL)
+	}},
+	"suppress-time-limit-tombstone": {"in:string", "out:string", func(b *kstream.Builder) {
+		dTable(b, "in", "t").Suppress(kstream.UntilTimeLimit(10*dMs), kstream.Named("sup")).ToStream().To("out", dS, dS)
+	}},
+	"suppress-time-limit-max-records": {"in:string", "out:long", func(b *kstream.Builder) {
+		dIn(b, "in").GroupByKey().Count(kstream.Named("counts")).
+			Suppress(kstream.UntilTimeLimit(10*dMs).MaxRecords(2).EmitEarlyWhenFull(), kstream.Named("sup")).
+			ToStream().To("out", dS, dL)
+	}},
+	"suppress-windowed": {"in:string", "out:long", func(b *kstream.Builder) {
+		dWindowedOut(kstream.WindowedBy(dIn(b, "in").GroupByKey(), kstream.Tumbling(10*dMs)).
+			Count(kstream.Named("wc")).Suppress(kstream.UntilTimeLimit(5*dMs), kstream.Named("sup")), "out", dL)
+	}},
+	"suppress-regroup": {"in:string", "out-suppressed:string,out:long", func(b *kstream.Builder) {
+		sup := dTable(b, "in", "t").Suppress(kstream.UntilTimeLimit(10*dMs), kstream.Named("sup"))
+		sup.ToStream().To("out-suppressed", dS, dS)
+		kstream.GroupTableBy(sup, func(k, v string) (string, string) { return v, k }, dS, dS, kstream.Named("regroup")).
+			Count(kstream.Named("group-counts")).ToStream().To("out", dS, dL)
+	}},
+
 	// -------------------------------------------------------------- cogroup
 
 	"cogroup-aggregate": {"left:string,right:long", "out:string", func(b *kstream.Builder) {

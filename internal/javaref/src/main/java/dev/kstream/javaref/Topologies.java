@@ -438,6 +438,49 @@ final class Topologies {
             .reduce((a, v) -> a + "," + v, ses("ssr", S))
             .suppress(Suppressed.untilWindowCloses(Suppressed.BufferConfig.unbounded())), "out", S));
 
+    // ---------------------------------------------------------------- suppress
+
+    // Rate-limited tables: suppress(untilTimeLimit(...)) holds each key's
+    // updates until stream time (the largest timestamp the suppress node has
+    // seen) reaches the time of the key's first held update plus the limit,
+    // then forwards the latest. Go twin: Table.Suppress(UntilTimeLimit(...)).
+    reg("suppress-time-limit", "in:string", "out:long", b ->
+        in(b, "in").groupByKey().count(kv("counts", L))
+            .suppress(Suppressed.untilTimeLimit(ms(10), Suppressed.BufferConfig.unbounded()).withName("sup"))
+            .toStream().to("out", Produced.with(S, L)));
+
+    reg("suppress-time-limit-zero", "in:string", "out:long", b ->
+        in(b, "in").groupByKey().count(kv("counts", L))
+            .suppress(Suppressed.untilTimeLimit(Duration.ZERO, Suppressed.BufferConfig.unbounded()).withName("sup"))
+            .toStream().to("out", Produced.with(S, L)));
+
+    reg("suppress-time-limit-tombstone", "in:string", "out:string", b ->
+        table(b, "in", "t")
+            .suppress(Suppressed.untilTimeLimit(ms(10), Suppressed.BufferConfig.unbounded()).withName("sup"))
+            .toStream().to("out", Produced.with(S, S)));
+
+    reg("suppress-time-limit-max-records", "in:string", "out:long", b ->
+        in(b, "in").groupByKey().count(kv("counts", L))
+            .suppress(Suppressed.untilTimeLimit(ms(10), Suppressed.BufferConfig.maxRecords(2).emitEarlyWhenFull())
+                .withName("sup"))
+            .toStream().to("out", Produced.with(S, L)));
+
+    reg("suppress-windowed", "in:string", "out:long", b ->
+        windowedOut(in(b, "in").groupByKey().windowedBy(TimeWindows.ofSizeWithNoGrace(ms(10)))
+            .count(win("wc", L))
+            .suppress(Suppressed.untilTimeLimit(ms(5), Suppressed.BufferConfig.unbounded()).withName("sup")),
+            "out", L));
+
+    // A suppressed table regrouped and counted: the regrouping subtracts the
+    // old value that the suppression forwards.
+    reg("suppress-regroup", "in:string", "out-suppressed:string,out:long", b -> {
+      KTable<String, String> sup = table(b, "in", "t")
+          .suppress(Suppressed.untilTimeLimit(ms(10), Suppressed.BufferConfig.unbounded()).withName("sup"));
+      sup.toStream().to("out-suppressed", Produced.with(S, S));
+      sup.groupBy((k, v) -> KeyValue.pair(v, k), Grouped.with("regroup", S, S))
+          .count(kv("group-counts", L)).toStream().to("out", Produced.with(S, L));
+    });
+
     // ------------------------------------------------------------------ cogroup
 
     // Two streams of different value types fold into one string aggregate:

@@ -1,0 +1,722 @@
+package kstream
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
+)
+
+// Suppression says how [Table.Suppress] holds a table's updates back: Kafka
+// Streams' Suppressed.untilTimeLimit with its BufferConfig. Make it with
+// [UntilTimeLimit]; bound its buffer with [Suppression.MaxRecords] and
+// [Suppression.MaxBytes], and choose what a full buffer does with
+// [Suppression.EmitEarlyWhenFull] (the default) or
+// [Suppression.ShutDownWhenFull]. Each method returns a modified copy.
+//
+// The zero Suppression is UntilTimeLimit(0) with an unbounded buffer: it
+// forwards every update at once.
+type Suppression struct {
+	limit      int64 // milliseconds
+	maxRecords int64 // 0: no bound
+	maxBytes   int64 // 0: no bound
+	shutDown   bool
+	err        string // the first invalid setting ("" if valid)
+}
+
+// UntilTimeLimit holds each key's updates until stream time has advanced d
+// past the timestamp of the key's first held update, then forwards only the
+// key's latest update (Kafka Streams' Suppressed.untilTimeLimit(d,
+// BufferConfig.unbounded())): a rate limit of about one update per key per d
+// of event time. The buffer is unbounded unless bounded with
+// [Suppression.MaxRecords] or [Suppression.MaxBytes]. d must not be negative
+// and must be a whole number of milliseconds, or [Table.Suppress] reports a
+// Build error naming the node. A d of 0 forwards every update at once.
+func UntilTimeLimit(d time.Duration) Suppression {
+	var s Suppression
+	s.limit = millis("suppression time limit", d, &s.err)
+	if s.err == "" && s.limit < 0 {
+		s.err = fmt.Sprintf("suppression time limit %v must not be negative", d)
+	}
+	return s
+}
+
+// MaxRecords bounds the buffer to n keys (Kafka Streams'
+// BufferConfig.maxRecords): when an update makes it hold more, the buffer is
+// full (see [Suppression.EmitEarlyWhenFull] and
+// [Suppression.ShutDownWhenFull]). n must be positive, or [Table.Suppress]
+// reports a Build error naming the node.
+func (s Suppression) MaxRecords(n int64) Suppression {
+	if n <= 0 && s.err == "" {
+		s.err = fmt.Sprintf("suppression buffer bound of %d records must be positive", n)
+	}
+	s.maxRecords = n
+	return s
+}
+
+// MaxBytes bounds the buffer to n bytes (Kafka Streams'
+// BufferConfig.maxBytes): when an update makes it hold more, the buffer is
+// full (see [Suppression.EmitEarlyWhenFull] and
+// [Suppression.ShutDownWhenFull]). A held key counts 28 bytes, plus the
+// encoded key, its latest value, the value it replaces (the one forwarded as
+// the old value) and the latest update's header keys and values. That is
+// about Kafka Streams' estimate, which also counts the source topic's name
+// and the old value of the latest update when it differs from the first's,
+// so a bound close to the buffer's size may fill at a slightly different
+// record. n must be positive, or [Table.Suppress] reports a Build error
+// naming the node.
+func (s Suppression) MaxBytes(n int64) Suppression {
+	if n <= 0 && s.err == "" {
+		s.err = fmt.Sprintf("suppression buffer bound of %d bytes must be positive", n)
+	}
+	s.maxBytes = n
+	return s
+}
+
+// EmitEarlyWhenFull makes a full buffer forward held keys before their time
+// limit, earliest buffer time first, until it is within its bounds again
+// (Kafka Streams' BufferConfig.emitEarlyWhenFull). This is the default, as
+// in Kafka Streams, whose maxRecords and maxBytes buffers emit early unless
+// told to shut down.
+func (s Suppression) EmitEarlyWhenFull() Suppression {
+	s.shutDown = false
+	return s
+}
+
+// ShutDownWhenFull makes an update that would leave the buffer over its
+// bounds (once the keys whose time limit it reached are forwarded) a
+// processing error of the suppression node (Kafka Streams'
+// BufferConfig.shutDownWhenFull, which throws a StreamsException and stops
+// the application): the runtime's processing error policy handles it
+// (kafkaio fails by default; kstest's TryPipeRecord returns it). The failed
+// update is not buffered, and nothing it would have forwarded is. Use it
+// where forwarding an intermediate update early would be wrong.
+func (s Suppression) ShutDownWhenFull() Suppression {
+	s.shutDown = true
+	return s
+}
+
+// Suppress rate-limits the table's updates, as Kafka Streams'
+// KTable.suppress(Suppressed.untilTimeLimit(...)): each key's update is held
+// in a buffer, and updates of a held key replace its latest value. On every
+// update it receives, the node advances its stream time (the largest
+// timestamp among the updates it has received, as in Kafka Streams, where
+// each suppression tracks its own), then forwards, in order of buffer time
+// and then encoded key bytes, every held key whose buffer time is at most
+// stream time minus the limit. A key's buffer time is the timestamp of its
+// first held update: later updates do not postpone it. Each forwarded update
+// carries the key's latest value (a delete when the latest update was one),
+// the timestamp and headers of its latest update, and as its old value the
+// value that downstream last saw for the key (the old value of the first
+// held update), so that downstream table aggregations subtract what they
+// added. Deletes are held and forwarded like other updates: a key added and
+// deleted within the limit comes out as a delete (a tombstone after
+// [Table.ToStream]), as in Kafka Streams. Held keys come out only as updates
+// arrive, checked after each (no punctuation, as in Kafka Streams): a
+// partition that receives no more updates keeps its last keys held. An unbounded buffer holds at most the keys
+// updated within one limit of stream time; see [Suppression] for bounds.
+//
+// Suppress requires [Named]: the name names the node and its buffer, a
+// store with the changelog topic "<appID>-<name>-changelog" from which a
+// restarted task restores the held updates and the stream time. The table's
+// key and value serdes encode the buffer (built-in types have theirs; any
+// other type needs them from upstream or [Stream.WithSerdes]). The result
+// is not materialized: [Table.StoreName] is "". It applies to any table,
+// windowed results included (the limit then applies to each window's
+// updates, by record time; use [EmitOnWindowClose] for final results).
+//
+// Two differences from Kafka Streams (4.4), both for correctness. Kafka
+// Streams forwards as the old value the old value of the key's latest held
+// update, a value downstream never saw when the key was updated more than
+// once within the limit: a regrouped aggregation downstream then subtracts
+// from the wrong group (differential scenario suppress-regroup). And Kafka
+// Streams keeps stream time in memory, restarting it from nothing, so after
+// a restart held keys wait until a record reaches their time again; kstream
+// restores it, so a restart changes nothing in the output. The buffer's
+// changelog records are kstream's own layout, not Kafka Streams'.
+func (t Table[K, V]) Suppress(s Suppression, opts ...Opt) Table[K, V] {
+	o := collect(opts)
+	name := t.b.requireName(o, "suppress", t.node)
+	if s.err != "" {
+		t.b.g.Errorf("kstream: suppress %s: %s", name, s.err)
+	}
+	ks := resolveSerde(t.b, t.ks, name, "key")
+	vs := resolveSerde(t.b, t.vs, name, "value")
+	n := t.b.proc("suppress", options{name: name}, t.node)
+	n.Stores = []string{name}
+	t.b.g.AddStore(&graph.StoreSpec{Name: name, Changelog: graph.TopicRef{Name: name + "-changelog", Internal: true}})
+	id := int32(n.ID)
+	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
+		next, err := tableNext[K, V](children)
+		if err != nil {
+			return nil, err
+		}
+		st, err := tc.Store(name)
+		if err != nil {
+			return nil, err
+		}
+		x := &suppressTask[K, V]{tc: tc, name: name, id: id, ks: ks, vs: vs, st: st, next: next, cfg: s,
+			streamTime: -1, minTime: math.MaxInt64}
+		x.collect = x.collectEntry
+		return tableFn[K, V](x.process), nil
+	}
+	return Table[K, V]{b: t.b, node: n, ks: ks, vs: vs}
+}
+
+// The buffer's store holds three kinds of keys:
+//
+//	suppressMeta                          -> stream time (8 bytes, big-endian)
+//	suppressIndex, key                    -> buffer time (serde.AppendOrderedInt64)
+//	suppressData, buffer time (ordered), key -> held update (see appendHeld)
+//
+// so that a key's entry is found through the index, and the data keys sort
+// by buffer time and then key bytes: the order of eviction.
+const (
+	suppressMeta  = 0x00
+	suppressIndex = 0x01
+	suppressData  = 0x02
+)
+
+// The store keys and bounds that do not change (stores copy what they
+// keep, and never modify the slices they get).
+var (
+	suppressMetaKey = []byte{suppressMeta}
+	suppressDataLo  = []byte{suppressData}
+	suppressDataHi  = []byte{suppressData + 1}
+)
+
+// suppressOverhead is what a held key counts in the buffer's size besides
+// its key, values and headers: the buffer time and timestamp (8 bytes each),
+// and 12 bytes that Kafka Streams counts for the record's offset and
+// partition.
+const suppressOverhead = 28
+
+// suppressScanBatch is how many held entries one store scan copies at most.
+const suppressScanBatch = 64
+
+// Held update flags.
+const (
+	heldNew   = 1 // the latest update has a value (else it is a delete)
+	heldPrior = 2 // the key had a value before its first held update
+)
+
+var errBadHeld = errors.New("malformed suppression buffer entry")
+
+// suppressTask is a suppression's state in one task.
+type suppressTask[K, V any] struct {
+	tc   *graph.TaskContext
+	name string
+	id   int32
+	ks   serde.Serde[K]
+	vs   serde.Serde[V]
+	st   state.Store
+	next tableFn[K, V]
+	cfg  Suppression
+
+	recovered  bool
+	streamTime int64 // largest timestamp received, -1 before any
+	minTime    int64 // smallest buffer time held, MaxInt64 if none
+	count      int64 // keys held
+	bytes      int64 // their size (heldSize)
+
+	kbuf, ikey, dkey, gbuf, hbuf, nbuf, pbuf, vbuf, tbuf []byte
+	c                                                    change[V]
+	mm                                                   graph.Meta
+
+	// The scan of held entries: copies of their data keys and values.
+	collect func(k, v []byte) bool
+	batch   int // the scan stops after this many entries
+	arena   []byte
+	ents    []heldRef
+}
+
+// heldRef locates a scanned entry in the arena: data key, then value.
+type heldRef struct {
+	start, mid, end int
+}
+
+func (x *suppressTask[K, V]) fail(what string, err error) {
+	x.tc.Fail(x.name, fmt.Errorf("%s: %w", what, err))
+}
+
+// getAppend reads key into dst through the store's AppendGetter when it has
+// one, so that a read allocates nothing.
+func getAppend(st state.Store, dst, key []byte) ([]byte, bool, error) {
+	if ag, ok := st.(state.AppendGetter); ok {
+		return ag.GetAppend(dst, key)
+	}
+	b, found, err := st.Get(key)
+	if found {
+		dst = append(dst, b...)
+	}
+	return dst, found, err
+}
+
+func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
+	if m.NullKey {
+		x.tc.Drop(x.name)
+		return
+	}
+	if !x.recovered && !x.recover() {
+		return
+	}
+	x.tc.Node = x.id
+	var err error
+	if x.kbuf, err = x.ks.Append(x.kbuf[:0], k); err != nil {
+		x.fail("encoding key", err)
+		return
+	}
+	x.ikey = append(append(x.ikey[:0], suppressIndex), x.kbuf...)
+	var found bool
+	x.gbuf, found, err = getAppend(x.st, x.gbuf[:0], x.ikey)
+	if err != nil {
+		x.fail("reading the buffer", err)
+		return
+	}
+	// The prior value: the one downstream last saw, kept from the key's
+	// first held update.
+	var prior []byte
+	hasPrior := false
+	btime := m.Timestamp
+	var oldSize int64
+	if found {
+		if btime, _, err = serde.DecodeOrderedInt64(x.gbuf); err != nil {
+			x.fail("reading the buffer", errBadHeld)
+			return
+		}
+		x.dkey = appendDataKey(x.dkey[:0], btime, x.kbuf)
+		var ok bool
+		if x.hbuf, ok, err = getAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
+			if err == nil {
+				err = errBadHeld
+			}
+			x.fail("reading the buffer", err)
+			return
+		}
+		h, err := parseHeld(x.hbuf)
+		if err != nil {
+			x.fail("reading the buffer", err)
+			return
+		}
+		prior, hasPrior = h.prior, h.flags&heldPrior != 0
+		oldSize = heldSize(len(x.kbuf), h)
+	} else {
+		x.dkey = appendDataKey(x.dkey[:0], btime, x.kbuf)
+		if c.HasOld {
+			if x.pbuf, err = x.vs.Append(x.pbuf[:0], c.Old); err != nil {
+				x.fail("encoding old value", err)
+				return
+			}
+			prior, hasPrior = x.pbuf, true
+		}
+	}
+	x.nbuf = x.nbuf[:0]
+	if c.HasNew {
+		if x.nbuf, err = x.vs.Append(x.nbuf, c.New); err != nil {
+			x.fail("encoding value", err)
+			return
+		}
+	}
+	x.vbuf = appendHeld(x.vbuf[:0], c.HasNew, x.nbuf, hasPrior, prior, m.Timestamp, m.Headers)
+	h, _ := parseHeld(x.vbuf)
+	newSize := heldSize(len(x.kbuf), h)
+
+	streamTime := max(x.streamTime, m.Timestamp)
+	expiry := streamTime - x.cfg.limit
+	if expiry > streamTime { // overflow
+		expiry = math.MinInt64
+	}
+	count, size := x.count, x.bytes-oldSize+newSize
+	if !found {
+		count++
+	}
+	if x.cfg.shutDown && x.cfg.over(count, size) {
+		// Would the buffer still be over its bounds once the keys whose
+		// time limit this update reaches are forwarded? Then fail before
+		// changing anything.
+		ec, eb, ok := x.expiring(expiry)
+		if !ok {
+			return
+		}
+		if btime <= expiry {
+			if found {
+				eb += newSize - oldSize
+			} else {
+				ec, eb = ec+1, eb+newSize
+			}
+		}
+		if x.cfg.over(count-ec, size-eb) {
+			x.tc.Fail(x.name, fmt.Errorf("suppression buffer full (ShutDownWhenFull): the update of a key would leave %d keys (bound %s) and %d bytes (bound %s) held",
+				count-ec, bound(x.cfg.maxRecords), size-eb, bound(x.cfg.maxBytes)))
+			return
+		}
+	}
+	if !found {
+		x.tbuf = serde.AppendOrderedInt64(x.tbuf[:0], btime)
+		if err = x.st.Put(x.ikey, x.tbuf); err != nil {
+			x.fail("writing the buffer", err)
+			return
+		}
+	}
+	if err = x.st.Put(x.dkey, x.vbuf); err != nil {
+		x.fail("writing the buffer", err)
+		return
+	}
+	x.count, x.bytes = count, size
+	x.minTime = min(x.minTime, btime)
+	if streamTime > x.streamTime {
+		x.streamTime = streamTime
+		x.tbuf = binary.BigEndian.AppendUint64(x.tbuf[:0], uint64(streamTime))
+		if err = x.st.Put(suppressMetaKey, x.tbuf); err != nil {
+			x.fail("writing the buffer", err)
+			return
+		}
+	}
+	x.evict(expiry)
+}
+
+func bound(n int64) string {
+	if n == 0 {
+		return "none"
+	}
+	return fmt.Sprint(n)
+}
+
+// over reports whether a buffer holding count keys of size bytes is over
+// the bounds.
+func (s Suppression) over(count, size int64) bool {
+	return (s.maxRecords > 0 && count > s.maxRecords) || (s.maxBytes > 0 && size > s.maxBytes)
+}
+
+// evict forwards, in order, the held keys whose buffer time is at most
+// expiry, then, while the buffer is over its bounds (emit early), the
+// earliest others.
+func (x *suppressTask[K, V]) evict(expiry int64) bool {
+	// Usually one key or a few are due: scan one entry, then twice as many
+	// each time all were.
+	x.batch = 1
+	for x.minTime <= expiry || x.cfg.over(x.count, x.bytes) {
+		if !x.scan() {
+			return false
+		}
+		if len(x.ents) == 0 { // the counters were off: nothing is held
+			x.minTime, x.count, x.bytes = math.MaxInt64, 0, 0
+			return true
+		}
+		for _, e := range x.ents {
+			dk := x.arena[e.start:e.mid]
+			t, _, _ := serde.DecodeOrderedInt64(dk[1:])
+			if t > expiry && !x.cfg.over(x.count, x.bytes) {
+				x.minTime = t
+				return true
+			}
+			if !x.emit(dk, x.arena[e.mid:e.end]) {
+				return false
+			}
+		}
+		if len(x.ents) < x.batch {
+			x.minTime = math.MaxInt64
+		}
+		x.batch = min(2*x.batch, suppressScanBatch)
+	}
+	return true
+}
+
+// emit forwards the held update of data key dk, value v, and deletes it
+// from the buffer.
+func (x *suppressTask[K, V]) emit(dk, v []byte) bool {
+	h, err := parseHeld(v)
+	if err != nil || len(dk) < 9 {
+		x.fail("reading the buffer", errBadHeld)
+		return false
+	}
+	kb := dk[9:]
+	x.tc.Node = x.id
+	k, err := x.ks.Decode(kb)
+	if err != nil {
+		x.fail("decoding buffered key", err)
+		return false
+	}
+	x.c = change[V]{}
+	if h.flags&heldNew != 0 {
+		if x.c.New, err = x.vs.Decode(h.new); err != nil {
+			x.fail("decoding buffered value", err)
+			return false
+		}
+		x.c.HasNew = true
+	}
+	if h.flags&heldPrior != 0 {
+		if x.c.Old, err = x.vs.Decode(h.prior); err != nil {
+			x.fail("decoding buffered old value", err)
+			return false
+		}
+		x.c.HasOld = true
+	}
+	headers, err := decodeHeaders(h.headers)
+	if err != nil {
+		x.fail("reading the buffer", err)
+		return false
+	}
+	x.ikey = append(append(x.ikey[:0], suppressIndex), kb...)
+	if err = x.st.Delete(x.ikey); err == nil {
+		err = x.st.Delete(dk)
+	}
+	if err != nil {
+		x.fail("writing the buffer", err)
+		return false
+	}
+	x.count--
+	x.bytes -= heldSize(len(kb), h)
+	x.mm = graph.Meta{Timestamp: h.ts, Headers: headers, Tombstone: !x.c.HasNew}
+	x.next(k, &x.c, &x.mm)
+	var zero V
+	x.c.New, x.c.Old = zero, zero
+	return true
+}
+
+// expiring returns the number and size of the held keys whose buffer time is
+// at most expiry.
+func (x *suppressTask[K, V]) expiring(expiry int64) (count, size int64, ok bool) {
+	if x.minTime > expiry {
+		return 0, 0, true
+	}
+	lo := suppressDataLo
+	x.batch = suppressScanBatch
+	for {
+		x.arena, x.ents = x.arena[:0], x.ents[:0]
+		if err := x.st.Range(lo, suppressDataHi, x.collect); err != nil {
+			x.fail("scanning the buffer", err)
+			return 0, 0, false
+		}
+		for _, e := range x.ents {
+			dk := x.arena[e.start:e.mid]
+			t, _, _ := serde.DecodeOrderedInt64(dk[1:])
+			if t > expiry {
+				return count, size, true
+			}
+			h, err := parseHeld(x.arena[e.mid:e.end])
+			if err != nil {
+				x.fail("reading the buffer", err)
+				return 0, 0, false
+			}
+			count++
+			size += heldSize(len(dk)-9, h)
+		}
+		if len(x.ents) < suppressScanBatch {
+			return count, size, true
+		}
+		last := x.arena[x.ents[len(x.ents)-1].start:x.ents[len(x.ents)-1].mid]
+		lo = append(append([]byte(nil), last...), 0x00)
+	}
+}
+
+// scan copies up to x.batch held entries, from the earliest, into
+// the arena.
+func (x *suppressTask[K, V]) scan() bool {
+	x.arena, x.ents = x.arena[:0], x.ents[:0]
+	if err := x.st.Range(suppressDataLo, suppressDataHi, x.collect); err != nil {
+		x.fail("scanning the buffer", err)
+		return false
+	}
+	return true
+}
+
+func (x *suppressTask[K, V]) collectEntry(k, v []byte) bool {
+	s := len(x.arena)
+	x.arena = append(x.arena, k...)
+	m := len(x.arena)
+	x.arena = append(x.arena, v...)
+	x.ents = append(x.ents, heldRef{start: s, mid: m, end: len(x.arena)})
+	return len(x.ents) < x.batch
+}
+
+// recover reads the stream time, and the number, size and earliest buffer
+// time of the held keys, from the store, before the task's first update (the
+// store is restored from its changelog after the executor is made).
+func (x *suppressTask[K, V]) recover() bool {
+	x.recovered = true
+	b, found, err := x.st.Get(suppressMetaKey)
+	if err != nil {
+		x.fail("reading the buffer", err)
+		return false
+	}
+	if found {
+		if len(b) != 8 {
+			x.fail("reading the buffer", errBadHeld)
+			return false
+		}
+		x.streamTime = int64(binary.BigEndian.Uint64(b))
+	}
+	x.minTime, x.count, x.bytes = math.MaxInt64, 0, 0
+	var bad bool
+	err = x.st.Range(suppressDataLo, suppressDataHi, func(k, v []byte) bool {
+		h, err := parseHeld(v)
+		if err != nil || len(k) < 9 {
+			bad = true
+			return false
+		}
+		if x.count == 0 {
+			x.minTime, _, _ = serde.DecodeOrderedInt64(k[1:])
+		}
+		x.count++
+		x.bytes += heldSize(len(k)-9, h)
+		return true
+	})
+	if err == nil && bad {
+		err = errBadHeld
+	}
+	if err != nil {
+		x.fail("reading the buffer", err)
+		return false
+	}
+	return true
+}
+
+func appendDataKey(dst []byte, btime int64, key []byte) []byte {
+	dst = append(dst, suppressData)
+	dst = serde.AppendOrderedInt64(dst, btime)
+	return append(dst, key...)
+}
+
+// held is a parsed buffer entry; its slices point into the entry.
+type held struct {
+	flags      byte
+	new, prior []byte
+	ts         int64
+	headers    []byte // count, then each header (see appendHeld)
+	hsize      int    // the header keys' and values' bytes
+}
+
+// appendHeld encodes a held update: flags, the new value and the prior value
+// (each a uvarint length, then the bytes), the timestamp (8 bytes,
+// big-endian), the header count (uvarint), then each header: its key
+// (uvarint length, bytes) and value (uvarint length+1, 0 for nil, bytes).
+func appendHeld(dst []byte, hasNew bool, nv []byte, hasPrior bool, pv []byte, ts int64, headers []graph.Header) []byte {
+	var flags byte
+	if hasNew {
+		flags |= heldNew
+	}
+	if hasPrior {
+		flags |= heldPrior
+	}
+	dst = append(dst, flags)
+	dst = binary.AppendUvarint(dst, uint64(len(nv)))
+	dst = append(dst, nv...)
+	dst = binary.AppendUvarint(dst, uint64(len(pv)))
+	dst = append(dst, pv...)
+	dst = binary.BigEndian.AppendUint64(dst, uint64(ts))
+	dst = binary.AppendUvarint(dst, uint64(len(headers)))
+	for _, h := range headers {
+		dst = binary.AppendUvarint(dst, uint64(len(h.Key)))
+		dst = append(dst, h.Key...)
+		if h.Value == nil {
+			dst = binary.AppendUvarint(dst, 0)
+			continue
+		}
+		dst = binary.AppendUvarint(dst, uint64(len(h.Value))+1)
+		dst = append(dst, h.Value...)
+	}
+	return dst
+}
+
+// lenPrefixed reads a uvarint length and that many bytes.
+func lenPrefixed(b []byte) (v, rest []byte, ok bool) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 || uint64(len(b)-w) < n {
+		return nil, nil, false
+	}
+	return b[w : w+int(n)], b[w+int(n):], true
+}
+
+func parseHeld(b []byte) (held, error) {
+	var h held
+	if len(b) < 1 {
+		return h, errBadHeld
+	}
+	h.flags = b[0]
+	var ok bool
+	if h.new, b, ok = lenPrefixed(b[1:]); !ok {
+		return h, errBadHeld
+	}
+	if h.prior, b, ok = lenPrefixed(b); !ok {
+		return h, errBadHeld
+	}
+	if len(b) < 8 {
+		return h, errBadHeld
+	}
+	h.ts = int64(binary.BigEndian.Uint64(b))
+	h.headers = b[8:]
+	// Size the headers, checking their layout.
+	b = h.headers
+	n, w := binary.Uvarint(b)
+	if w <= 0 {
+		return h, errBadHeld
+	}
+	b = b[w:]
+	for range n {
+		var k []byte
+		if k, b, ok = lenPrefixed(b); !ok {
+			return h, errBadHeld
+		}
+		vl, w := binary.Uvarint(b)
+		if w <= 0 || (vl > 0 && uint64(len(b)-w) < vl-1) {
+			return h, errBadHeld
+		}
+		b = b[w:]
+		if vl > 0 {
+			b = b[vl-1:]
+			h.hsize += int(vl - 1)
+		}
+		h.hsize += len(k)
+	}
+	if len(b) != 0 {
+		return h, errBadHeld
+	}
+	return h, nil
+}
+
+// decodeHeaders returns the headers of a parsed entry, copied (nil if none):
+// forwarded records may keep them.
+func decodeHeaders(b []byte) ([]graph.Header, error) {
+	n, w := binary.Uvarint(b)
+	if w <= 0 {
+		return nil, errBadHeld
+	}
+	if n == 0 {
+		return nil, nil
+	}
+	b = b[w:]
+	hs := make([]graph.Header, 0, min(n, 1024))
+	for range n {
+		k, rest, ok := lenPrefixed(b)
+		if !ok {
+			return nil, errBadHeld
+		}
+		b = rest
+		vl, w := binary.Uvarint(b)
+		if w <= 0 {
+			return nil, errBadHeld
+		}
+		b = b[w:]
+		h := graph.Header{Key: string(k)}
+		if vl > 0 {
+			if uint64(len(b)) < vl-1 {
+				return nil, errBadHeld
+			}
+			h.Value = append([]byte{}, b[:vl-1]...)
+			b = b[vl-1:]
+		}
+		hs = append(hs, h)
+	}
+	return hs, nil
+}
+
+// heldSize is what a held key counts toward MaxBytes.
+func heldSize(keyLen int, h held) int64 {
+	return int64(suppressOverhead + keyLen + len(h.new) + len(h.prior) + h.hsize)
+}
