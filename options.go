@@ -8,8 +8,8 @@ type Opt interface {
 }
 
 type options struct {
-	timestamp    any // kstream.TimestampFrom's func(K, V, int64) int64
-	partitioner  any // kstream.PartitionWith's func(string, K, V, int32) int32
+	timestamp    any             // kstream.TimestampFrom's func(K, V, int64) int64
+	partitioner  *partitionerOpt // PartitionWith or PartitionsWith
 	name         string
 	stores       []string
 	cached       bool
@@ -20,6 +20,35 @@ type options struct {
 type optFunc func(*options)
 
 func (f optFunc) apply(o *options) { f(o) }
+
+// partitionerOpt is what a PartitionWith or a PartitionsWith gives a sink.
+type partitionerOpt struct {
+	// fn is PartitionWith's func(string, K, V, int32) int32 or, when multi
+	// is set, PartitionsWith's func([]int32, string, K, V, int32) []int32;
+	// isNil marks a nil function of that type.
+	fn    any
+	isNil bool
+	multi bool
+	// both: PartitionWith and PartitionsWith were both given, a Build error.
+	both bool
+}
+
+// name returns the name of the option that gave p.
+func (p *partitionerOpt) name() string {
+	if p.multi {
+		return "PartitionsWith"
+	}
+	return "PartitionWith"
+}
+
+// withPartitioner returns the option giving the partitioner fn, of
+// PartitionsWith's form when multi is set.
+func withPartitioner(fn any, isNil, multi bool) Opt {
+	return optFunc(func(o *options) {
+		both := o.partitioner != nil && (o.partitioner.both || o.partitioner.multi != multi)
+		o.partitioner = &partitionerOpt{fn: fn, isNil: isNil, multi: multi, both: both}
+	})
+}
 
 func collect(os []Opt) options {
 	var o options
@@ -132,10 +161,8 @@ func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
 // goroutine, once per record, so it should not block; a panic in fn is a
 // processing error of the sink node, as in any user function.
 //
-// Each record goes to one partition: Kafka Streams 3.4's multicast form
-// (partitions returning a set: several partitions, or none to drop the
-// record) is not offered; drop records with [Stream.Filter] before the
-// sink.
+// Each record goes to one partition; [PartitionsWith] sends a record to
+// several partitions, or to none.
 //
 // After a Repartition with PartitionWith, each downstream task (one per
 // partition of the repartition topic) receives the records fn sent to its
@@ -148,9 +175,52 @@ func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
 // Prefix, which scan an instance's local partitions, do see every key.
 //
 // K and V must be the stream's types; the option on any other operator, a
-// fn of other types, or a nil fn is a Build error naming the node.
+// fn of other types, or a nil fn is a Build error naming the node, and so
+// is a PartitionsWith on the same node.
 func PartitionWith[K, V any](fn func(topic string, k K, v V, numPartitions int32) int32) Opt {
-	return optFunc(func(o *options) { o.partitioner = fn })
+	return withPartitioner(fn, fn == nil, false)
+}
+
+// PartitionsWith is the multicast form of [PartitionWith] (Kafka Streams
+// 3.4's StreamPartitioner.partitions, KIP-837): fn chooses the partitions
+// of each record written by [Stream.To], [Stream.ToFunc] or
+// [Stream.Repartition], and the record is written once to each of them. fn
+// gets dst, an empty slice with room for numPartitions partitions that the
+// sink reuses for every record, the target topic's full name, the record's
+// key and value, and the topic's partition count; it appends the chosen
+// partitions to dst and returns it, as serde's Append functions do, so that
+// choosing allocates nothing. It may also return a slice of its own (such
+// as one listing every partition, built once), which the sink reads and
+// neither modifies nor keeps.
+//
+//   - Partitions in [0, numPartitions): the record is written to each, in
+//     the order of their first appearance; a partition listed twice gets the
+//     record once (Kafka Streams takes a set). The key and value are encoded
+//     once, whatever the number of partitions.
+//   - An empty (or nil) result drops the record: nothing is written, and
+//     the record counts as dropped by the sink node (kstest's
+//     Driver.Dropped, kafkaio's dropped-records metric), as Kafka Streams
+//     records an empty set in its dropped-records sensor.
+//   - Only negative partitions (such as a single -1): the record is written
+//     once, partitioned by key as without the option, as Kafka Streams does
+//     when partitions returns an empty Optional.
+//   - A negative partition with others, or a partition of numPartitions or
+//     more, is a production error naming the topic, the sink node and the
+//     partition, handled as PartitionWith's errors: nothing of the record is
+//     written. (Kafka Streams' producer rejects a negative or out-of-range
+//     partition in the set.)
+//
+// Everything else is as for PartitionWith: fn is called for tombstones and
+// null keys with the zero values, once per record on the task's goroutine,
+// and a panic in it is a processing error of the sink node. Each copy is a
+// record of its partition: a downstream task of a Repartition (one per
+// partition) processes its copy, and kafkaio produces one record per
+// partition, inside the transaction under exactly-once. K and V must be the
+// stream's types; the option on any other operator, a fn of other types, a
+// nil fn, or a PartitionWith on the same node is a Build error naming the
+// node.
+func PartitionsWith[K, V any](fn func(dst []int32, topic string, k K, v V, numPartitions int32) []int32) Opt {
+	return withPartitioner(fn, fn == nil, true)
 }
 
 // NameOf returns the name that a [Named] among opts gives, or "". Packages

@@ -50,32 +50,64 @@ func (b *Builder) notSource(o options, what string) {
 	b.notSink(o, what)
 }
 
-// notSink records a Build error for a PartitionWith among the options of o,
-// given to the operator what, which is not a sink.
+// notSink records a Build error for a PartitionWith or PartitionsWith
+// among the options of o, given to the operator what, which is not a sink.
 func (b *Builder) notSink(o options, what string) {
-	if o.partitioner != nil {
-		b.g.Errorf("kstream: %s: PartitionWith applies to To, ToFunc and Repartition only", what)
+	if p := o.partitioner; p != nil {
+		b.g.Errorf("kstream: %s: %s applies to To, ToFunc and Repartition only", what, p.name())
 	}
 }
 
-// partitioner returns the function of a PartitionWith among the options of
-// o given to the sink node n of a stream of K and V (nil without one), and
-// o without it, for the checks of other options. A function of other types
-// is a Build error.
-func partitioner[K, V any](b *Builder, o options, n *graph.Node) (func(string, K, V, int32) int32, options) {
-	if o.partitioner == nil {
-		return nil, o
+// partitionsFunc is the form of a sink's partitioner: PartitionsWith's
+// function, or PartitionWith's wrapped to append its one partition.
+type partitionsFunc[K, V any] func(dst []int32, topic string, k K, v V, numPartitions int32) []int32
+
+// sinkPartitioner is the partitioner of a sink node, from a PartitionWith
+// or a PartitionsWith (opt, for error messages); fn is nil without one.
+type sinkPartitioner[K, V any] struct {
+	fn  partitionsFunc[K, V]
+	opt string
+}
+
+// partitioner returns the partitioner that a PartitionWith or a
+// PartitionsWith among the options of o gives the sink node n of a stream of
+// K and V, and o without it, for the checks of other options. A function of
+// other types, a nil one, or both options is a Build error.
+func partitioner[K, V any](b *Builder, o options, n *graph.Node) (sinkPartitioner[K, V], options) {
+	p := o.partitioner
+	o.partitioner = nil
+	if p == nil {
+		return sinkPartitioner[K, V]{}, o
 	}
-	fn, ok := o.partitioner.(func(string, K, V, int32) int32)
+	if p.both {
+		b.g.Errorf("kstream: node %s (%s): PartitionWith and PartitionsWith both given: a sink takes one partitioner", n.Name, n.Op)
+		return sinkPartitioner[K, V]{}, o
+	}
+	sp := sinkPartitioner[K, V]{opt: p.name()}
+	if p.multi {
+		if fn, ok := typedPartitioner[func([]int32, string, K, V, int32) []int32](b, p, n); ok {
+			sp.fn = fn
+		}
+	} else if fn, ok := typedPartitioner[func(string, K, V, int32) int32](b, p, n); ok {
+		sp.fn = func(dst []int32, topic string, k K, v V, count int32) []int32 {
+			return append(dst, fn(topic, k, v, count))
+		}
+	}
+	return sp, o
+}
+
+// typedPartitioner returns the function of p, of type F for the stream of
+// sink node n, or false after recording a Build error for a function of
+// another type or a nil one.
+func typedPartitioner[F any](b *Builder, p *partitionerOpt, n *graph.Node) (F, bool) {
+	fn, ok := p.fn.(F)
 	switch {
 	case !ok:
-		var want func(string, K, V, int32) int32
-		b.g.Errorf("kstream: node %s (%s): PartitionWith takes a %T for this stream, not a %T", n.Name, n.Op, want, o.partitioner)
-	case fn == nil:
-		b.g.Errorf("kstream: node %s (%s): PartitionWith was given a nil function", n.Name, n.Op)
+		b.g.Errorf("kstream: node %s (%s): %s takes a %T for this stream, not a %T", n.Name, n.Op, p.name(), fn, p.fn)
+	case p.isNil:
+		b.g.Errorf("kstream: node %s (%s): %s was given a nil function", n.Name, n.Op, p.name())
 	}
-	o.partitioner = nil
-	return fn, o
+	return fn, ok && !p.isNil
 }
 
 // requireName returns the name a stateful operator was given, or records a
@@ -324,8 +356,9 @@ func (s Stream[K, V]) Branch(preds ...func(K, V) bool) []Stream[K, V] {
 }
 
 // To writes the stream to topic, partitioned by key as Kafka's default
-// partitioner does, or as a [PartitionWith] among opts says. Nil serdes fall
-// back to the stream's own (WithSerdes) or the built-in ones.
+// partitioner does, or as a [PartitionWith] or [PartitionsWith] among opts
+// says. Nil serdes fall back to the stream's own (WithSerdes) or the
+// built-in ones.
 func (s Stream[K, V]) To(topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) {
 	o := collect(opts)
 	n := s.b.g.AddNode(&graph.Node{Op: "sink", Kind: graph.KindSink, Name: o.name, UserNamed: o.name != "",
@@ -353,7 +386,7 @@ func (s Stream[K, V]) sinkSerdes(n *graph.Node, ks serde.Serde[K], vs serde.Serd
 
 // ToFunc writes each record to the topic that topicOf names for it (Kafka
 // Streams' to with a TopicNameExtractor), partitioned as To does (by key, or
-// by a [PartitionWith] among opts).
+// by a [PartitionWith] or [PartitionsWith] among opts).
 // topicOf sees the whole record, tombstones included (Tombstone set); an
 // empty name fails the record. The topics must exist: the runtime does not
 // create them, and a record for a missing topic is a production error,
@@ -382,8 +415,8 @@ func (s Stream[K, V]) ToFunc(topicOf func(Record[K, V]) string, ks serde.Serde[K
 }
 
 // sinkMake makes the executor of a sink node writing to its topic, placing
-// records with part when it is not nil (PartitionWith).
-func sinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], part func(string, K, V, int32) int32) graph.MakeFunc {
+// records with part when it has a function (PartitionWith, PartitionsWith).
+func sinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], part sinkPartitioner[K, V]) graph.MakeFunc {
 	return func(tc *graph.TaskContext, _ []any) (any, error) {
 		topic := n.Topic.Resolve(tc.AppID)
 		e := &sinkEncoder[K, V]{n: n, ks: ks, vs: vs, tc: tc, part: part}
@@ -397,48 +430,139 @@ type sinkEncoder[K, V any] struct {
 	ks serde.Serde[K]
 	vs serde.Serde[V]
 	tc *graph.TaskContext
-	// part places the records (PartitionWith), nil: by key. partTopic is
-	// the last topic it placed records in, and partCount that topic's
-	// partition count (0: not looked up yet).
-	part      func(string, K, V, int32) int32
+	// part places the records (PartitionWith, PartitionsWith); without a
+	// function, by key. partTopic is the last topic it placed records in,
+	// and partCount that topic's partition count (0: not looked up yet).
+	part      sinkPartitioner[K, V]
 	partTopic string
 	partCount int32
+	// dst is the slice given to part.fn, with room for partCount
+	// partitions; uniq holds the partitions of a result with duplicates, and
+	// seen (a bit per partition, all clear between records) finds them.
+	dst  []int32
+	uniq []int32
+	seen []uint64
 }
 
-// partition returns the partition that e.part chooses for a record of
-// topic, -1 for partitioning by key, or false after recording a production
-// error.
-func (e *sinkEncoder[K, V]) partition(topic string, k K, v V) (int32, bool) {
+// byKey is the partitions of a record partitioned by key.
+var byKey = []int32{-1}
+
+// partitions returns the partitions that e.part chooses for a record of
+// topic, each once (byKey for partitioning by key; none to drop the
+// record), or false after recording a production error.
+func (e *sinkEncoder[K, V]) partitions(topic string, k K, v V) ([]int32, bool) {
 	if e.partCount == 0 || topic != e.partTopic {
-		if e.tc.Partitions == nil {
-			e.tc.FailProduce(e.n.Name, fmt.Errorf("PartitionWith needs the partition count of topic %s, and the runtime does not tell it", topic))
-			return 0, false
+		if !e.lookUp(topic) {
+			return nil, false
 		}
-		n, err := e.tc.Partitions(topic)
-		if err == nil && n <= 0 {
-			err = fmt.Errorf("it has %d partitions", n)
-		}
-		if err != nil {
-			e.tc.FailProduce(e.n.Name, fmt.Errorf("finding the partition count of topic %s for PartitionWith: %w", topic, err))
-			return 0, false
-		}
-		e.partTopic, e.partCount = topic, n
 	}
 	e.tc.Node = int32(e.n.ID)
-	p := e.part(topic, k, v, e.partCount)
-	if p >= e.partCount {
-		e.tc.FailProduce(e.n.Name, fmt.Errorf("PartitionWith returned partition %d for topic %s, which has %d partitions", p, topic, e.partCount))
-		return 0, false
+	n := e.partCount
+	ps := e.part.fn(e.dst[:0], topic, k, v, n)
+	if len(ps) == 1 { // PartitionWith's case, and a common one
+		if ps[0] >= n {
+			e.outOfRange(topic, ps[0])
+			return nil, false
+		}
+		if ps[0] < 0 {
+			return byKey, true
+		}
+		return ps, true
 	}
-	return max(p, -1), true
+	negative, dup := 0, false
+	for i, p := range ps {
+		switch {
+		case p < 0:
+			negative++
+		case p >= n:
+			e.clearSeen(ps[:i])
+			e.outOfRange(topic, p)
+			return nil, false
+		case e.seen[p>>6]&(1<<(p&63)) != 0:
+			dup = true
+		default:
+			e.seen[p>>6] |= 1 << (p & 63)
+		}
+	}
+	e.clearSeen(ps)
+	switch {
+	case negative == len(ps):
+		if negative == 0 {
+			return nil, true
+		}
+		return byKey, true
+	case negative > 0:
+		e.tc.FailProduce(e.n.Name, fmt.Errorf("%s returned partitions %v for topic %s: a negative partition (by key) cannot go with others", e.part.opt, ps, topic))
+		return nil, false
+	case !dup:
+		return ps, true
+	}
+	u := e.uniq[:0]
+	for _, p := range ps {
+		if e.seen[p>>6]&(1<<(p&63)) == 0 {
+			e.seen[p>>6] |= 1 << (p & 63)
+			u = append(u, p)
+		}
+	}
+	e.clearSeen(u)
+	e.uniq = u
+	return u, true
 }
 
-// write encodes a record into the output buffer for topic.
+// lookUp finds the partition count of topic for e.part, and sizes the
+// buffers for it, or returns false after recording a production error.
+func (e *sinkEncoder[K, V]) lookUp(topic string) bool {
+	if e.tc.Partitions == nil {
+		e.tc.FailProduce(e.n.Name, fmt.Errorf("%s needs the partition count of topic %s, and the runtime does not tell it", e.part.opt, topic))
+		return false
+	}
+	n, err := e.tc.Partitions(topic)
+	if err == nil && n <= 0 {
+		err = fmt.Errorf("it has %d partitions", n)
+	}
+	if err != nil {
+		e.tc.FailProduce(e.n.Name, fmt.Errorf("finding the partition count of topic %s for %s: %w", topic, e.part.opt, err))
+		return false
+	}
+	e.partTopic, e.partCount = topic, n
+	if cap(e.dst) < int(n) {
+		e.dst = make([]int32, 0, n)
+		e.uniq = make([]int32, 0, n)
+	}
+	if words := int(n+63) / 64; len(e.seen) < words {
+		e.seen = make([]uint64, words)
+	}
+	return true
+}
+
+// outOfRange records the production error of a partition p that topic does
+// not have.
+func (e *sinkEncoder[K, V]) outOfRange(topic string, p int32) {
+	e.tc.FailProduce(e.n.Name, fmt.Errorf("%s returned partition %d for topic %s, which has %d partitions", e.part.opt, p, topic, e.partCount))
+}
+
+// clearSeen clears the bits of the partitions ps in e.seen (negative ones
+// have none).
+func (e *sinkEncoder[K, V]) clearSeen(ps []int32) {
+	for _, p := range ps {
+		if p >= 0 {
+			e.seen[p>>6] &^= 1 << (p & 63)
+		}
+	}
+}
+
+// write encodes a record into the output buffer for topic: once, with an
+// output record per partition that e.part chooses, all referring to those
+// bytes.
 func (e *sinkEncoder[K, V]) write(topic string, k K, v V, m *graph.Meta) {
-	partition := int32(-1)
-	if e.part != nil {
+	parts := byKey
+	if e.part.fn != nil {
 		var ok bool
-		if partition, ok = e.partition(topic, k, v); !ok {
+		if parts, ok = e.partitions(topic, k, v); !ok {
+			return
+		}
+		if len(parts) == 0 {
+			e.tc.Drop(e.n.Name)
 			return
 		}
 	}
@@ -462,13 +586,15 @@ func (e *sinkEncoder[K, V]) write(topic string, k K, v V, m *graph.Meta) {
 		}
 		vEnd = len(a)
 	}
-	out.Add(a, topic, partition, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
+	for _, p := range parts {
+		out.Add(a, topic, p, kStart, kEnd, vStart, vEnd, m.Timestamp, m.Headers)
+	}
 }
 
 // Repartition writes the stream through the internal topic
 // "<appID>-<name>-repartition" and reads it back, so that records are
-// partitioned by their current key, or as a [PartitionWith] among opts
-// says. It requires [Named].
+// partitioned by their current key, or as a [PartitionWith] or
+// [PartitionsWith] among opts says. It requires [Named].
 func (s Stream[K, V]) Repartition(opts ...Opt) Stream[K, V] {
 	o := collect(opts)
 	part := o.partitioner
@@ -483,9 +609,9 @@ func repartition[K, V any](s Stream[K, V], name string) Stream[K, V] {
 	return repartitionWith(s, name, nil)
 }
 
-// repartitionWith is repartition with the PartitionWith option part (nil:
-// by key), checked against K and V.
-func repartitionWith[K, V any](s Stream[K, V], name string, part any) Stream[K, V] {
+// repartitionWith is repartition with the PartitionWith or PartitionsWith
+// option part (nil: by key), checked against K and V.
+func repartitionWith[K, V any](s Stream[K, V], name string, part *partitionerOpt) Stream[K, V] {
 	topic := graph.TopicRef{Name: name + "-repartition", Internal: true}
 	sink := s.b.g.AddNode(&graph.Node{Op: "repartition-sink", Kind: graph.KindSink, Name: topic.Name + "-sink",
 		Topic: topic, Repartition: true}, s.node)

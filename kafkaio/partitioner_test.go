@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/kafkaio"
@@ -33,9 +36,10 @@ type taskSeen struct {
 	seen map[string]int32
 }
 
+// partRecorder passes each value with the partition of its task to seen.
 type partRecorder struct {
 	ctx  *kstream.ProcessorContext[string, string]
-	seen *taskSeen
+	seen func(p int32, v string)
 }
 
 func (p *partRecorder) Init(ctx *kstream.ProcessorContext[string, string]) error {
@@ -44,9 +48,7 @@ func (p *partRecorder) Init(ctx *kstream.ProcessorContext[string, string]) error
 }
 
 func (p *partRecorder) Process(r kstream.Record[string, string]) error {
-	p.seen.mu.Lock()
-	p.seen.seen[r.Value] = p.ctx.Partition()
-	p.seen.mu.Unlock()
+	p.seen(p.ctx.Partition(), r.Value)
 	return nil
 }
 
@@ -92,7 +94,11 @@ func TestPartitionWith(t *testing.T) {
 				// A ToFunc topic: its partition count is looked up at run time.
 				s.ToFunc(func(kstream.Record[string, string]) string { return routed }, serde.String, serde.String, part)
 				kstream.Process(s.Repartition(kstream.Named("moved"), part), func() kstream.Processor[string, string, string, string] {
-					return &partRecorder{seen: seen}
+					return &partRecorder{seen: func(p int32, v string) {
+						seen.mu.Lock()
+						seen.seen[v] = p
+						seen.mu.Unlock()
+					}}
 				})
 				topo, err := b.Build()
 				if err != nil {
@@ -200,6 +206,157 @@ func TestPartitionWithOutOfRange(t *testing.T) {
 							}
 						}
 					})
+				}
+			})
+		})
+	}
+}
+
+// broadcastSeen counts, per value, the tasks (by partition) that processed
+// it.
+type broadcastSeen struct {
+	mu   sync.Mutex
+	seen map[string]map[int32]int
+}
+
+func (s *broadcastSeen) add(p int32, v string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.seen[v] == nil {
+		s.seen[v] = map[int32]int{}
+	}
+	s.seen[v][p]++
+}
+
+// TestPartitionsWithBroadcast writes every record to every partition with
+// PartitionsWith, through To, ToFunc and a repartition topic, and drops some
+// (an empty result): each kept record is in each partition of the output
+// topics once, each task downstream of the repartition topic processed it
+// once, the dropped ones are nowhere, and the sinks count them as dropped.
+func TestPartitionsWithBroadcast(t *testing.T) {
+	for _, eos := range []bool{false, true} {
+		t.Run(mode(eos), func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) {
+				in, out, routed, app := unique("in"), unique("broadcast"), unique("routed"), unique("partitions-with")
+				mustCreate(t, c, 2, in)
+				mustCreate(t, c, 4, out)
+				mustCreate(t, c, 3, routed)
+				var recs []rec
+				var kept []string
+				for i := range 30 {
+					v := "v/" + strconv.Itoa(i)
+					if i%5 == 0 {
+						v = "drop/" + strconv.Itoa(i)
+					} else {
+						kept = append(kept, v)
+					}
+					recs = append(recs, rec{key: []byte("k" + strconv.Itoa(i%7)), value: []byte(v)})
+				}
+				recs = append(recs, rec{key: nil, value: []byte("v/null-key")})
+				kept = append(kept, "v/null-key")
+				dropped := int64(len(recs) - len(kept))
+				produce(t, c, in, recs)
+				var repartitions atomic.Int32 // the repartition topic's partition count, as fn saw it
+				broadcast := kstream.PartitionsWith(func(dst []int32, topic, _, v string, n int32) []int32 {
+					if strings.HasPrefix(v, "drop/") {
+						return dst
+					}
+					if strings.HasSuffix(topic, "-everywhere-repartition") {
+						repartitions.Store(n)
+					}
+					for p := range n {
+						dst = append(dst, p)
+					}
+					return dst
+				})
+				seen := &broadcastSeen{seen: map[string]map[int32]int{}}
+				b := kstream.NewBuilder()
+				s := kstream.Source(b, in, serde.String, serde.String)
+				s.To(out, serde.String, serde.String, broadcast, kstream.Named("broadcast-sink"))
+				s.ToFunc(func(kstream.Record[string, string]) string { return routed }, serde.String, serde.String,
+					broadcast, kstream.Named("broadcast-func"))
+				kstream.Process(s.Repartition(kstream.Named("everywhere"), broadcast), func() kstream.Processor[string, string, string, string] {
+					return &partRecorder{seen: seen.add}
+				})
+				topo, err := b.Build()
+				if err != nil {
+					t.Fatal(err)
+				}
+				reader := sdkmetric.NewManualReader()
+				mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+				a, err := kafkaio.NewApp(topo, appOpts(c, app, eos, kafkaio.MeterProvider(mp))...)
+				if err != nil {
+					t.Fatal(err)
+				}
+				stop := runApp(t, a)
+				waitFor(t, time.Minute, "the records", func() bool {
+					n := int(repartitions.Load())
+					seen.mu.Lock()
+					defer seen.mu.Unlock()
+					total := 0
+					for _, tasks := range seen.seen {
+						total += len(tasks)
+					}
+					return n > 0 && total == n*len(kept)
+				})
+				waitCaughtUp(t, a, time.Minute)
+				var rm metricdata.ResourceMetrics
+				if err := reader.Collect(context.Background(), &rm); err != nil {
+					t.Fatal(err)
+				}
+				if err := stop(); err != nil {
+					t.Fatal(err)
+				}
+				for _, tc := range []struct {
+					topic      string
+					partitions int32
+				}{{out, 4}, {routed, 3}} {
+					count := map[string]map[int32]int{}
+					for _, r := range consumeAll(t, c, tc.topic, eos) {
+						if count[string(r.Value)] == nil {
+							count[string(r.Value)] = map[int32]int{}
+						}
+						count[string(r.Value)][r.Partition]++
+						if strings.HasPrefix(string(r.Value), "drop/") {
+							t.Errorf("%s: dropped record %s=%s in partition %d", tc.topic, r.Key, r.Value, r.Partition)
+						}
+					}
+					for _, v := range kept {
+						for p := range tc.partitions {
+							if n := count[v][p]; n != 1 {
+								t.Errorf("%s: %s in partition %d %d times, want once", tc.topic, v, p, n)
+							}
+						}
+					}
+				}
+				n := repartitions.Load()
+				for _, v := range kept {
+					for p := range n {
+						if k := seen.seen[v][p]; k != 1 {
+							t.Errorf("repartitioned %s processed %d times by the task of partition %d, want once", v, k, p)
+						}
+					}
+				}
+				for v := range seen.seen {
+					if strings.HasPrefix(v, "drop/") {
+						t.Errorf("dropped record %s processed downstream of the repartition topic", v)
+					}
+				}
+				droppedBy := map[string]int64{}
+				for _, sm := range rm.ScopeMetrics {
+					for _, m := range sm.Metrics {
+						if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "kstream.records.dropped" {
+							for _, p := range d.DataPoints {
+								node, _ := p.Attributes.Value("kstream.node")
+								droppedBy[node.AsString()] += p.Value
+							}
+						}
+					}
+				}
+				for _, node := range []string{"broadcast-sink", "broadcast-func", "everywhere-repartition-sink"} {
+					if droppedBy[node] != dropped {
+						t.Errorf("kstream.records.dropped of node %s = %d, want %d", node, droppedBy[node], dropped)
+					}
 				}
 			})
 		})

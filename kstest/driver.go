@@ -377,7 +377,8 @@ func (d *Driver) Now() time.Time { return time.UnixMilli(d.now) }
 
 // Dropped returns how many records the node named node dropped by design
 // (tombstones a re-keying operator cannot use, null keys and tombstones at
-// aggregations), over all tasks.
+// aggregations, records a sink's kstream.PartitionsWith sent to no
+// partition), over all tasks.
 func (d *Driver) Dropped(node string) int64 {
 	var n int64
 	for _, t := range d.tasks {
@@ -521,7 +522,9 @@ type PartitionedRecord[K, V any] struct {
 // topic has as many partitions as the driver ([Partitions]), and records go
 // to them as a producer puts them: by key (murmur2, as Kafka's default
 // partitioner), round robin for null keys, or where a sink's partitioner
-// says (kstream.PartitionWith).
+// says (kstream.PartitionWith; with kstream.PartitionsWith, a record
+// written to several partitions is here once per partition, in the order
+// the partitioner listed them).
 func (o *OutputTopic[K, V]) PartitionedRecords() []PartitionedRecord[K, V] {
 	o.d.helper()
 	var out []PartitionedRecord[K, V]

@@ -186,10 +186,10 @@ type RecordError struct {
 	// Deserialization is true when the record could not be decoded.
 	Deserialization bool
 	// Production is true when an output record of the record could not be
-	// produced: a custom partitioner (kstream.PartitionWith) chose a
-	// partition the target topic does not have, or the topic's partition
-	// count could not be found. Runtimes apply their production error
-	// policy to it.
+	// produced: a custom partitioner (kstream.PartitionWith,
+	// PartitionsWith) chose a partition the target topic does not have, or
+	// a negative one with others, or the topic's partition count could not
+	// be found. Runtimes apply their production error policy to it.
 	Production bool
 	Err        error
 }
@@ -233,9 +233,10 @@ type TaskContext struct {
 	Out OutBuffer
 
 	// Partitions returns the partition count of a topic (its full name),
-	// for the sinks whose partitioner needs it (kstream.PartitionWith); the
-	// runtime sets it (nil: unknown, an error for such sinks). It may be
-	// called per record: it must not allocate once the topic is known.
+	// for the sinks whose partitioner needs it (kstream.PartitionWith,
+	// PartitionsWith); the runtime sets it (nil: unknown, an error for such
+	// sinks). It may be called per record: it must not allocate once the
+	// topic is known.
 	Partitions func(topic string) (int32, error)
 
 	// The record being processed, and the node running user code (an index
@@ -254,7 +255,8 @@ type TaskContext struct {
 	due     bool  // see ObserveExtracted
 	failure *RecordError
 	// Dropped counts records dropped by design (tombstones where no
-	// operator can use them, null keys in aggregations), per node.
+	// operator can use them, null keys in aggregations, records that a
+	// kstream.PartitionsWith sends to no partition), per node.
 	Dropped map[string]int64
 }
 
