@@ -50,6 +50,6 @@ func fromGraphHeaders(h []graph.Header) []Header {
 // RecordError is the error a runtime reports for a record that failed: the
 // record's Topic, Partition and Offset (-1 in a punctuation), the Node that
 // failed, whether it was a Deserialization failure or a Production failure
-// (a PartitionWith partition out of range), and the cause (Err). Match it
+// (a PartitionWith or PartitionsWith partition out of range), and the cause (Err). Match it
 // with errors.As.
 type RecordError = graph.RecordError

@@ -195,7 +195,7 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 
 // onRecordError applies the policies to a record that failed in a task. A
 // production error found there (a partitioner's partition out of range,
-// kstream.PartitionWith) comes before the record is produced, so the
+// kstream.PartitionWith, PartitionsWith) comes before the record is produced, so the
 // production policy applies to it under exactly-once too: nothing of it is
 // in the transaction.
 func (a *App) onRecordError(e *graph.RecordError, raw *graph.RawRecord) runtime.Action {

@@ -150,11 +150,11 @@ func OnProcessingError(p Policy) Opt { return func(c *config) { c.onProcess = p 
 // record is too large, each record of the batch is retried alone, so that the
 // policy applies to that record only (the retried records may then come after
 // later records of their partition). Under exactly-once a production error
-// aborts the transaction and fails: the policy does not apply. It does apply,
-// under either guarantee, to the records that a kstream.PartitionWith
-// partitioner places out of range, or in a topic whose partition count
-// cannot be found: they are rejected in the task, before anything of them is
-// produced.
+// aborts the transaction and fails: the policy does not apply. It does
+// apply, under either guarantee, to the records that a kstream.PartitionWith
+// or PartitionsWith partitioner places out of range, or in a topic whose
+// partition count cannot be found: they are rejected in the task, before
+// anything of them is produced.
 func OnProductionError(p Policy) Opt { return func(c *config) { c.onProduce = p } }
 
 // DeadLetterTopic names the dead-letter topic. Default: "<appID>-dlq",

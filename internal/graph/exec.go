@@ -147,22 +147,6 @@ func (b *OutBuffer) Reset() {
 	b.arena = b.arena[:0]
 }
 
-// Truncate drops every record after the first n (used to discard the partial
-// output of a record that failed and is skipped).
-func (b *OutBuffer) Truncate(n int) {
-	if n >= len(b.recs) {
-		return
-	}
-	end := 0
-	if n > 0 {
-		r := &b.recs[n-1]
-		end = max(r.keyEnd, r.valueEnd, 0)
-	}
-	clear(b.recs[n:])
-	b.recs = b.recs[:n]
-	b.arena = b.arena[:end]
-}
-
 // Punctuation is a scheduled callback; Cancel stops it.
 type Punctuation struct {
 	interval  int64

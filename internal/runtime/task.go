@@ -62,7 +62,7 @@ type Config struct {
 	GlobalStore func(name string) state.Store
 	// Partitions returns the partition count of a topic (its full name):
 	// the sinks whose records a custom partitioner places
-	// (kstream.PartitionWith) call it, on their first record for a topic
+	// (kstream.PartitionWith, PartitionsWith) call it, on their first record for a topic
 	// (ToFunc sinks: whenever the topic changes), from the goroutine
 	// running the task. Without it such records fail as production errors.
 	Partitions func(topic string) (int32, error)
