@@ -287,7 +287,11 @@ func cogroupFns[K, A any](init func() A) (first func(K, cogroupFold[K, A]) A, ag
 // aggregate serdes (nil when missing: a Build error says so).
 func cogroupNodes[K, A any](c Cogrouped[K, A], op string, init func() A, aSerde serde.Serde[A], o options, windowed bool) (*cogroupCore[K, A], serde.Serde[K], serde.Serde[A], *graph.Node) {
 	b := c.b
-	name := b.requireName(o, op, c.inputs[0].stream)
+	allow := allowCached
+	if windowed {
+		allow = allowWindowed
+	}
+	name := b.requireName(o, op, c.inputs[0].stream, allow)
 	core := &cogroupCore[K, A]{name: name}
 	if init == nil {
 		b.g.Errorf("kstream: %s %s: the initializer is nil", op, name)

@@ -298,7 +298,7 @@ func streamStreamJoin[K, V, VO, VR any](s Stream[K, V], o Stream[K, VO], w JoinW
 	joiner func(K, V, bool, VO, bool) VR, opts []Opt) Stream[K, VR] {
 	b := s.b
 	opt := collect(opts)
-	name := b.requireName(opt, op, s.node)
+	name := b.requireName(opt, op, s.node, 0)
 	if o.b != b {
 		b.g.Errorf("kstream: %s %s: the right stream belongs to another Builder", op, name)
 		n := b.proc(op, options{name: name}, s.node)
@@ -857,7 +857,7 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], op string
 	o := collect(opts)
 	in := s
 	if s.keyChanged {
-		in = repartition(s, b.requireName(options{name: o.name}, op, s.node)+"-left")
+		in = repartition(s, b.requireName(options{name: o.name}, op, s.node, 0)+"-left")
 	}
 	n := b.proc(op, o, in.node)
 	out := Stream[K, VR]{b: b, node: n, ks: in.ks}

@@ -179,7 +179,7 @@ type tableJoinStep[K, VIn, VOther, VR any] func(k K, c *change[VIn], other VOthe
 // result in store "<name>" and forwards it.
 func tableTableJoin[K, V, VO, VR any](op string, nilJoiner bool, t Table[K, V], o Table[K, VO], this tableJoinStep[K, V, VO, VR], other tableJoinStep[K, VO, V, VR], vrSerde serde.Serde[VR], os []Opt) Table[K, VR] {
 	b := t.b
-	name := b.requireName(collect(os), op, t.node)
+	name := b.requireName(collect(os), op, t.node, 0)
 	if o.b != b {
 		b.g.Errorf("kstream: %s %s: table %s belongs to another Builder", op, name, o.node.Name)
 		return Table[K, VR]{b: b, node: t.node, ks: t.ks}
@@ -540,7 +540,7 @@ func fkSourceMake(n *graph.Node) graph.MakeFunc {
 //	           N-subscription-registration-source -> N-subscription-receive -> N-subscription-response-sink
 func joinTablesFK[K, V, KO, VO, VR any](op string, left bool, t Table[K, V], o Table[KO, VO], fkFn func(K, V) (KO, bool), join func(K, V, VO, bool) VR, vrSerde serde.Serde[VR], os []Opt) Table[K, VR] {
 	b := t.b
-	name := b.requireName(collect(os), op, t.node)
+	name := b.requireName(collect(os), op, t.node, 0)
 	if o.b != b {
 		b.g.Errorf("kstream: %s %s: table %s belongs to another Builder", op, name, o.node.Name)
 		return Table[K, VR]{b: b, node: t.node, ks: t.ks}

@@ -15,7 +15,22 @@ type options struct {
 	cached       bool
 	retention    time.Duration // kstream.Retention, if retentionSet
 	retentionSet bool
+	emitOnClose  bool // kstream.EmitOnWindowClose
 }
+
+// optAllow lists the options, among those that only some operators take,
+// that an operator takes: the others are Build errors there (see
+// Builder.misplaced).
+type optAllow uint8
+
+const (
+	allowCached optAllow = 1 << iota
+	allowRetention
+	allowEmitOnClose
+	allowStores
+	// allowWindowed is what windowed and session aggregations take.
+	allowWindowed = allowCached | allowRetention | allowEmitOnClose
+)
 
 type optFunc func(*options)
 
@@ -80,8 +95,8 @@ func Named(name string) Opt { return optFunc(func(o *options) { o.name = name })
 // changelog and interactive queries see every update at once. Without
 // Cached (the default), every update is forwarded at once. kstest flushes
 // after every input record, as Kafka Streams' TopologyTestDriver commits
-// after every record, so Cached changes nothing there. Other operators
-// ignore it.
+// after every record, so Cached changes nothing there. On any other
+// operator it is a Build error naming the operator.
 func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
 
 // Retention sets how long a windowed or session aggregation (Count, Reduce
@@ -115,8 +130,8 @@ func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
 // longer; its session store also drops a session once end <= observed
 // time - d, which can be just before the session closes. A d shorter than the
 // minimum, negative, or not a whole number of milliseconds is a Build error
-// naming the node (Kafka Streams throws IllegalArgumentException). Other
-// operators ignore it.
+// naming the node (Kafka Streams throws IllegalArgumentException). On any
+// other operator it is a Build error naming the operator.
 func Retention(d time.Duration) Opt {
 	return optFunc(func(o *options) { o.retention, o.retentionSet = d, true })
 }
@@ -231,8 +246,8 @@ func NameOf(opts ...Opt) string { return collect(opts).name }
 // WithStores connects the named key-value stores to a [Process] or
 // [ProcessValues] node. A store named here for the first time is created
 // (with a changelog topic "<appID>-<name>-changelog"); naming it on several
-// such nodes shares it,
-// which puts them in one sub-topology. An empty name is a Build error.
+// such nodes shares it, which puts them in one sub-topology. An empty name,
+// or WithStores on any other operator, is a Build error.
 func WithStores(names ...string) Opt {
 	return optFunc(func(o *options) { o.stores = append(o.stores, names...) })
 }

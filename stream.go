@@ -36,18 +36,45 @@ func (b *Builder) proc(op string, o options, parents ...*graph.Node) *graph.Node
 }
 
 // sourceOnly records a Build error for the options of o that only sources
-// take, given to node n.
+// take, or that only stateful operators take, given to node n (Process and
+// ProcessValues nodes take WithStores).
 func (b *Builder) sourceOnly(o options, n *graph.Node) {
-	b.notSource(o, "node "+n.Name+" ("+n.Op+")")
+	var allow optAllow
+	if n.Op == "process" || n.Op == "process-values" {
+		allow = allowStores
+	}
+	b.notSource(o, "node "+n.Name+" ("+n.Op+")", allow)
 }
 
 // notSource records a Build error for the options of o that only sources
-// take, given to the operator what.
-func (b *Builder) notSource(o options, what string) {
+// take, given to the operator what, and for those that it does not take
+// among the options that only some operators take (allow lists those it
+// does).
+func (b *Builder) notSource(o options, what string, allow optAllow) {
 	if o.timestamp != nil {
 		b.g.Errorf("kstream: %s: TimestampFrom applies to sources only (Source, SourceTable, SourceGlobalTable)", what)
 	}
 	b.notSink(o, what)
+	b.misplaced(o, what, allow)
+}
+
+// misplaced records a Build error for each option of o that the operator
+// what does not take, among those that only some operators take: allow
+// lists the ones it takes. An option that an operator would ignore is a
+// mistake to report, not to pass over.
+func (b *Builder) misplaced(o options, what string, allow optAllow) {
+	if o.cached && allow&allowCached == 0 {
+		b.g.Errorf("kstream: %s: Cached applies to aggregations only (Count, Reduce, Aggregate and their windowed, session, table and cogrouped forms)", what)
+	}
+	if o.retentionSet && allow&allowRetention == 0 {
+		b.g.Errorf("kstream: %s: Retention applies to windowed and session aggregations only", what)
+	}
+	if o.emitOnClose && allow&allowEmitOnClose == 0 {
+		b.g.Errorf("kstream: %s: EmitOnWindowClose applies to windowed and session aggregations only", what)
+	}
+	if len(o.stores) > 0 && allow&allowStores == 0 {
+		b.g.Errorf("kstream: %s: WithStores applies to Process and ProcessValues only", what)
+	}
 }
 
 // notSink records a Build error for a PartitionWith or PartitionsWith
@@ -112,12 +139,12 @@ func typedPartitioner[F any](b *Builder, p *partitionerOpt, n *graph.Node) (F, b
 
 // requireName returns the name a stateful operator was given, or records a
 // Build error and returns a generated placeholder.
-func (b *Builder) requireName(o options, op string, parent *graph.Node) string {
+func (b *Builder) requireName(o options, op string, parent *graph.Node, allow optAllow) string {
 	after := ""
 	if parent != nil {
 		after = " after node " + parent.Name
 	}
-	b.notSource(o, "the "+op+" operator"+after)
+	b.notSource(o, "the "+op+" operator"+after, allow)
 	if o.name != "" {
 		return o.name
 	}
@@ -139,6 +166,7 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 		b.g.Errorf("kstream: source %s (topic %s): key and value serdes are required", n.Name, topic)
 	}
 	b.notSink(o, "source "+n.Name+" (topic "+topic+")")
+	b.misplaced(o, "source "+n.Name+" (topic "+topic+")", 0)
 	var extract func(K, V, int64) int64
 	if o.timestamp != nil {
 		var ok bool
@@ -599,7 +627,7 @@ func (s Stream[K, V]) Repartition(opts ...Opt) Stream[K, V] {
 	o := collect(opts)
 	part := o.partitioner
 	o.partitioner = nil
-	name := s.b.requireName(o, "repartition", s.node)
+	name := s.b.requireName(o, "repartition", s.node, 0)
 	return repartitionWith(s, name, part)
 }
 

@@ -141,7 +141,7 @@ func (s Suppression) ShutDownWhenFull() Suppression {
 // changelog records are kstream's own layout, not Kafka Streams'.
 func (t Table[K, V]) Suppress(s Suppression, opts ...Opt) Table[K, V] {
 	o := collect(opts)
-	name := t.b.requireName(o, "suppress", t.node)
+	name := t.b.requireName(o, "suppress", t.node, 0)
 	if s.err != "" {
 		t.b.g.Errorf("kstream: suppress %s: %s", name, s.err)
 	}

@@ -35,7 +35,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 	if name == "" {
 		name = topic
 	}
-	src := Source(b, topic, ks, vs, optFunc(func(x *options) { x.timestamp, x.partitioner = o.timestamp, o.partitioner }))
+	src := Source(b, topic, ks, vs, optFunc(func(x *options) { *x = o; x.name = "" })) // Source checks the options
 	n := b.proc("source-table", options{name: name}, src.node)
 	n.Stores = []string{name}
 	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true})
@@ -48,7 +48,7 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 // required. A stream whose keys changed is repartitioned first.
 func (s Stream[K, V]) ToTable(opts ...Opt) Table[K, V] {
 	o := collect(opts)
-	name := s.b.requireName(o, "to-table", s.node)
+	name := s.b.requireName(o, "to-table", s.node, 0)
 	in := s
 	var ks serde.Serde[K]
 	var vs serde.Serde[V]
@@ -208,7 +208,7 @@ func newGrouped[K, V any](s Stream[K, V], name string, repartition bool) Grouped
 // topic), or else the aggregation's name.
 func (s Stream[K, V]) GroupByKey(opts ...Opt) Grouped[K, V] {
 	o := collect(opts)
-	s.b.notSource(o, "GroupByKey after node "+s.node.Name)
+	s.b.notSource(o, "GroupByKey after node "+s.node.Name, 0)
 	return newGrouped(s, o.name, s.keyChanged)
 }
 
@@ -216,7 +216,7 @@ func (s Stream[K, V]) GroupByKey(opts ...Opt) Grouped[K, V] {
 // topic. krSerde encodes the new key (nil: the built-in one, if any).
 func GroupBy[K, V, KR any](s Stream[K, V], fn func(K, V) KR, krSerde serde.Serde[KR], opts ...Opt) Grouped[KR, V] {
 	o := collect(opts)
-	s.b.notSource(o, "GroupBy after node "+s.node.Name)
+	s.b.notSource(o, "GroupBy after node "+s.node.Name, 0)
 	sel := SelectKey(s, fn)
 	sel.ks = krSerde
 	return newGrouped(sel, o.name, true)
@@ -283,7 +283,7 @@ func Aggregate[K, V, A any](g Grouped[K, V], init func() A, agg func(K, V, A) A,
 func aggregateStream[K, V, A any](g Grouped[K, V], op string, first func(K, V) A, agg func(K, V, A) A, aSerde serde.Serde[A], os []Opt) Table[K, A] {
 	b := g.s.b
 	o := collect(os)
-	name := b.requireName(o, op, g.s.node)
+	name := b.requireName(o, op, g.s.node, allowCached)
 	in, ks := groupedInput(g, name)
 	as := resolveSerde(b, aSerde, name, "aggregate value")
 	n := b.proc(op, options{name: name}, in.node)
@@ -389,7 +389,7 @@ const (
 // built-in ones, if any).
 func GroupTableBy[K, V, KR, VR any](t Table[K, V], fn func(K, V) (KR, VR), krSerde serde.Serde[KR], vrSerde serde.Serde[VR], opts ...Opt) GroupedTable[KR, VR] {
 	o := collect(opts)
-	t.b.notSource(o, "GroupTableBy after node "+t.node.Name)
+	t.b.notSource(o, "GroupTableBy after node "+t.node.Name, 0)
 	gt := GroupedTable[KR, VR]{b: t.b, name: o.name}
 	mapper := t.b.proc("table-group-by", options{}, t.node)
 	gt.ks = resolveSerde(t.b, krSerde, mapper.Name, "key")
@@ -581,7 +581,7 @@ func AggregateTable[K, V, A any](gt GroupedTable[K, V], init func() A, adder, su
 func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K, V) A, add, sub func(K, V, A) A, aSerde serde.Serde[A], os []Opt) Table[K, A] {
 	b := gt.b
 	o := collect(os)
-	name := b.requireName(o, op, nil)
+	name := b.requireName(o, op, nil, allowCached)
 	rname := gt.name
 	if rname == "" {
 		rname = name
@@ -679,7 +679,7 @@ func SourceGlobalTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs
 	if name == "" {
 		name = topic
 	}
-	src := Source(b, topic, ks, vs, optFunc(func(x *options) { x.timestamp, x.partitioner = o.timestamp, o.partitioner }))
+	src := Source(b, topic, ks, vs, optFunc(func(x *options) { *x = o; x.name = "" })) // Source checks the options
 	n := b.proc("global-table", options{name: name}, src.node)
 	n.Stores = []string{name}
 	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true, Global: true})

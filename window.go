@@ -317,11 +317,10 @@ func (s sessionWindowedSerde[K]) Decode(b []byte) (Windowed[K], error) {
 	return w, nil
 }
 
-// emitOnClose is the Opt of EmitOnWindowClose. Its apply does nothing: the
-// windowed aggregations find it in their options themselves.
+// emitOnClose is the Opt of EmitOnWindowClose.
 type emitOnClose struct{}
 
-func (emitOnClose) apply(*options) {}
+func (emitOnClose) apply(o *options) { o.emitOnClose = true }
 
 // EmitOnWindowClose makes a windowed aggregation forward only final results:
 // each window once, after the record that closes it (see the closing rules
@@ -340,17 +339,12 @@ func (emitOnClose) apply(*options) {}
 // close (about one retention, by default size + grace for time windows): its
 // store has expired the window before the emit looks for it. kstream emits
 // every window exactly once, when it closes, whatever the [Retention]. It
-// replaces suppress(untilWindowCloses) for the common case.
+// replaces suppress(untilWindowCloses) for the common case. It applies to
+// windowed and session aggregations (cogrouped ones included); on any other
+// operator it is a Build error naming the operator.
 func EmitOnWindowClose() Opt { return emitOnClose{} }
 
-func hasEmitOnClose(opts []Opt) bool {
-	for _, o := range opts {
-		if _, ok := o.(emitOnClose); ok {
-			return true
-		}
-	}
-	return false
-}
+func hasEmitOnClose(opts []Opt) bool { return collect(opts).emitOnClose }
 
 // WindowedGrouped is a grouped stream with tumbling, hopping or sliding
 // windows, ready for an aggregation. Make it with [WindowedBy].
@@ -491,7 +485,7 @@ type sessionOps[K, V, A any] struct {
 // windowedNode adds the node and store of a windowed aggregation.
 func windowedNode[K, V any](g Grouped[K, V], op string, o options, specErr string) (name string, ks serde.Serde[K], n *graph.Node) {
 	b := g.s.b
-	name = b.requireName(o, op, g.s.node)
+	name = b.requireName(o, op, g.s.node, allowWindowed)
 	if specErr != "" {
 		b.g.Errorf("kstream: %s %s: %s", op, name, specErr)
 	}
