@@ -145,9 +145,9 @@ func Retention(d time.Duration) Opt {
 // the payload. Tombstones keep their Kafka timestamp (fn
 // is not called for them, as user functions never get a tombstone as a
 // value); records that fail to decode do not move stream time. A
-// SourceTable's store restored from its topic (which is its changelog) holds
-// the Kafka timestamps until the keys are updated again. A negative
-// timestamp fails the record. K and V must be the source's types; any other
+// SourceTable's store restored from its topic (which is its changelog) gets
+// fn's timestamps back too (records that failed then keep their Kafka
+// timestamp). A negative timestamp fails the record. K and V must be the source's types; any other
 // operator reports the option as a Build error.
 func TimestampFrom[K, V any](fn func(k K, v V, recordTs int64) int64) Opt {
 	return optFunc(func(o *options) { o.timestamp = fn })

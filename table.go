@@ -38,9 +38,36 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 	src := Source(b, topic, ks, vs, optFunc(func(x *options) { *x = o; x.name = "" })) // Source checks the options
 	n := b.proc("source-table", options{name: name}, src.node)
 	n.Stores = []string{name}
-	b.g.AddStore(&graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true})
+	spec := &graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true}
+	if extract, ok := o.timestamp.(func(K, V, int64) int64); ok && extract != nil && ks != nil && vs != nil {
+		spec.RestoreTimestamp = restoreTimestamp(ks, vs, extract)
+	}
+	b.g.AddStore(spec)
 	n.Make = tableSourceMake(n, name, ks, vs)
 	return Table[K, V]{b: b, node: n, ks: ks, vs: vs, store: name}
+}
+
+// restoreTimestamp returns the timestamp that a source table's record
+// restored from its topic keeps: as processing stamped it, extract's. A
+// record that processing failed (it does not decode, or extract gives a
+// negative time) keeps its Kafka timestamp: the deserialization policy
+// skipped or dead-lettered it, or failed the app, and a restore has no
+// policy to apply.
+func restoreTimestamp[K, V any](ks serde.Serde[K], vs serde.Serde[V], extract func(K, V, int64) int64) func(key, value []byte, ts int64) int64 {
+	return func(key, value []byte, ts int64) int64 {
+		k, err := ks.Decode(key)
+		if err != nil {
+			return ts
+		}
+		v, err := vs.Decode(value)
+		if err != nil {
+			return ts
+		}
+		if t := extract(k, v, ts); t >= 0 {
+			return t
+		}
+		return ts
+	}
 }
 
 // ToTable turns the stream into a table (each record upserts its key, a

@@ -86,6 +86,11 @@ type StoreSpec struct {
 	// FromSource is true when the changelog is the table's own source topic:
 	// writes are not logged again, and restoring reads that topic.
 	FromSource bool
+	// RestoreTimestamp, when set (a source table whose source has
+	// kstream.TimestampFrom), gives the timestamp that a restored record of
+	// a timestamped store keeps, from its key, value and Kafka timestamp,
+	// as processing gave it.
+	RestoreTimestamp func(key, value []byte, ts int64) int64
 	// Global stores hold every partition of their topic, on every instance;
 	// any task may read them.
 	Global bool

@@ -492,7 +492,7 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 	}
 	ld := t.loader
 	if ap, ok := s.Store.(batchApplier); ok && ld == nil {
-		if err := t.restoreBatch(ap, s.spec.Timestamped, recs); err != nil {
+		if err := t.restoreBatch(ap, s.spec.Timestamped, s.spec.RestoreTimestamp, recs); err != nil {
 			return fmt.Errorf("runtime: task %s: restoring store %s at offsets %d-%d: %w", t.ID, store, recs[0].Offset, recs[len(recs)-1].Offset, err)
 		}
 		return nil
@@ -512,7 +512,11 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		default:
 			v := r.Value
 			if s.spec.Timestamped {
-				buf = binary.BigEndian.AppendUint64(buf[:0], uint64(r.Timestamp))
+				ts := r.Timestamp
+				if f := s.spec.RestoreTimestamp; f != nil {
+					ts = f(r.Key, r.Value, ts)
+				}
+				buf = binary.BigEndian.AppendUint64(buf[:0], uint64(ts))
 				v = append(buf, r.Value...)
 				buf = v
 			}
@@ -536,7 +540,7 @@ type batchApplier interface {
 }
 
 // restoreBatch applies changelog records to a batchApplier, in one Apply.
-func (t *Task) restoreBatch(ap batchApplier, timestamped bool, recs []graph.RawRecord) error {
+func (t *Task) restoreBatch(ap batchApplier, timestamped bool, restoreTs func(key, value []byte, ts int64) int64, recs []graph.RawRecord) error {
 	keys, vals := t.restoreKeys[:0], t.restoreVals[:0]
 	var size int
 	if timestamped {
@@ -555,8 +559,12 @@ func (t *Task) restoreBatch(ap batchApplier, timestamped bool, recs []graph.RawR
 		}
 		v := r.Value
 		if timestamped && v != nil {
+			ts := r.Timestamp
+			if restoreTs != nil {
+				ts = restoreTs(r.Key, v, ts)
+			}
 			at := len(buf) // buf has room for every value: no reallocation
-			buf = binary.BigEndian.AppendUint64(buf, uint64(r.Timestamp))
+			buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
 			buf = append(buf, v...)
 			v = buf[at:len(buf):len(buf)]
 		}
