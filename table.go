@@ -28,7 +28,10 @@ func (t Table[K, V]) StoreName() string { return t.store }
 // SourceTable reads topic as a table: each record upserts its key, a
 // tombstone deletes it. The table is materialized in a store named by
 // [Named] (default: the topic), and the topic itself serves as the store's
-// changelog, as in Kafka Streams, so no extra topic is written.
+// changelog, as in Kafka Streams, so no extra topic is written. A restore
+// from the topic decodes each record, so that one that failed when it was
+// processed (skipped or dead-lettered by the policy) stays out of the table
+// (Kafka Streams would put it back, and every read of its key would fail).
 func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serde[V], opts ...Opt) Table[K, V] {
 	o := collect(opts)
 	name := o.name
@@ -39,34 +42,36 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 	n := b.proc("source-table", options{name: name}, src.node)
 	n.Stores = []string{name}
 	spec := &graph.StoreSpec{KeyValue: true, Name: name, Changelog: graph.TopicRef{Name: topic}, Timestamped: true, FromSource: true}
-	if extract, ok := o.timestamp.(func(K, V, int64) int64); ok && extract != nil && ks != nil && vs != nil {
-		spec.RestoreTimestamp = restoreTimestamp(ks, vs, extract)
+	if ks != nil && vs != nil {
+		extract, _ := o.timestamp.(func(K, V, int64) int64)
+		spec.RestoreCheck = restoreCheck(ks, vs, extract)
 	}
 	b.g.AddStore(spec)
 	n.Make = tableSourceMake(n, name, ks, vs)
 	return Table[K, V]{b: b, node: n, ks: ks, vs: vs, store: name}
 }
 
-// restoreTimestamp returns the timestamp that a source table's record
-// restored from its topic keeps: as processing stamped it, extract's. A
-// record that processing failed (it does not decode, or extract gives a
-// negative time) keeps its Kafka timestamp: the deserialization policy
-// skipped or dead-lettered it, or failed the app, and a restore has no
-// policy to apply.
-func restoreTimestamp[K, V any](ks serde.Serde[K], vs serde.Serde[V], extract func(K, V, int64) int64) func(key, value []byte, ts int64) int64 {
-	return func(key, value []byte, ts int64) int64 {
+// restoreCheck returns the check of the records that a source table
+// restores from its topic (graph.StoreSpec.RestoreCheck): a record goes
+// back into the store as processing put it there, stamped by extract when
+// it is not nil, and a record that processing failed (it does not decode,
+// or extract gives a negative time) stays out, as the policy that skipped
+// or dead-lettered it left it. (Kafka Streams restores such a record, which
+// then fails every read of its key: KAFKA-8037.)
+func restoreCheck[K, V any](ks serde.Serde[K], vs serde.Serde[V], extract func(K, V, int64) int64) func(key, value []byte, ts int64) (int64, bool) {
+	return func(key, value []byte, ts int64) (int64, bool) {
 		k, err := ks.Decode(key)
 		if err != nil {
-			return ts
+			return ts, false
 		}
 		v, err := vs.Decode(value)
 		if err != nil {
-			return ts
+			return ts, false
 		}
-		if t := extract(k, v, ts); t >= 0 {
-			return t
+		if extract != nil {
+			ts = extract(k, v, ts)
 		}
-		return ts
+		return ts, ts >= 0
 	}
 }
 

@@ -571,3 +571,36 @@ func TestRestartProcessStore(t *testing.T) {
 		i64(1, "a", 1), i64(2, "a", 2), i64(3, "b", 1), i64(4, "a", 3), i64(5, "b", 2),
 	})
 }
+
+// TestSourceTableRestoreSkipsFailedRecords: a record of a source table's
+// topic that failed to decode (the policy skipped it) stays out of the table
+// after a restore from the topic, as it was before: the key keeps its
+// previous value, instead of holding bytes that fail every read (Kafka
+// Streams' KAFKA-8037).
+func TestSourceTableRestoreSkipsFailedRecords(t *testing.T) {
+	b := kstream.NewBuilder()
+	kstream.SourceTable(b, "prices", serde.String, serde.Int64, kstream.Named("prices"))
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := kstest.NewDriver(t, topo, kstest.Partitions(2))
+	kstest.Input(d, "prices", serde.String, serde.Int64).PipeAt(1, "apple", 3)
+	bad := kstest.Input(d, "prices", serde.String, serde.String) // not an int64
+	if err := bad.TryPipeRecord(kstream.Record[string, string]{Key: "apple", Value: "three", Timestamp: 2}); err == nil {
+		t.Fatal("an undecodable value did not fail")
+	}
+	if err := bad.TryPipeRecord(kstream.Record[string, string]{Key: "pear", Value: "four", Timestamp: 3}); err == nil {
+		t.Fatal("an undecodable value did not fail")
+	}
+	store := kstest.Store(d, "prices", serde.String, serde.Int64)
+	for round := range 2 {
+		if v, ok := store.Get("apple"); !ok || v != 3 {
+			t.Errorf("round %d: apple = %d, %v; want 3", round, v, ok)
+		}
+		if v, ok := store.Get("pear"); ok {
+			t.Errorf("round %d: pear = %d, want none", round, v)
+		}
+		d.Restart() // the in-memory store restores the whole topic
+	}
+}

@@ -86,11 +86,13 @@ type StoreSpec struct {
 	// FromSource is true when the changelog is the table's own source topic:
 	// writes are not logged again, and restoring reads that topic.
 	FromSource bool
-	// RestoreTimestamp, when set (a source table whose source has
-	// kstream.TimestampFrom), gives the timestamp that a restored record of
-	// a timestamped store keeps, from its key, value and Kafka timestamp,
-	// as processing gave it.
-	RestoreTimestamp func(key, value []byte, ts int64) int64
+	// RestoreCheck, when set (source tables), says whether a record read
+	// back from the changelog goes into the store, and with which
+	// timestamp, as processing it did: a record that processing failed
+	// (it does not decode, or kstream.TimestampFrom gave a negative time)
+	// was skipped or dead-lettered, and is skipped again. Tombstones and
+	// null keys do not reach it.
+	RestoreCheck func(key, value []byte, ts int64) (int64, bool)
 	// Global stores hold every partition of their topic, on every instance;
 	// any task may read them.
 	Global bool

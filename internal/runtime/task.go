@@ -474,7 +474,8 @@ func (t *Task) StoreSpec(name string) *graph.StoreSpec {
 
 // Restore applies changelog records to the store without logging them again:
 // a null value deletes the key; a timestamped store gets the record's
-// timestamp back in front of the value; a record with a null key is skipped.
+// timestamp back in front of the value; a record with a null key is skipped,
+// and so is one that the store's RestoreCheck refuses (source tables).
 //
 // An in-memory store that applies batches (state.Memory.Apply) gets the
 // records in one call, so that its index lookups overlap.
@@ -492,7 +493,7 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 	}
 	ld := t.loader
 	if ap, ok := s.Store.(batchApplier); ok && ld == nil {
-		if err := t.restoreBatch(ap, s.spec.Timestamped, s.spec.RestoreTimestamp, recs); err != nil {
+		if err := t.restoreBatch(ap, s.spec.Timestamped, s.spec.RestoreCheck, recs); err != nil {
 			return fmt.Errorf("runtime: task %s: restoring store %s at offsets %d-%d: %w", t.ID, store, recs[0].Offset, recs[len(recs)-1].Offset, err)
 		}
 		return nil
@@ -510,12 +511,14 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		case r.Value == nil:
 			err = s.Store.Delete(r.Key)
 		default:
-			v := r.Value
-			if s.spec.Timestamped {
-				ts := r.Timestamp
-				if f := s.spec.RestoreTimestamp; f != nil {
-					ts = f(r.Key, r.Value, ts)
+			v, ts := r.Value, r.Timestamp
+			if check := s.spec.RestoreCheck; check != nil {
+				var keep bool
+				if ts, keep = check(r.Key, v, ts); !keep {
+					continue
 				}
+			}
+			if s.spec.Timestamped {
 				buf = binary.BigEndian.AppendUint64(buf[:0], uint64(ts))
 				v = append(buf, r.Value...)
 				buf = v
@@ -540,7 +543,7 @@ type batchApplier interface {
 }
 
 // restoreBatch applies changelog records to a batchApplier, in one Apply.
-func (t *Task) restoreBatch(ap batchApplier, timestamped bool, restoreTs func(key, value []byte, ts int64) int64, recs []graph.RawRecord) error {
+func (t *Task) restoreBatch(ap batchApplier, timestamped bool, check func(key, value []byte, ts int64) (int64, bool), recs []graph.RawRecord) error {
 	keys, vals := t.restoreKeys[:0], t.restoreVals[:0]
 	var size int
 	if timestamped {
@@ -558,11 +561,14 @@ func (t *Task) restoreBatch(ap batchApplier, timestamped bool, restoreTs func(ke
 			continue
 		}
 		v := r.Value
-		if timestamped && v != nil {
-			ts := r.Timestamp
-			if restoreTs != nil {
-				ts = restoreTs(r.Key, v, ts)
+		ts := r.Timestamp
+		if check != nil && v != nil {
+			var keep bool
+			if ts, keep = check(r.Key, v, ts); !keep {
+				continue
 			}
+		}
+		if timestamped && v != nil {
 			at := len(buf) // buf has room for every value: no reallocation
 			buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
 			buf = append(buf, v...)
