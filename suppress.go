@@ -1,10 +1,13 @@
 package kstream
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math"
+	"reflect"
 	"time"
 
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -161,8 +164,8 @@ func (t Table[K, V]) Suppress(s Suppression, opts ...Opt) Table[K, V] {
 			return nil, err
 		}
 		x := &suppressTask[K, V]{tc: tc, name: name, id: id, ks: ks, vs: vs, st: st, next: next, cfg: s,
-			streamTime: -1, minTime: math.MaxInt64}
-		x.collect = x.collectEntry
+			streamTime: -1}
+		x.held.init(keepsKeys(ks))
 		return tableFn[K, V](x.process), nil
 	}
 	return Table[K, V]{b: t.b, node: n, ks: ks, vs: vs}
@@ -174,8 +177,13 @@ func (t Table[K, V]) Suppress(s Suppression, opts ...Opt) Table[K, V] {
 //	suppressIndex, key                    -> buffer time (serde.AppendOrderedInt64)
 //	suppressData, buffer time (ordered), key -> held update (see appendHeld)
 //
-// so that a key's entry is found through the index, and the data keys sort
-// by buffer time and then key bytes: the order of eviction.
+// The data keys sort by buffer time and then key bytes: the order of
+// eviction. The store is what a restarted task restores from; a running
+// task finds held keys through an index of its own (heldIndex), rebuilt
+// from the data keys before the task's first update, and reads the store
+// only for the held updates themselves. The index keys are written and
+// deleted with the data keys, as they always were, so that the changelog's
+// layout does not change; nothing reads them.
 const (
 	suppressMeta  = 0x00
 	suppressIndex = 0x01
@@ -186,6 +194,7 @@ const (
 // keep, and never modify the slices they get).
 var (
 	suppressMetaKey = []byte{suppressMeta}
+	suppressIndexLo = []byte{suppressIndex}
 	suppressDataLo  = []byte{suppressData}
 	suppressDataHi  = []byte{suppressData + 1}
 )
@@ -196,8 +205,9 @@ var (
 // partition.
 const suppressOverhead = 28
 
-// suppressScanBatch is how many held entries one store scan copies at most.
-const suppressScanBatch = 64
+// suppressScanEvery is how many store keys the buffer makes at least
+// between two scans of its store (see suppressTask.created).
+const suppressScanEvery = 4096
 
 // Held update flags.
 const (
@@ -220,24 +230,21 @@ type suppressTask[K, V any] struct {
 
 	recovered  bool
 	streamTime int64 // largest timestamp received, -1 before any
-	minTime    int64 // smallest buffer time held, MaxInt64 if none
 	count      int64 // keys held
 	bytes      int64 // their size (heldSize)
+	held       heldIndex[K]
+	// created counts the store keys made since the store was last
+	// scanned. The in-memory store (state.Memory) orders new keys lazily,
+	// at its next scan, and frees the deleted ones only then: the buffer,
+	// which no longer scans its store, scans an empty range after
+	// suppressScanEvery new keys, or 4 per held key if more, so that the
+	// store does not grow (the more keys it makes between scans, the fewer
+	// of them are still held when they are ordered).
+	created int
 
-	kbuf, ikey, dkey, gbuf, hbuf, nbuf, pbuf, vbuf, tbuf []byte
-	c                                                    change[V]
-	mm                                                   graph.Meta
-
-	// The scan of held entries: copies of their data keys and values.
-	collect func(k, v []byte) bool
-	batch   int // the scan stops after this many entries
-	arena   []byte
-	ents    []heldRef
-}
-
-// heldRef locates a scanned entry in the arena: data key, then value.
-type heldRef struct {
-	start, mid, end int
+	kbuf, ikey, dkey, hbuf, nbuf, pbuf, vbuf, tbuf []byte
+	c                                              change[V]
+	mm                                             graph.Meta
 }
 
 func (x *suppressTask[K, V]) fail(what string, err error) {
@@ -271,13 +278,8 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		x.fail("encoding key", err)
 		return
 	}
-	x.ikey = append(append(x.ikey[:0], suppressIndex), x.kbuf...)
-	var found bool
-	x.gbuf, found, err = getAppend(x.st, x.gbuf[:0], x.ikey)
-	if err != nil {
-		x.fail("reading the buffer", err)
-		return
-	}
+	hash := x.held.hash(x.kbuf)
+	slot, found := x.held.find(x.kbuf, hash)
 	// The prior value: the one downstream last saw, kept from the key's
 	// first held update.
 	var prior []byte
@@ -285,10 +287,8 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 	btime := m.Timestamp
 	var oldSize int64
 	if found {
-		if btime, _, err = serde.DecodeOrderedInt64(x.gbuf); err != nil {
-			x.fail("reading the buffer", errBadHeld)
-			return
-		}
+		e := &x.held.slots[slot]
+		btime, oldSize = e.btime, e.size
 		x.dkey = appendDataKey(x.dkey[:0], btime, x.kbuf)
 		var ok bool
 		if x.hbuf, ok, err = getAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
@@ -304,7 +304,6 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 			return
 		}
 		prior, hasPrior = h.prior, h.flags&heldPrior != 0
-		oldSize = heldSize(len(x.kbuf), h)
 	} else {
 		x.dkey = appendDataKey(x.dkey[:0], btime, x.kbuf)
 		if c.HasOld {
@@ -323,8 +322,11 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		}
 	}
 	x.vbuf = appendHeld(x.vbuf[:0], c.HasNew, x.nbuf, hasPrior, prior, m.Timestamp, m.Headers)
-	h, _ := parseHeld(x.vbuf)
-	newSize := heldSize(len(x.kbuf), h)
+	hsize := 0
+	for _, h := range m.Headers {
+		hsize += len(h.Key) + len(h.Value)
+	}
+	newSize := heldSize(len(x.kbuf), held{new: x.nbuf, prior: prior, hsize: hsize})
 
 	streamTime := max(x.streamTime, m.Timestamp)
 	expiry := streamTime - x.cfg.limit
@@ -339,10 +341,7 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		// Would the buffer still be over its bounds once the keys whose
 		// time limit this update reaches are forwarded? Then fail before
 		// changing anything.
-		ec, eb, ok := x.expiring(expiry)
-		if !ok {
-			return
-		}
+		ec, eb := x.held.expiring(expiry)
 		if btime <= expiry {
 			if found {
 				eb += newSize - oldSize
@@ -357,6 +356,7 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		}
 	}
 	if !found {
+		x.ikey = append(append(x.ikey[:0], suppressIndex), x.kbuf...)
 		x.tbuf = serde.AppendOrderedInt64(x.tbuf[:0], btime)
 		if err = x.st.Put(x.ikey, x.tbuf); err != nil {
 			x.fail("writing the buffer", err)
@@ -367,8 +367,13 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		x.fail("writing the buffer", err)
 		return
 	}
+	if found {
+		x.held.slots[slot].size = newSize
+	} else {
+		x.held.add(x.kbuf, hash, btime, newSize, k)
+		x.created += 2
+	}
 	x.count, x.bytes = count, size
-	x.minTime = min(x.minTime, btime)
 	if streamTime > x.streamTime {
 		x.streamTime = streamTime
 		x.tbuf = binary.BigEndian.AppendUint64(x.tbuf[:0], uint64(streamTime))
@@ -377,7 +382,15 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 			return
 		}
 	}
-	x.evict(expiry)
+	if !x.evict(expiry) {
+		return
+	}
+	if x.created >= max(suppressScanEvery, 4*int(x.count)) {
+		x.created = 0
+		if err = x.st.Range(suppressMetaKey, suppressIndexLo, func(_, _ []byte) bool { return false }); err != nil {
+			x.fail("scanning the buffer", err)
+		}
+	}
 }
 
 func bound(n int64) string {
@@ -397,48 +410,42 @@ func (s Suppression) over(count, size int64) bool {
 // expiry, then, while the buffer is over its bounds (emit early), the
 // earliest others.
 func (x *suppressTask[K, V]) evict(expiry int64) bool {
-	// Usually one key or a few are due: scan one entry, then twice as many
-	// each time all were.
-	x.batch = 1
-	for x.minTime <= expiry || x.cfg.over(x.count, x.bytes) {
-		if !x.scan() {
-			return false
-		}
-		if len(x.ents) == 0 { // the counters were off: nothing is held
-			x.minTime, x.count, x.bytes = math.MaxInt64, 0, 0
+	for {
+		slot, ok := x.held.first()
+		if !ok || (x.held.slots[slot].btime > expiry && !x.cfg.over(x.count, x.bytes)) {
 			return true
 		}
-		for _, e := range x.ents {
-			dk := x.arena[e.start:e.mid]
-			t, _, _ := serde.DecodeOrderedInt64(dk[1:])
-			if t > expiry && !x.cfg.over(x.count, x.bytes) {
-				x.minTime = t
-				return true
-			}
-			if !x.emit(dk, x.arena[e.mid:e.end]) {
-				return false
-			}
+		if !x.emit(slot) {
+			return false
 		}
-		if len(x.ents) < x.batch {
-			x.minTime = math.MaxInt64
-		}
-		x.batch = min(2*x.batch, suppressScanBatch)
 	}
-	return true
 }
 
-// emit forwards the held update of data key dk, value v, and deletes it
-// from the buffer.
-func (x *suppressTask[K, V]) emit(dk, v []byte) bool {
-	h, err := parseHeld(v)
-	if err != nil || len(dk) < 9 {
-		x.fail("reading the buffer", errBadHeld)
+// emit forwards the held update of the earliest held key, slot (see
+// heldIndex.first), and deletes it from the buffer.
+func (x *suppressTask[K, V]) emit(slot uint32) bool {
+	e := x.held.slots[slot]
+	kb := x.held.key(slot) // valid until the index removes the key
+	x.tc.Node = x.id
+	x.dkey = appendDataKey(x.dkey[:0], e.btime, kb)
+	var ok bool
+	var err error
+	if x.hbuf, ok, err = getAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
+		if err == nil {
+			err = errBadHeld
+		}
+		x.fail("reading the buffer", err)
 		return false
 	}
-	kb := dk[9:]
-	x.tc.Node = x.id
-	k, err := x.ks.Decode(kb)
+	h, err := parseHeld(x.hbuf)
 	if err != nil {
+		x.fail("reading the buffer", err)
+		return false
+	}
+	var k K
+	if x.held.keepKeys {
+		k = x.held.keys[slot]
+	} else if k, err = x.ks.Decode(kb); err != nil {
 		x.fail("decoding buffered key", err)
 		return false
 	}
@@ -464,14 +471,15 @@ func (x *suppressTask[K, V]) emit(dk, v []byte) bool {
 	}
 	x.ikey = append(append(x.ikey[:0], suppressIndex), kb...)
 	if err = x.st.Delete(x.ikey); err == nil {
-		err = x.st.Delete(dk)
+		err = x.st.Delete(x.dkey)
 	}
 	if err != nil {
 		x.fail("writing the buffer", err)
 		return false
 	}
+	x.held.removeFirst(slot)
 	x.count--
-	x.bytes -= heldSize(len(kb), h)
+	x.bytes -= e.size
 	x.mm = graph.Meta{Timestamp: h.ts, Headers: headers, Tombstone: !x.c.HasNew}
 	x.next(k, &x.c, &x.mm)
 	var zero V
@@ -479,67 +487,18 @@ func (x *suppressTask[K, V]) emit(dk, v []byte) bool {
 	return true
 }
 
-// expiring returns the number and size of the held keys whose buffer time is
-// at most expiry.
-func (x *suppressTask[K, V]) expiring(expiry int64) (count, size int64, ok bool) {
-	if x.minTime > expiry {
-		return 0, 0, true
-	}
-	lo := suppressDataLo
-	x.batch = suppressScanBatch
-	for {
-		x.arena, x.ents = x.arena[:0], x.ents[:0]
-		if err := x.st.Range(lo, suppressDataHi, x.collect); err != nil {
-			x.fail("scanning the buffer", err)
-			return 0, 0, false
-		}
-		for _, e := range x.ents {
-			dk := x.arena[e.start:e.mid]
-			t, _, _ := serde.DecodeOrderedInt64(dk[1:])
-			if t > expiry {
-				return count, size, true
-			}
-			h, err := parseHeld(x.arena[e.mid:e.end])
-			if err != nil {
-				x.fail("reading the buffer", err)
-				return 0, 0, false
-			}
-			count++
-			size += heldSize(len(dk)-9, h)
-		}
-		if len(x.ents) < suppressScanBatch {
-			return count, size, true
-		}
-		last := x.arena[x.ents[len(x.ents)-1].start:x.ents[len(x.ents)-1].mid]
-		lo = append(append([]byte(nil), last...), 0x00)
-	}
-}
-
-// scan copies up to x.batch held entries, from the earliest, into
-// the arena.
-func (x *suppressTask[K, V]) scan() bool {
-	x.arena, x.ents = x.arena[:0], x.ents[:0]
-	if err := x.st.Range(suppressDataLo, suppressDataHi, x.collect); err != nil {
-		x.fail("scanning the buffer", err)
-		return false
-	}
-	return true
-}
-
-func (x *suppressTask[K, V]) collectEntry(k, v []byte) bool {
-	s := len(x.arena)
-	x.arena = append(x.arena, k...)
-	m := len(x.arena)
-	x.arena = append(x.arena, v...)
-	x.ents = append(x.ents, heldRef{start: s, mid: m, end: len(x.arena)})
-	return len(x.ents) < x.batch
-}
-
-// recover reads the stream time, and the number, size and earliest buffer
-// time of the held keys, from the store, before the task's first update (the
-// store is restored from its changelog after the executor is made).
+// recover reads the stream time and the held keys from the store, before
+// the task's first update (the store is restored from its changelog after
+// the executor is made), and builds the index of the held keys. If it
+// fails, the next update tries again: the index is never out of step with
+// the store.
+//
+// The executor, and so the index, lives as long as the task: the runtimes
+// recreate their tasks, and with them the executors, whenever the stores go
+// back to an earlier state (kafkaio after an aborted transaction, and when a
+// task moves; kstest's Restart), and restore the stores before the first
+// update.
 func (x *suppressTask[K, V]) recover() bool {
-	x.recovered = true
 	b, found, err := x.st.Get(suppressMetaKey)
 	if err != nil {
 		x.fail("reading the buffer", err)
@@ -552,29 +511,332 @@ func (x *suppressTask[K, V]) recover() bool {
 		}
 		x.streamTime = int64(binary.BigEndian.Uint64(b))
 	}
-	x.minTime, x.count, x.bytes = math.MaxInt64, 0, 0
-	var bad bool
+	x.held.reset()
+	x.count, x.bytes = 0, 0
+	var bad error
 	err = x.st.Range(suppressDataLo, suppressDataHi, func(k, v []byte) bool {
 		h, err := parseHeld(v)
 		if err != nil || len(k) < 9 {
-			bad = true
+			bad = errBadHeld
 			return false
 		}
-		if x.count == 0 {
-			x.minTime, _, _ = serde.DecodeOrderedInt64(k[1:])
+		btime, _, _ := serde.DecodeOrderedInt64(k[1:])
+		kb := k[9:]
+		var key K
+		if x.held.keepKeys {
+			if key, err = x.ks.Decode(kb); err != nil {
+				bad = fmt.Errorf("decoding buffered key: %w", err)
+				return false
+			}
 		}
+		size := heldSize(len(kb), h)
+		x.held.add(kb, x.held.hash(kb), btime, size, key)
 		x.count++
-		x.bytes += heldSize(len(k)-9, h)
+		x.bytes += size
 		return true
 	})
-	if err == nil && bad {
-		err = errBadHeld
+	if err == nil {
+		err = bad
 	}
 	if err != nil {
+		x.held.reset()
+		x.count, x.bytes = 0, 0
 		x.fail("reading the buffer", err)
 		return false
 	}
+	x.recovered = true
 	return true
+}
+
+// keepsKeys reports whether the buffer may forward the key of a held key's
+// first update instead of decoding its bytes: when the key serde decodes to
+// the very value it encoded (strings), so that the key costs no allocation.
+func keepsKeys[K any](ks serde.Serde[K]) bool {
+	t := reflect.TypeOf(ks)
+	return t != nil && (t == reflect.TypeOf(serde.String) || t == reflect.TypeOf(serde.OrderedString))
+}
+
+// heldIndex is a task's index of the keys its buffer holds, kept in step
+// with the store's data keys: a hash table from the encoded key to its
+// entry (buffer time and size), and the entries in the order of the data
+// keys (buffer time, then key bytes; heldIndex.less), the order of
+// eviction. That order is a queue of the keys added in order (usually all:
+// buffer time is record time) and a min-heap of the others. The keys' bytes
+// are copied into an arena, so that a new key costs no allocation once the
+// index has grown.
+type heldIndex[K any] struct {
+	seed     maphash.Seed
+	table    []uint32 // open addressing, linear probing: slot+1, 0 if empty
+	slots    []heldEntry
+	free     []uint32 // slots to reuse
+	queue    []uint32 // slots, in order from qhead
+	qhead    int
+	heap     []uint32 // slots, a min-heap
+	arena    []byte   // the keys' bytes
+	spare    []byte   // the next arena, when compacting
+	garbage  int      // bytes of the arena no key holds
+	keepKeys bool     // keys holds each entry's key (see keepsKeys)
+	keys     []K
+}
+
+// heldEntry is a held key.
+type heldEntry struct {
+	btime int64
+	size  int64 // heldSize
+	hash  uint64
+	off   int // of the key's bytes in the arena
+	n     int // their length
+}
+
+// heldTableMin is the smallest size of the index's hash table.
+const heldTableMin = 16
+
+func (ix *heldIndex[K]) init(keepKeys bool) {
+	ix.seed = maphash.MakeSeed()
+	ix.keepKeys = keepKeys
+	ix.reset()
+}
+
+// reset empties the index.
+func (ix *heldIndex[K]) reset() {
+	ix.table = make([]uint32, heldTableMin)
+	ix.slots, ix.free, ix.heap, ix.keys = ix.slots[:0], ix.free[:0], ix.heap[:0], nil
+	ix.queue, ix.qhead = ix.queue[:0], 0
+	ix.arena, ix.garbage = ix.arena[:0], 0
+}
+
+func (ix *heldIndex[K]) hash(key []byte) uint64 { return maphash.Bytes(ix.seed, key) }
+
+// key returns the bytes of the key of slot, valid until a key is removed.
+func (ix *heldIndex[K]) key(slot uint32) []byte {
+	e := &ix.slots[slot]
+	return ix.arena[e.off : e.off+e.n : e.off+e.n]
+}
+
+// lookup returns the table position of key (hashed to h) and its slot, or
+// the position where it would go.
+func (ix *heldIndex[K]) lookup(key []byte, h uint64) (pos int, slot uint32, ok bool) {
+	mask := len(ix.table) - 1
+	for pos = int(h) & mask; ; pos = (pos + 1) & mask {
+		t := ix.table[pos]
+		if t == 0 {
+			return pos, 0, false
+		}
+		e := &ix.slots[t-1]
+		if e.hash == h && string(ix.arena[e.off:e.off+e.n]) == string(key) {
+			return pos, t - 1, true
+		}
+	}
+}
+
+// find returns the slot of key, hashed to h.
+func (ix *heldIndex[K]) find(key []byte, h uint64) (uint32, bool) {
+	_, slot, ok := ix.lookup(key, h)
+	return slot, ok
+}
+
+// add adds a key that the index does not hold.
+func (ix *heldIndex[K]) add(key []byte, h uint64, btime, size int64, k K) {
+	if 2*(ix.len()+1) > len(ix.table) {
+		ix.grow()
+	}
+	var slot uint32
+	if n := len(ix.free); n > 0 {
+		slot = ix.free[n-1]
+		ix.free = ix.free[:n-1]
+	} else {
+		slot = uint32(len(ix.slots))
+		ix.slots = append(ix.slots, heldEntry{})
+		if ix.keepKeys {
+			var zero K
+			ix.keys = append(ix.keys, zero)
+		}
+	}
+	ix.slots[slot] = heldEntry{btime: btime, size: size, hash: h, off: len(ix.arena), n: len(key)}
+	ix.arena = append(ix.arena, key...)
+	if ix.keepKeys {
+		ix.keys[slot] = k
+	}
+	pos, _, _ := ix.lookup(key, h)
+	ix.table[pos] = slot + 1
+	if n := len(ix.queue); n == ix.qhead || ix.less(ix.queue[n-1], slot) {
+		ix.queue = append(ix.queue, slot)
+		return
+	}
+	ix.heap = append(ix.heap, slot)
+	ix.up(len(ix.heap) - 1)
+}
+
+// len returns the number of keys held.
+func (ix *heldIndex[K]) len() int { return len(ix.queue) - ix.qhead + len(ix.heap) }
+
+// first returns the slot of the earliest key, if any.
+func (ix *heldIndex[K]) first() (uint32, bool) {
+	if ix.qhead < len(ix.queue) {
+		q := ix.queue[ix.qhead]
+		if len(ix.heap) > 0 && ix.less(ix.heap[0], q) {
+			return ix.heap[0], true
+		}
+		return q, true
+	}
+	if len(ix.heap) > 0 {
+		return ix.heap[0], true
+	}
+	return 0, false
+}
+
+// grow doubles the hash table.
+func (ix *heldIndex[K]) grow() {
+	old := ix.table
+	ix.table = make([]uint32, 2*len(old))
+	mask := len(ix.table) - 1
+	for _, t := range old {
+		if t == 0 {
+			continue
+		}
+		pos := int(ix.slots[t-1].hash) & mask
+		for ix.table[pos] != 0 {
+			pos = (pos + 1) & mask
+		}
+		ix.table[pos] = t
+	}
+}
+
+// removeFirst removes the earliest key, slot (returned by first).
+func (ix *heldIndex[K]) removeFirst(slot uint32) {
+	e := &ix.slots[slot]
+	pos, _, ok := ix.lookup(ix.arena[e.off:e.off+e.n], e.hash)
+	if ok {
+		ix.unlink(pos)
+	}
+	if ix.qhead < len(ix.queue) && ix.queue[ix.qhead] == slot {
+		ix.qhead++
+		if ix.qhead == len(ix.queue) {
+			ix.queue, ix.qhead = ix.queue[:0], 0
+		} else if ix.qhead >= 1024 && 2*ix.qhead >= len(ix.queue) {
+			ix.queue = ix.queue[:copy(ix.queue, ix.queue[ix.qhead:])]
+			ix.qhead = 0
+		}
+	} else {
+		last := len(ix.heap) - 1
+		ix.heap[0] = ix.heap[last]
+		ix.heap = ix.heap[:last]
+		if last > 0 {
+			ix.down(0)
+		}
+	}
+	ix.garbage += e.n
+	*e = heldEntry{}
+	if ix.keepKeys {
+		var zero K
+		ix.keys[slot] = zero
+	}
+	ix.free = append(ix.free, slot)
+	if ix.garbage > 4096 && 2*ix.garbage > len(ix.arena) {
+		ix.compact()
+	}
+}
+
+// unlink empties the table cell pos, moving back the cells after it that
+// their probe would no longer reach (deletion without tombstones).
+func (ix *heldIndex[K]) unlink(pos int) {
+	mask := len(ix.table) - 1
+	i := pos
+	ix.table[i] = 0
+	for j := (i + 1) & mask; ix.table[j] != 0; j = (j + 1) & mask {
+		home := int(ix.slots[ix.table[j]-1].hash) & mask
+		// The cell j may move to i unless its home is in (i, j],
+		// cyclically.
+		if (i < j && (home <= i || home > j)) || (i > j && home <= i && home > j) {
+			ix.table[i], ix.table[j] = ix.table[j], 0
+			i = j
+		}
+	}
+}
+
+// compact copies the held keys' bytes into a new arena.
+func (ix *heldIndex[K]) compact() {
+	a := ix.spare[:0]
+	for _, slots := range [2][]uint32{ix.queue[ix.qhead:], ix.heap} {
+		for _, slot := range slots {
+			e := &ix.slots[slot]
+			off := len(a)
+			a = append(a, ix.arena[e.off:e.off+e.n]...)
+			e.off = off
+		}
+	}
+	ix.arena, ix.spare, ix.garbage = a, ix.arena[:0], 0
+}
+
+// less orders slots as their data keys sort: by buffer time, then key
+// bytes.
+func (ix *heldIndex[K]) less(a, b uint32) bool {
+	ea, eb := &ix.slots[a], &ix.slots[b]
+	if ea.btime != eb.btime {
+		return ea.btime < eb.btime
+	}
+	return bytes.Compare(ix.arena[ea.off:ea.off+ea.n], ix.arena[eb.off:eb.off+eb.n]) < 0
+}
+
+func (ix *heldIndex[K]) up(i int) {
+	h := ix.heap
+	for i > 0 {
+		p := (i - 1) / 2
+		if !ix.less(h[i], h[p]) {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func (ix *heldIndex[K]) down(i int) {
+	h := ix.heap
+	n := len(h)
+	for {
+		c := 2*i + 1
+		if c >= n {
+			return
+		}
+		if r := c + 1; r < n && ix.less(h[r], h[c]) {
+			c = r
+		}
+		if !ix.less(h[c], h[i]) {
+			return
+		}
+		h[i], h[c] = h[c], h[i]
+		i = c
+	}
+}
+
+// expiring returns the number and size of the held keys whose buffer time
+// is at most expiry: the queue's up to the first later one, and the heap's
+// from its root down to the first later one on each path.
+func (ix *heldIndex[K]) expiring(expiry int64) (count, size int64) {
+	for _, slot := range ix.queue[ix.qhead:] {
+		e := &ix.slots[slot]
+		if e.btime > expiry {
+			break
+		}
+		count++
+		size += e.size
+	}
+	var walk func(i int)
+	walk = func(i int) {
+		if i >= len(ix.heap) {
+			return
+		}
+		e := &ix.slots[ix.heap[i]]
+		if e.btime > expiry {
+			return
+		}
+		count++
+		size += e.size
+		walk(2*i + 1)
+		walk(2*i + 2)
+	}
+	walk(0)
+	return count, size
 }
 
 func appendDataKey(dst []byte, btime int64, key []byte) []byte {
