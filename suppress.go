@@ -205,10 +205,6 @@ var (
 // partition.
 const suppressOverhead = 28
 
-// suppressScanEvery is how many store keys the buffer makes at least
-// between two scans of its store (see suppressTask.created).
-const suppressScanEvery = 4096
-
 // Held update flags.
 const (
 	heldNew   = 1 // the latest update has a value (else it is a delete)
@@ -233,14 +229,6 @@ type suppressTask[K, V any] struct {
 	count      int64 // keys held
 	bytes      int64 // their size (heldSize)
 	held       heldIndex[K]
-	// created counts the store keys made since the store was last
-	// scanned. The in-memory store (state.Memory) orders new keys lazily,
-	// at its next scan, and frees the deleted ones only then: the buffer,
-	// which no longer scans its store, scans an empty range after
-	// suppressScanEvery new keys, or 4 per held key if more, so that the
-	// store does not grow (the more keys it makes between scans, the fewer
-	// of them are still held when they are ordered).
-	created int
 
 	kbuf, ikey, dkey, hbuf, nbuf, pbuf, vbuf, tbuf []byte
 	c                                              change[V]
@@ -371,7 +359,6 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		x.held.slots[slot].size = newSize
 	} else {
 		x.held.add(x.kbuf, hash, btime, newSize, k)
-		x.created += 2
 	}
 	x.count, x.bytes = count, size
 	if streamTime > x.streamTime {
@@ -382,15 +369,7 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 			return
 		}
 	}
-	if !x.evict(expiry) {
-		return
-	}
-	if x.created >= max(suppressScanEvery, 4*int(x.count)) {
-		x.created = 0
-		if err = x.st.Range(suppressMetaKey, suppressIndexLo, func(_, _ []byte) bool { return false }); err != nil {
-			x.fail("scanning the buffer", err)
-		}
-	}
+	x.evict(expiry)
 }
 
 func bound(n int64) string {

@@ -225,20 +225,7 @@ func (r *StoreReader[K, V]) Prefix(prefix K, fn func(K, V) bool) error {
 	if err != nil {
 		return fmt.Errorf("kafkaio: store %s: encoding the prefix: %w", r.spec.Name, err)
 	}
-	return r.scan(lo, prefixEnd(lo), fn)
-}
-
-// prefixEnd returns the first key after every key that starts with p, or
-// nil (no bound) when p is empty or all 0xff bytes.
-func prefixEnd(p []byte) []byte {
-	end := bytes.Clone(p)
-	for i := len(end) - 1; i >= 0; i-- {
-		if end[i] < 0xff {
-			end[i]++
-			return end[:i+1]
-		}
-	}
-	return nil
+	return r.scan(lo, serde.PrefixEnd(lo), fn)
 }
 
 // scan calls fn for the keys in [lo, hi) (nil: no bound) of the local

@@ -662,14 +662,7 @@ func (s *StoreView[K, V]) Prefix(prefix K, fn func(K, V) bool) {
 		s.d.fatal(fmt.Errorf("kstest: store %s: encoding the prefix: %w", s.name, err))
 		return
 	}
-	var hi []byte
-	for i := len(lo) - 1; i >= 0; i-- {
-		if lo[i] < 0xff {
-			hi = append(bytes.Clone(lo[:i]), lo[i]+1)
-			break
-		}
-	}
-	s.scan(lo, hi, fn)
+	s.scan(lo, serde.PrefixEnd(lo), fn)
 }
 
 // scan calls fn for the keys in [lo, hi) (nil: no bound) of every task's

@@ -203,3 +203,38 @@ func TestMemoryApply(t *testing.T) {
 		t.Fatal("Apply with fewer values than keys: no error")
 	}
 }
+
+// TestMemorySweep puts and deletes a stream of new keys with no scan in
+// between, as a buffer does: the slots of the deleted keys are reused, so
+// the store does not grow, and what it holds stays right.
+func TestMemorySweep(t *testing.T) {
+	m := NewMemory()
+	const n, live = 200_000, 100
+	for i := range n {
+		key := []byte(fmt.Sprintf("k%08d", i))
+		if err := m.Put(key, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		if i >= live { // keep the last live keys
+			if err := m.Delete([]byte(fmt.Sprintf("k%08d", i-live))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if max := uint32(4 * sweepMin); m.nslots > max {
+		t.Errorf("%d slots for %d live keys after %d new keys, want at most %d", m.nslots, m.Len(), n, max)
+	}
+	var got int
+	if err := m.Range(nil, nil, func(k, _ []byte) bool {
+		if want := fmt.Sprintf("k%08d", n-live+got); string(k) != want {
+			t.Fatalf("key %d: %s, want %s", got, k, want)
+		}
+		got++
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got != live || m.Len() != live {
+		t.Errorf("Range saw %d keys, Len %d, want %d", got, m.Len(), live)
+	}
+}

@@ -84,6 +84,9 @@ type Memory struct {
 	mask    uint64   // of the hashes: tests narrow it to make keys collide
 	n       int
 	closed  bool
+	// pendingDeleted counts the entries of pending deleted since it was
+	// last swept or ordered (see sweep).
+	pendingDeleted int
 
 	// The arena: chunks[cur] is the one being filled; a value too large
 	// for it gets a chunk of its own. used counts the bytes that entries
@@ -361,9 +364,36 @@ func (m *Memory) delete(h uint32, key []byte) error {
 		m.release(s)
 	} else {
 		m.drop(e)
-		e.deleted = true // order releases it
+		e.deleted = true // order or sweep releases it
+		m.pendingDeleted++
+		if m.pendingDeleted >= sweepMin && 2*m.pendingDeleted >= len(m.pending) {
+			m.sweep()
+		}
 	}
 	return nil
+}
+
+// sweepMin is the number of deleted pending entries below which delete
+// does not sweep.
+const sweepMin = 4096
+
+// sweep releases the pending entries deleted before any Range ordered them,
+// so that a store whose new keys are deleted again without a scan in
+// between (a buffer) keeps reusing its slots instead of growing. It leaves
+// the B-tree alone, so it is safe within a Range's fn; delete calls it once
+// at least half of pending is deleted, so its cost is amortized.
+func (m *Memory) sweep() {
+	kept := m.pending[:0]
+	for _, s := range m.pending {
+		if m.at(s).deleted {
+			m.release(s)
+			continue
+		}
+		kept = append(kept, s)
+	}
+	clear(m.pending[len(kept):])
+	m.pending = kept
+	m.pendingDeleted = 0
 }
 
 // release makes a slot free for reuse.
@@ -383,6 +413,7 @@ func (m *Memory) order() {
 		m.at(s).inTree = true
 	}
 	m.pending = m.pending[:0]
+	m.pendingDeleted = 0
 }
 
 // Range implements Store.
@@ -418,7 +449,7 @@ func (m *Memory) Close() error {
 	m.closed = true
 	m.tree.Clear(false)
 	m.index.reset()
-	m.slots, m.nslots, m.free, m.pending = nil, 0, nil, nil
+	m.slots, m.nslots, m.free, m.pending, m.pendingDeleted = nil, 0, nil, nil, 0
 	m.chunks, m.cur, m.used, m.garbage = nil, 0, 0, 0
 	m.n = 0
 	return nil
