@@ -86,15 +86,30 @@ func testInteractiveQueries(t *testing.T, c cluster, persistent bool) {
 		waitCaughtUp(t, q.app, 2*time.Minute)
 	}
 	// Both instances hold tasks, and know who holds every key.
-	waitFor(t, time.Minute, "both instances to hold tasks and know every key's host", func() bool {
+	// A second instance's join can move stateful tasks after both caught
+	// up; a moved task restores before it serves reads (the state is
+	// REBALANCING meanwhile), so wait for a settled group: both RUNNING, and
+	// every key held by exactly one of them.
+	waitFor(t, time.Minute, "both instances to run tasks, know every key's host and hold each key once", func() bool {
 		for _, q := range insts {
-			if q.app.Stats().Tasks == 0 {
+			if q.app.Stats().Tasks == 0 || q.app.State() != kafkaio.StateRunning {
 				return false
 			}
 			for k := range f.want {
 				if active, _, err := q.reader.Hosts(k); err != nil || active == "" {
 					return false
 				}
+			}
+		}
+		for k := range f.want {
+			n := 0
+			for _, q := range insts {
+				if _, _, err := q.reader.Get(k); err == nil {
+					n++
+				}
+			}
+			if n != 1 {
+				return false
 			}
 		}
 		return true
