@@ -123,6 +123,9 @@ type App struct {
 	epoch  *commitEpoch
 	sealed []*commitEpoch
 
+	// probeAfter: no lag probe before (probeLags, loop goroutine).
+	probeAfter time.Time
+
 	processed, skipped, restored, commits, aborts atomic.Int64
 	progress                                      progress
 }
@@ -143,11 +146,13 @@ type task struct {
 	raw         []graph.RawRecord
 	batches     []batch
 	err         error
-}
-
-type batch struct {
-	topic      string
-	start, end int
+	// inputs are the topics the task reads, when there are several (see
+	// inTimeOrder); waitSince is when it began to wait for one of them,
+	// holding records back, zero when it does not; polled marks it active
+	// in the current poll.
+	inputs    []string
+	waitSince time.Time
+	polled    bool
 }
 
 // NewApp prepares an application instance for topo. Nothing connects until Run.
@@ -352,6 +357,11 @@ func (a *App) Run(ctx context.Context) (err error) {
 		// Control records advance the committed offsets past transaction
 		// markers, so that a caught-up group shows no lag.
 		kgo.KeepControlRecords(),
+		// The Java consumer's fetch.max.wait.ms, which Kafka Streams
+		// keeps: franz-go's 5 s default delays, by up to that, the first
+		// fetch of partitions newly assigned (a failover, a rebalance)
+		// while a fetch from their broker waits for data.
+		kgo.FetchMaxWait(500 * time.Millisecond),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()),
 		kgo.OnPartitionsAssigned(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
@@ -445,6 +455,9 @@ func (a *App) loop(ctx context.Context) error {
 			return a.shutdown(nil)
 		}
 		wait := 100 * time.Millisecond
+		if a.holding() {
+			wait = 10 * time.Millisecond // the tasks holding records back look again soon
+		}
 		if a.dirty.Load() {
 			wait = min(a.cfg.commitInterval-time.Since(lastCommit), wait)
 		}
@@ -488,6 +501,64 @@ func (a *App) loop(ctx context.Context) error {
 			a.cl.AllowRebalance()
 		}
 	}
+}
+
+// holding reports whether a task holds records back (MaxTaskIdle).
+func (a *App) holding() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		if !t.waitSince.IsZero() {
+			return true
+		}
+	}
+	return false
+}
+
+// heldOffsets returns, for each input partition of which a task holds
+// records back (MaxTaskIdle), the offset of the first of them: offset
+// commits stop there, so that a restart or the partition's next owner
+// processes them. Called with storeMu held, as every commit is.
+func (a *App) heldOffsets() map[string]map[int32]kgo.EpochOffset {
+	var held map[string]map[int32]kgo.EpochOffset
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.tasks {
+		if t.waitSince.IsZero() {
+			continue
+		}
+		for _, b := range t.batches {
+			if b.next == b.end {
+				continue
+			}
+			if held == nil {
+				held = map[string]map[int32]kgo.EpochOffset{}
+			}
+			if held[b.topic] == nil {
+				held[b.topic] = map[int32]kgo.EpochOffset{}
+			}
+			if _, ok := held[b.topic][t.rt.ID.Partition]; !ok { // a topic's first batch is its oldest
+				held[b.topic][t.rt.ID.Partition] = kgo.EpochOffset{Epoch: -1, Offset: t.raw[b.next].Offset}
+			}
+		}
+	}
+	return held
+}
+
+// toCommit returns the offsets an at-least-once commit commits: the
+// consumer's, except where tasks hold records back.
+func (a *App) toCommit() map[string]map[int32]kgo.EpochOffset {
+	offs := a.cl.UncommittedOffsets()
+	for topic, ps := range a.heldOffsets() {
+		if offs == nil {
+			offs = map[string]map[int32]kgo.EpochOffset{}
+		}
+		if offs[topic] == nil {
+			offs[topic] = map[int32]kgo.EpochOffset{}
+		}
+		maps.Copy(offs[topic], ps)
+	}
+	return offs
 }
 
 // work processes a poll's records, runs the wall-clock punctuations, and
@@ -542,9 +613,6 @@ func (a *App) process(fetches kgo.Fetches) error {
 			missing = fmt.Errorf("kafkaio: records for %s/%d but no task %s", p.Topic, p.Partition, id)
 			return
 		}
-		if len(t.batches) == 0 {
-			active = append(active, t)
-		}
 		start := len(t.raw)
 		for _, r := range p.Records {
 			if r.Attrs.IsControl() {
@@ -559,37 +627,68 @@ func (a *App) process(fetches kgo.Fetches) error {
 		}
 		t.lag[p.Topic] = max(end-p.Records[len(p.Records)-1].Offset-1, 0)
 		if len(t.raw) > start {
-			t.batches = append(t.batches, batch{topic: p.Topic, start: start, end: len(t.raw)})
-		} else if len(t.batches) == 0 {
-			active = active[:len(active)-1]
+			t.batches = append(t.batches, batch{topic: p.Topic, start: start, next: start, reported: start, end: len(t.raw)})
+			if !t.polled {
+				t.polled = true
+				active = append(active, t)
+			}
 		}
 	})
+	// Tasks waiting for an input (MaxTaskIdle) look again, fetched
+	// records or not: the time they may wait passes.
+	for _, t := range a.tasks {
+		if !t.waitSince.IsZero() && !t.polled {
+			t.polled = true
+			active = append(active, t)
+		}
+	}
 	a.mu.Unlock()
 	if missing != nil {
 		return missing
 	}
+	a.probeLags(active)
+	now := time.Now()
 	run := func(t *task) {
-		span := a.tel.batchSpan(t)
 		began := time.Now()
-		oldest, n, done := int64(math.MaxInt64), 0, 0
+		oldest, n := int64(math.MaxInt64), 0
 		for _, b := range t.batches {
-			oldest = min(oldest, t.raw[b.start].Timestamp)
-			if t.err = t.rt.Process(b.topic, t.raw[b.start:b.end]); t.err != nil {
-				break
+			if b.next < b.end {
+				oldest = min(oldest, t.raw[b.next].Timestamp)
 			}
-			n += b.end - b.start
-			done++
 		}
+		var span trace.Span // when the task processes something
+		var held bool
+		held, t.err = inTimeOrder(t.raw, t.batches, t.inputs, a.waiter(t, now), func(b *batch, from, to int) error {
+			if span == nil {
+				span = a.tel.batchSpan(t)
+			}
+			if err := t.rt.Process(b.topic, t.raw[from:to]); err != nil {
+				return err
+			}
+			n += to - from
+			return nil
+		})
 		a.processed.Add(int64(n))
-		now := time.Now()
-		a.tel.batchDone(t, t.batches[:done], now.Sub(began), oldest, now)
-		a.produce(t, a.tel.traceparent(span))
-		if t.err != nil {
-			span.SetStatus(codes.Error, t.err.Error())
+		if span != nil {
+			done := time.Now()
+			a.tel.batchDone(t, t.batches, done.Sub(began), oldest, done)
+			a.produce(t, a.tel.traceparent(span))
+			if t.err != nil {
+				span.SetStatus(codes.Error, t.err.Error())
+			}
+			span.End()
 		}
-		span.End()
-		clear(t.raw)
-		t.raw, t.batches = t.raw[:0], t.batches[:0]
+		t.polled = false
+		switch {
+		case held && t.err == nil:
+			if t.waitSince.IsZero() {
+				t.waitSince = now
+			}
+		default:
+			t.waitSince = time.Time{}
+			clear(t.raw)
+			t.raw, t.batches = t.raw[:0], t.batches[:0]
+		}
 	}
 	var total int
 	for _, t := range active {
@@ -1047,6 +1146,21 @@ func (a *App) commit(ctx context.Context) error {
 	if a.fatal() != nil {
 		try = kgo.TryAbort
 	}
+	if held := a.heldOffsets(); held != nil {
+		// The transaction commits the consumer's offsets, except where
+		// tasks hold records back.
+		ctx = kgo.PreTxnCommitFnContext(ctx, func(req *kmsg.TxnOffsetCommitRequest) error {
+			for i := range req.Topics {
+				t := &req.Topics[i]
+				for j := range t.Partitions {
+					if o, ok := held[t.Topic][t.Partitions[j].Partition]; ok {
+						t.Partitions[j].Offset, t.Partitions[j].LeaderEpoch = o.Offset, o.Epoch
+					}
+				}
+			}
+			return nil
+		})
+	}
 	committed, err := a.sess.End(ctx, try)
 	if ferr := a.fatal(); ferr != nil {
 		return ferr
@@ -1242,7 +1356,7 @@ type commitEpoch struct {
 // synchronous ones of revokes and shutdown included.
 func (a *App) commitAsync(ctx context.Context) error {
 	ep := a.epoch
-	ep.offsets = a.cl.UncommittedOffsets()
+	ep.offsets = a.toCommit()
 	a.epoch = &commitEpoch{}
 	a.sealed = append(a.sealed, ep)
 	return a.commitSealed(ctx)
@@ -1299,8 +1413,18 @@ func (a *App) commitSync(ctx context.Context) error {
 	if a.epoch != nil {
 		a.epoch = &commitEpoch{}
 	}
-	if err := a.cl.CommitUncommittedOffsets(cctx); err != nil {
-		return &offsetCommitError{err}
+	if held := a.heldOffsets(); held == nil {
+		if err := a.cl.CommitUncommittedOffsets(cctx); err != nil {
+			return &offsetCommitError{err}
+		}
+	} else {
+		var err error
+		a.cl.CommitOffsetsSync(cctx, a.toCommit(), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, cerr error) {
+			err = cmp.Or(cerr, commitResponseErr(resp))
+		})
+		if err != nil {
+			return &offsetCommitError{err}
+		}
 	}
 	a.failures = 0
 	a.commits.Add(1)
@@ -1563,8 +1687,12 @@ func (a *App) createTasks(ctx context.Context) error {
 		}
 		rt.Context().WallClock = time.Now().UnixMilli()
 		a.mu.Lock()
-		a.tasks[id] = &task{rt: rt, lag: map[string]int64{},
+		t := &task{rt: rt, lag: map[string]int64{},
 			attrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("kstream.task", id.String())))}
+		if topics := rt.Topics(); len(topics) > 1 {
+			t.inputs = topics
+		}
+		a.tasks[id] = t
 		a.mu.Unlock()
 	}
 	return nil

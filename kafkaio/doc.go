@@ -10,7 +10,11 @@
 //
 // Each poll's records are processed as batches, one per task, tasks in
 // parallel on the workers. Output is partitioned as Kafka's Java producer
-// would (murmur2 of the key).
+// would (murmur2 of the key). A task that reads several topics (a join, a
+// merge, a cogroup) takes their records in timestamp order, as Kafka
+// Streams does, and waits for an input that is known to have records not
+// fetched yet, holding the others' records back ([MaxTaskIdle]): a join
+// started on a backlog matches what Kafka Streams matches.
 //
 // Processing is at-least-once by default: outputs and changelogs are flushed,
 // then offsets committed, every [CommitInterval] and when partitions are

@@ -42,6 +42,16 @@ func forEachCluster(t *testing.T, fn func(t *testing.T, c cluster)) {
 	})
 }
 
+// forEachGuarantee runs fn under at-least-once and under exactly-once, on
+// each cluster.
+func forEachGuarantee(t *testing.T, fn func(t *testing.T, c cluster, eos bool)) {
+	for _, eos := range []bool{false, true} {
+		t.Run(map[bool]string{false: "at-least-once", true: "exactly-once"}[eos], func(t *testing.T) {
+			forEachCluster(t, func(t *testing.T, c cluster) { fn(t, c, eos) })
+		})
+	}
+}
+
 // unique returns name with a random suffix, so that runs on a shared broker
 // do not see each other's topics and groups.
 func unique(name string) string {

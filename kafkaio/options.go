@@ -35,6 +35,7 @@ type config struct {
 	commitInterval  time.Duration
 	workers         int
 	maxBatch        int
+	maxTaskIdle     time.Duration
 	clientOpts      []kgo.Opt
 	onDeserialize   Policy
 	onProcess       Policy
@@ -131,6 +132,29 @@ func Workers(n int) Opt { return func(c *config) { c.workers = n } }
 // latency: it also sets the producer's linger to 0 (franz-go's default is
 // 10 ms) and, unless CommitInterval says otherwise, commits every 100 ms.
 func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
+
+// MaxTaskIdle is Kafka Streams' max.task.idle.ms: how a task that reads
+// several topics (a join, a merge, a cogroup: partition p of each) waits
+// for all of them, so that it processes their records in timestamp order.
+// A task takes the record with the smallest timestamp among its inputs'
+// next records; when one input has no record buffered, processing would
+// run ahead of it in time (and a join would drop that input's records as
+// late, or miss matches), so:
+//
+//   - 0 (the default): the task waits while that input is known to have
+//     records the consumer has not fetched yet (after a restart with a
+//     backlog, say), and not for records not produced yet: a caught-up
+//     input never delays the others.
+//   - d > 0: it also waits up to d for records to be produced to a
+//     caught-up input.
+//   - negative: it never waits, and orders only the records it has.
+//
+// A wait ends after at most max(d, 5 s), or when the task holds more than
+// max(4*MaxBatch, 10,000) records back; the task then processes what it has
+// (Kafka Streams' "enforced processing"). Offset commits (and transactions)
+// stop at the first record held back, so that a restart, or the
+// partition's next owner after a rebalance, processes it.
+func MaxTaskIdle(d time.Duration) Opt { return func(c *config) { c.maxTaskIdle = d } }
 
 // ClientOpts passes franz-go options through to the clients, after kstream's
 // own (so they win): SASL, TLS, timeouts, logging...

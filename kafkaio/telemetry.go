@@ -170,13 +170,16 @@ func (t *task) topicAttrs(topic string) metric.MeasurementOption {
 	return o
 }
 
-// batchDone records a task batch's measurements: its batches processed
-// (up to the first that failed) in took, the oldest record with timestamp
-// oldest (ms).
-func (tel *telemetry) batchDone(t *task, processed []batch, took time.Duration, oldest int64, now time.Time) {
+// batchDone records a task batch's measurements: the records of its
+// batches processed (up to the first that failed) in took, the oldest with
+// timestamp oldest (ms).
+func (tel *telemetry) batchDone(t *task, batches []batch, took time.Duration, oldest int64, now time.Time) {
 	ctx := context.Background()
-	for _, b := range processed {
-		tel.processed.Add(ctx, int64(b.end-b.start), t.topicAttrs(b.topic))
+	for i := range batches {
+		if b := &batches[i]; b.next > b.reported {
+			tel.processed.Add(ctx, int64(b.next-b.reported), t.topicAttrs(b.topic))
+			b.reported = b.next
+		}
 	}
 	tel.processTime.Record(ctx, took.Seconds(), t.attrs)
 	tel.e2e.Record(ctx, float64(now.UnixMilli()-oldest), t.attrs)
