@@ -125,6 +125,11 @@ type App struct {
 
 	// probeAfter: no lag probe before (probeLags, loop goroutine).
 	probeAfter time.Time
+	// Repartition purges (purge): the last one's start, the offsets
+	// already deleted to, the one running.
+	purgedAt time.Time
+	purgedTo map[string]map[int32]int64
+	purging  sync.WaitGroup
 
 	processed, skipped, restored, commits, aborts atomic.Int64
 	progress                                      progress
@@ -183,6 +188,9 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 		default:
 			cfg.commitInterval = 30 * time.Second
 		}
+	}
+	if cfg.purgeInterval == 0 {
+		cfg.purgeInterval = 30 * time.Second
 	}
 	if cfg.dlqTopic == "" {
 		cfg.dlqTopic = cfg.appID + "-dlq"
@@ -495,12 +503,62 @@ func (a *App) loop(ctx context.Context) error {
 			lastCommit = time.Now()
 			continue
 		}
+		a.purge()
 		if a.sess != nil {
 			a.sess.AllowRebalance()
 		} else {
 			a.cl.AllowRebalance()
 		}
 	}
+}
+
+// purge deletes the records of the repartition topics that the instance's
+// tasks read, up to the offsets committed, as Kafka Streams does after
+// commits: at most every RepartitionPurgeInterval, one request at a time,
+// in the background (a failure is logged; the next purge covers it). It
+// runs on the loop goroutine, while rebalances are blocked: the committed
+// offsets are those of partitions the instance still owns.
+func (a *App) purge() {
+	if len(a.plan.purged) == 0 || a.cfg.purgeInterval < 0 || time.Since(a.purgedAt) < a.cfg.purgeInterval {
+		return
+	}
+	a.purging.Wait() // the previous one: done long ago, an interval passed
+	var offs kadm.Offsets
+	for topic, ps := range a.cl.CommittedOffsets() {
+		if !a.plan.purged[topic] {
+			continue
+		}
+		for p, o := range ps {
+			if o.Offset > a.purgedTo[topic][p] {
+				offs.Add(kadm.Offset{Topic: topic, Partition: p, At: o.Offset, LeaderEpoch: -1})
+			}
+		}
+	}
+	if len(offs) == 0 {
+		return
+	}
+	a.purgedAt = time.Now()
+	if a.purgedTo == nil {
+		a.purgedTo = map[string]map[int32]int64{}
+	}
+	a.purging.Go(func() {
+		ctx, cancel := context.WithTimeout(a.ctxBase, 30*time.Second)
+		defer cancel()
+		resp, err := a.adm.DeleteRecords(ctx, offs)
+		if err == nil {
+			err = resp.Error()
+		}
+		if err != nil {
+			a.log.Warn("kstream: purging repartition topics", "error", err)
+			return
+		}
+		resp.Each(func(r kadm.DeleteRecordsResponse) {
+			if a.purgedTo[r.Topic] == nil {
+				a.purgedTo[r.Topic] = map[int32]int64{}
+			}
+			a.purgedTo[r.Topic][r.Partition] = r.LowWatermark
+		})
+	})
 }
 
 // holding reports whether a task holds records back (MaxTaskIdle).
@@ -1523,6 +1581,7 @@ func (a *App) shutdown(err error) error {
 	if err != nil {
 		a.setFatal(err)
 	}
+	a.purging.Wait()
 	// Rebalances are blocked between polls (BlockRebalanceOnPoll): closing
 	// must allow the one that leaving the group causes.
 	if a.sess != nil {

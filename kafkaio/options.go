@@ -36,6 +36,7 @@ type config struct {
 	workers         int
 	maxBatch        int
 	maxTaskIdle     time.Duration
+	purgeInterval   time.Duration
 	clientOpts      []kgo.Opt
 	onDeserialize   Policy
 	onProcess       Policy
@@ -155,6 +156,14 @@ func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
 // stop at the first record held back, so that a restart, or the
 // partition's next owner after a rebalance, processes it.
 func MaxTaskIdle(d time.Duration) Opt { return func(c *config) { c.maxTaskIdle = d } }
+
+// RepartitionPurgeInterval is Kafka Streams' repartition.purge.interval.ms:
+// how often, at most, an instance deletes the records of the repartition
+// topics its tasks read up to the offsets it committed (Kafka's
+// DeleteRecords, after a commit). Default: 30 s; negative: never. The
+// repartition topics kstream creates keep records until then, however old
+// (retention.ms -1), in 50 MiB segments, as Kafka Streams' do.
+func RepartitionPurgeInterval(d time.Duration) Opt { return func(c *config) { c.purgeInterval = d } }
 
 // ClientOpts passes franz-go options through to the clients, after kstream's
 // own (so they win): SASL, TLS, timeouts, logging...

@@ -25,6 +25,9 @@ type topicPlan struct {
 	readers    map[string]int // source topic -> sub-topology
 	sources    []string       // every source topic the group reads, sorted
 	global     []string       // the topics of global tables
+	// purged are the internal topics the group reads (repartition
+	// topics), whose records are deleted once committed (App.purge).
+	purged map[string]bool
 }
 
 // planTopics checks the user topics, derives the partition counts of the
@@ -57,6 +60,11 @@ func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *con
 			p.sources = append(p.sources, name)
 			if !n.Topic.Internal {
 				addUser(name)
+			} else {
+				if p.purged == nil {
+					p.purged = map[string]bool{}
+				}
+				p.purged[name] = true
 			}
 		case graph.KindSink:
 			if n.Topic.Internal {
@@ -163,6 +171,13 @@ func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *con
 		}
 	}
 	for _, st := range g.SubTopologies {
+		for _, s := range st.Stores {
+			if s.FromSource {
+				delete(p.purged, s.Changelog.Resolve(app)) // a store restores from it
+			}
+		}
+	}
+	for _, st := range g.SubTopologies {
 		if p.subCount[st.ID] == 0 {
 			return nil, fmt.Errorf("kafkaio: cannot derive the partition count of sub-topology %d", st.ID)
 		}
@@ -193,8 +208,17 @@ func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *con
 			continue
 		}
 		var configs map[string]*string
-		if strings.HasSuffix(t, "-changelog") {
+		switch {
+		case strings.HasSuffix(t, "-changelog"):
 			configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+		case p.purged[t]:
+			// As Kafka Streams' repartition topics (KIP-284): records
+			// stay until processed and committed, whatever their age
+			// (after downtime, or reprocessing old records), and the
+			// app deletes them then; small segments let the broker free
+			// the space soon after.
+			configs = map[string]*string{"cleanup.policy": kadm.StringPtr("delete"),
+				"retention.ms": kadm.StringPtr("-1"), "segment.bytes": kadm.StringPtr("52428800")}
 		}
 		resp, err := adm.CreateTopics(ctx, want, -1, configs, t)
 		if err != nil {
