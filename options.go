@@ -16,6 +16,7 @@ type options struct {
 	retention    time.Duration // kstream.Retention, if retentionSet
 	retentionSet bool
 	emitOnClose  bool // kstream.EmitOnWindowClose
+	fromLatest   bool // kstream.FromLatest
 }
 
 // optAllow lists the options, among those that only some operators take,
@@ -28,6 +29,7 @@ const (
 	allowRetention
 	allowEmitOnClose
 	allowStores
+	allowFromLatest
 	// allowWindowed is what windowed and session aggregations take.
 	allowWindowed = allowCached | allowRetention | allowEmitOnClose
 )
@@ -135,6 +137,18 @@ func Cached() Opt { return optFunc(func(o *options) { o.cached = true }) }
 func Retention(d time.Duration) Opt {
 	return optFunc(func(o *options) { o.retention, o.retentionSet = d, true })
 }
+
+// FromLatest makes a [Source] start at the end of its topic when the
+// application has no committed offset for a partition (its first run, or
+// after a reset), instead of at the beginning: Kafka Streams'
+// Consumed.withOffsetResetPolicy(latest), for a new application on a topic
+// whose history it should not process. Once the application has committed,
+// it goes on from its offsets, including records produced while it was
+// down. Repartition and changelog topics always start at the beginning:
+// setting the consumer's reset offset through kafkaio.ClientOpts would
+// skip their records, and kafkaio refuses it. Only on Source (a Build
+// error elsewhere); kstest pipes records after the start, so it ignores it.
+func FromLatest() Opt { return optFunc(func(o *options) { o.fromLatest = true }) }
 
 // TimestampFrom makes a [Source], [SourceTable] or [SourceGlobalTable] take
 // each record's timestamp from fn (Kafka Streams' TimestampExtractor on

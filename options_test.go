@@ -1,6 +1,7 @@
 package kstream_test
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -64,11 +65,23 @@ func TestMisplacedOptions(t *testing.T) {
 		{"stores on sink", func(b *kstream.Builder) {
 			src(b).To("out", nil, nil, kstream.WithStores("s"))
 		}, []string{"sink", "WithStores applies to"}},
+		{"from latest on filter", func(b *kstream.Builder) {
+			src(b).Filter(keep, kstream.Named("f"), kstream.FromLatest())
+		}, []string{"node f (filter)", "FromLatest applies to Source only"}},
+		{"from latest on source table", func(b *kstream.Builder) {
+			kstream.SourceTable(b, "tbl", serde.String, serde.String, kstream.FromLatest())
+		}, []string{"source table tbl (topic tbl)", "FromLatest applies to Source only"}},
+		{"from latest on global table", func(b *kstream.Builder) {
+			kstream.SourceGlobalTable(b, "glob", serde.String, serde.String, kstream.FromLatest())
+		}, []string{"global table glob (topic glob)", "FromLatest applies to Source only"}},
+		{"from latest on repartition", func(b *kstream.Builder) {
+			src(b).Repartition(kstream.Named("r"), kstream.FromLatest())
+		}, []string{"FromLatest applies to Source only"}},
 	})
 
 	// Where they apply.
 	b := kstream.NewBuilder()
-	s := src(b)
+	s := src(b).Merge(kstream.Source(b, "recent", serde.String, serde.String, kstream.FromLatest()))
 	g := s.GroupByKey()
 	g.Count(kstream.Named("count"), kstream.Cached())
 	kstream.Aggregate(g, func() int64 { return 0 }, func(_, _ string, a int64) int64 { return a + 1 }, serde.Int64,
@@ -89,5 +102,21 @@ func TestMisplacedOptions(t *testing.T) {
 		kstream.Named("normalize"), kstream.WithStores("other"))
 	if _, err := b.Build(); err != nil {
 		t.Errorf("Build: %v", err)
+	}
+}
+
+// TestFromLatestDescribed checks that Describe shows which sources start
+// at the end of their topics.
+func TestFromLatestDescribed(t *testing.T) {
+	b := kstream.NewBuilder()
+	kstream.Source(b, "recent", serde.String, serde.String, kstream.FromLatest()).
+		Merge(kstream.Source(b, "all", serde.String, serde.String)).To("out", serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := topo.Describe()
+	if !strings.Contains(d, "(topic: recent, from latest)") || !strings.Contains(d, "(topic: all)\n") {
+		t.Fatalf("Describe does not tell the sources apart:\n%s", d)
 	}
 }

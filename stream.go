@@ -75,6 +75,9 @@ func (b *Builder) misplaced(o options, what string, allow optAllow) {
 	if len(o.stores) > 0 && allow&allowStores == 0 {
 		b.g.Errorf("kstream: %s: WithStores applies to Process and ProcessValues only", what)
 	}
+	if o.fromLatest && allow&allowFromLatest == 0 {
+		b.g.Errorf("kstream: %s: FromLatest applies to Source only", what)
+	}
 }
 
 // notSink records a Build error for a PartitionWith or PartitionsWith
@@ -166,7 +169,8 @@ func Source[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde.Serd
 		b.g.Errorf("kstream: source %s (topic %s): key and value serdes are required", n.Name, topic)
 	}
 	b.notSink(o, "source "+n.Name+" (topic "+topic+")")
-	b.misplaced(o, "source "+n.Name+" (topic "+topic+")", 0)
+	b.misplaced(o, "source "+n.Name+" (topic "+topic+")", allowFromLatest)
+	n.FromLatest = o.fromLatest
 	var extract func(K, V, int64) int64
 	if o.timestamp != nil {
 		var ok bool

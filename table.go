@@ -38,6 +38,10 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 	if name == "" {
 		name = topic
 	}
+	if o.fromLatest {
+		b.g.Errorf("kstream: source table %s (topic %s): FromLatest applies to Source only: a table reads its whole topic", name, topic)
+		o.fromLatest = false
+	}
 	src := Source(b, topic, ks, vs, optFunc(func(x *options) { *x = o; x.name = "" })) // Source checks the options
 	n := b.proc("source-table", options{name: name}, src.node)
 	n.Stores = []string{name}
@@ -710,6 +714,10 @@ func SourceGlobalTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs
 	name := o.name
 	if name == "" {
 		name = topic
+	}
+	if o.fromLatest {
+		b.g.Errorf("kstream: global table %s (topic %s): FromLatest applies to Source only: a table reads its whole topic", name, topic)
+		o.fromLatest = false
 	}
 	src := Source(b, topic, ks, vs, optFunc(func(x *options) { *x = o; x.name = "" })) // Source checks the options
 	n := b.proc("global-table", options{name: name}, src.node)

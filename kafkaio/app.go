@@ -295,11 +295,18 @@ func (a *App) Run(ctx context.Context) (err error) {
 	// record dropped at shutdown would be missing from the final commit.
 	a.ctxBase = context.WithoutCancel(ctx)
 	a.ctx = context.WithValue(a.ctxBase, sessGenKey{}, int64(0))
-	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.clientOpts...)
+	// (The admin client takes the consumers' reset offset too, for the
+	// check below.)
+	base := append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.ConsumeResetOffset(resetOffset)}, a.cfg.clientOpts...)
 	if a.admCl, err = kgo.NewClient(base...); err != nil {
 		return fmt.Errorf("kafkaio: %w", err)
 	}
 	defer a.admCl.Close()
+	if o, _ := a.admCl.OptValue(kgo.ConsumeResetOffset).(kgo.Offset); o != resetOffset {
+		// It would apply to repartition and changelog topics too, whose
+		// records written before a task starts would be skipped.
+		return errors.New("kafkaio: ClientOpts sets ConsumeResetOffset; use kstream.FromLatest on the sources that should start at the end")
+	}
 	a.adm = kadm.NewClient(a.admCl)
 	if a.plan, err = planTopics(ctx, a.admCl, a.g, &a.cfg); err != nil {
 		return err
@@ -361,7 +368,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.Balancers(a.balancer),
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.ConsumeResetOffset(resetOffset),
 		// Control records advance the committed offsets past transaction
 		// markers, so that a caught-up group shows no lag.
 		kgo.KeepControlRecords(),
@@ -374,6 +381,9 @@ func (a *App) Run(ctx context.Context) (err error) {
 		kgo.OnPartitionsAssigned(a.onAssigned),
 		kgo.OnPartitionsRevoked(a.onRevoked),
 		kgo.OnPartitionsLost(a.onLost),
+	}
+	if len(a.plan.latest) > 0 {
+		opts = append(opts, kgo.AdjustFetchOffsetsFn(a.fromLatest))
 	}
 	if a.cfg.maxBatch == 1 {
 		// Latency-oriented: no linger either (ClientOpts may override).
@@ -560,6 +570,28 @@ func (a *App) purge() {
 		})
 	})
 }
+
+// fromLatest moves the partitions of kstream.FromLatest sources that the
+// group has no committed offset for (kgo gives them the reset offset, the
+// start) to their end.
+func (a *App) fromLatest(_ context.Context, offsets map[string]map[int32]kgo.Offset) (map[string]map[int32]kgo.Offset, error) {
+	for topic, ps := range offsets {
+		if !a.plan.latest[topic] {
+			continue
+		}
+		for p, o := range ps {
+			if o.EpochOffset().Offset == resetOffset.EpochOffset().Offset {
+				ps[p] = kgo.NewOffset().AtEnd()
+			}
+		}
+	}
+	return offsets, nil
+}
+
+// resetOffset is where the group consumer starts a partition that it has no
+// committed offset for: the start, always for internal topics, and for
+// sources unless kstream.FromLatest says otherwise.
+var resetOffset = kgo.NewOffset().AtStart()
 
 // holding reports whether a task holds records back (MaxTaskIdle).
 func (a *App) holding() bool {

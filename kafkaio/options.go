@@ -166,7 +166,9 @@ func MaxTaskIdle(d time.Duration) Opt { return func(c *config) { c.maxTaskIdle =
 func RepartitionPurgeInterval(d time.Duration) Opt { return func(c *config) { c.purgeInterval = d } }
 
 // ClientOpts passes franz-go options through to the clients, after kstream's
-// own (so they win): SASL, TLS, timeouts, logging...
+// own (so they win): SASL, TLS, timeouts, logging... Not ConsumeResetOffset,
+// which Run refuses: it would apply to repartition and changelog topics too;
+// kstream.FromLatest makes a source start at the end.
 func ClientOpts(opts ...kgo.Opt) Opt {
 	return func(c *config) { c.clientOpts = append(c.clientOpts, opts...) }
 }

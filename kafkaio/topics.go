@@ -28,6 +28,9 @@ type topicPlan struct {
 	// purged are the internal topics the group reads (repartition
 	// topics), whose records are deleted once committed (App.purge).
 	purged map[string]bool
+	// latest are the source topics read from their end where the group
+	// has no offset (kstream.FromLatest).
+	latest map[string]bool
 }
 
 // planTopics checks the user topics, derives the partition counts of the
@@ -58,6 +61,12 @@ func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *con
 			}
 			p.readers[name] = n.SubTopology
 			p.sources = append(p.sources, name)
+			if n.FromLatest {
+				if p.latest == nil {
+					p.latest = map[string]bool{}
+				}
+				p.latest[name] = true
+			}
 			if !n.Topic.Internal {
 				addUser(name)
 			} else {

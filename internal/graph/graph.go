@@ -68,6 +68,10 @@ type Node struct {
 	// UserNamed is true when the name came from kstream.Named.
 	UserNamed   bool
 	SubTopology int
+	// FromLatest marks a source that starts at the end of its topic's
+	// partitions that the application has no committed offset for
+	// (kstream.FromLatest).
+	FromLatest bool
 	// ExtractsTime marks a source whose executor sets its records'
 	// timestamps itself (kstream.TimestampFrom) and tells the task's
 	// stream time with TaskContext.ObserveExtracted.
@@ -357,7 +361,11 @@ func (t *Topology) Describe() string {
 		for _, n := range st.Nodes {
 			switch n.Kind {
 			case KindSource:
-				fmt.Fprintf(&b, "    Source: %s (topic: %s)\n", n.Name, n.Topic)
+				from := ""
+				if n.FromLatest {
+					from = ", from latest"
+				}
+				fmt.Fprintf(&b, "    Source: %s (topic: %s%s)\n", n.Name, n.Topic, from)
 			case KindSink:
 				fmt.Fprintf(&b, "    Sink: %s (topic: %s)\n", n.Name, n.Topic)
 			default:
