@@ -158,6 +158,10 @@ type task struct {
 	inputs    []string
 	waitSince time.Time
 	polled    bool
+	// probedAt is when probeLags last looked again at the lags of the
+	// inputs it waits for; paused, the partitions pauseHeld paused.
+	probedAt time.Time
+	paused   map[string][]int32
 }
 
 // NewApp prepares an application instance for topo. Nothing connects until Run.
@@ -748,7 +752,16 @@ func (a *App) process(fetches kgo.Fetches) error {
 		}
 		var span trace.Span // when the task processes something
 		var held bool
-		held, t.err = inTimeOrder(t.raw, t.batches, t.inputs, a.waiter(t, now), func(b *batch, from, to int) error {
+		wait, enforced := a.waiter(t, now)
+		if enforced {
+			var waited time.Duration
+			if !t.waitSince.IsZero() {
+				waited = now.Sub(t.waitSince).Round(time.Millisecond)
+			}
+			a.log.Info("kstream: task stops waiting for its inputs, which may go out of time order", "task", t.rt.ID.String(),
+				"waited", waited, "held", unprocessed(t.batches), "lag", t.lag)
+		}
+		held, t.err = inTimeOrder(t.raw, t.batches, t.inputs, wait, func(b *batch, from, to int) error {
 			if span == nil {
 				span = a.tel.batchSpan(t)
 			}
@@ -802,6 +815,7 @@ func (a *App) process(fetches kgo.Fetches) error {
 		}
 		wg.Wait()
 	}
+	a.pauseHeld(active)
 	var errs []error
 	for _, t := range active {
 		if t.err != nil {
@@ -1576,6 +1590,7 @@ func (a *App) rollback() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id, t := range a.tasks {
+		a.resumeTask(t)
 		_ = t.rt.Discard()
 		_ = t.rt.Close()
 		delete(a.tasks, id)
@@ -1698,6 +1713,7 @@ func (a *App) dropTasks(parts map[string][]int32) {
 			a.assignGen.Add(1)
 			if t, ok := a.tasks[id]; ok {
 				a.skipped.Add(t.rt.Skipped.Load()) // Stats keeps counting them
+				a.resumeTask(t)                    // a paused partition would stay paused if it came back
 				_ = t.rt.Close()
 				delete(a.tasks, id)
 			}

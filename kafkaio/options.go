@@ -150,11 +150,14 @@ func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
 //     caught-up input.
 //   - negative: it never waits, and orders only the records it has.
 //
-// A wait ends after at most max(d, 5 s), or when the task holds more than
-// max(4*MaxBatch, 10,000) records back; the task then processes what it has
-// (Kafka Streams' "enforced processing"). Offset commits (and transactions)
-// stop at the first record held back, so that a restart, or the
-// partition's next owner after a rebalance, processes it.
+// A wait ends after max(d, 30 s) at most (longer than the transaction of a
+// killed exactly-once instance keeps the group's offsets pending); the task
+// then processes what it has, logging it (Kafka Streams' "enforced
+// processing"). A task holding max(4*MaxBatch, 10,000) records back pauses
+// fetching them until the wait ends, as Kafka Streams pauses a full
+// partition buffer. Offset commits (and transactions) stop at the first
+// record held back, so that a restart, or the partition's next owner after
+// a rebalance, processes it.
 func MaxTaskIdle(d time.Duration) Opt { return func(c *config) { c.maxTaskIdle = d } }
 
 // RepartitionPurgeInterval is Kafka Streams' repartition.purge.interval.ms:

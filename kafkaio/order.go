@@ -116,28 +116,37 @@ func unprocessed(bs []batch) int {
 	return n
 }
 
-// Bounds of a task's wait for its inputs (see MaxTaskIdle).
+// Bounds of a task's wait for its inputs (see MaxTaskIdle): how long it
+// waits at least for records known to exist (longer than a transaction of
+// a killed instance can keep the group's offsets pending: its timeout is
+// 10 s), how many records it holds back before it pauses fetching them,
+// how often it looks again at the lag of an input it waits for.
 const (
-	minIdleLimit = 5 * time.Second
+	minIdleLimit = 30 * time.Second
 	minHeldCap   = 10_000
+	reprobeEvery = time.Second
 )
 
 // waiter returns the wait function of inTimeOrder for task t at now: wait
 // for an input whose lag is unknown or positive, or (maxIdle > 0) for a
 // caught-up one until maxIdle has passed, unless the task has waited its
-// limit or holds its cap of records.
-func (a *App) waiter(t *task, now time.Time) func(topic string) bool {
+// limit: then it reports enforced (Kafka Streams' enforced processing: the
+// inputs may go out of time order).
+func (a *App) waiter(t *task, now time.Time) (wait func(topic string) bool, enforced bool) {
 	idle := a.cfg.maxTaskIdle
-	if idle < 0 || (!t.waitSince.IsZero() && now.Sub(t.waitSince) >= max(idle, minIdleLimit)) ||
-		unprocessed(t.batches) > max(4*a.cfg.maxBatch, minHeldCap) {
-		return func(string) bool { return false }
+	never := func(string) bool { return false }
+	if idle < 0 {
+		return never, false
+	}
+	if !t.waitSince.IsZero() && now.Sub(t.waitSince) >= max(idle, minIdleLimit) {
+		return never, true
 	}
 	return func(topic string) bool {
 		if lag, ok := t.lag[topic]; !ok || lag > 0 {
 			return true
 		}
 		return idle > 0 && (t.waitSince.IsZero() || now.Sub(t.waitSince) < idle)
-	}
+	}, false
 }
 
 // probeLags finds out, for the tasks about to run, the lag of each input
@@ -150,10 +159,17 @@ func (a *App) waiter(t *task, now time.Time) func(topic string) bool {
 // (meanwhile the inputs' lags stay unknown, so their tasks wait for them,
 // up to their limit).
 func (a *App) probeLags(tasks []*task) {
+	now := time.Now()
+	// reprobe: a task that has waited a while looks again at the inputs
+	// it waits for, once in a while: a lag learned before may be stale
+	// (the group's offsets were pending, a fetch was cut short).
+	reprobe := func(t *task) bool {
+		return !t.waitSince.IsZero() && now.Sub(t.waitSince) >= reprobeEvery && now.Sub(t.probedAt) >= reprobeEvery
+	}
 	var topics []string
 	for _, t := range tasks {
 		for _, topic := range t.inputs {
-			if _, known := t.lag[topic]; !known && !hasRecords(t.batches, topic) && !slices.Contains(topics, topic) {
+			if _, known := t.lag[topic]; (!known || reprobe(t)) && !hasRecords(t.batches, topic) && !slices.Contains(topics, topic) {
 				topics = append(topics, topic)
 			}
 		}
@@ -186,8 +202,12 @@ func (a *App) probeLags(tasks []*task) {
 	defer a.mu.Unlock()
 	for _, t := range tasks {
 		p := t.rt.ID.Partition
+		again := reprobe(t)
+		if again {
+			t.probedAt = now
+		}
 		for _, topic := range t.inputs {
-			if _, known := t.lag[topic]; known || hasRecords(t.batches, topic) {
+			if _, known := t.lag[topic]; (known && !again) || hasRecords(t.batches, topic) {
 				continue
 			}
 			end, ok1 := ends.Lookup(topic, p)
@@ -203,5 +223,39 @@ func (a *App) probeLags(tasks []*task) {
 			}
 			t.lag[topic] = max(end.Offset-pos, 0)
 		}
+	}
+}
+
+// pauseHeld pauses fetching the partitions of which tasks hold a cap of
+// records back while they wait for another input, as Kafka Streams pauses
+// a partition whose buffer is full, and resumes those of tasks that no
+// longer wait (dropped tasks resume theirs in resumeTask). franz-go drops
+// what it buffered of a paused partition and fetches it again on resume.
+// It runs on the loop goroutine.
+func (a *App) pauseHeld(tasks []*task) {
+	capacity := max(4*a.cfg.maxBatch, minHeldCap)
+	for _, t := range tasks {
+		switch {
+		case t.paused == nil && !t.waitSince.IsZero() && unprocessed(t.batches) >= capacity:
+			t.paused = map[string][]int32{}
+			for _, topic := range t.inputs {
+				if hasRecords(t.batches, topic) {
+					t.paused[topic] = []int32{t.rt.ID.Partition}
+				}
+			}
+			a.cl.PauseFetchPartitions(t.paused)
+			a.log.Info("kstream: task holds its cap of records back waiting for an input: pausing their partitions",
+				"task", t.rt.ID.String(), "held", unprocessed(t.batches), "paused", t.paused)
+		case t.paused != nil && t.waitSince.IsZero():
+			a.resumeTask(t)
+		}
+	}
+}
+
+// resumeTask resumes fetching the partitions that pauseHeld paused for t.
+func (a *App) resumeTask(t *task) {
+	if t.paused != nil {
+		a.cl.ResumeFetchPartitions(t.paused)
+		t.paused = nil
 	}
 }

@@ -148,8 +148,8 @@ func TestInTimeOrderStopsAtError(t *testing.T) {
 
 // TestWaiter checks the wait decisions of MaxTaskIdle: unknown or positive
 // lag waits, a caught-up input waits only with a positive MaxTaskIdle and
-// only that long, every wait ends at the limit or at the cap of records
-// held back, and a negative MaxTaskIdle never waits.
+// only that long, every wait ends at the limit (however many records are
+// held back: they are paused), and a negative MaxTaskIdle never waits.
 func TestWaiter(t *testing.T) {
 	now := time.Now()
 	mk := func(idle time.Duration, since time.Duration, held int) (*App, *task) {
@@ -165,20 +165,24 @@ func TestWaiter(t *testing.T) {
 		idle, since time.Duration
 		held        int
 		want        map[string]bool
+		enforced    bool
 	}{
-		{0, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}},
-		{0, 4 * time.Second, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}},
-		{0, 5 * time.Second, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}},
-		{0, 0, minHeldCap + 1, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}},
-		{time.Second, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": true}},
-		{time.Second, 900 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": true}},
-		{time.Second, 1100 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": false}},
-		{10 * time.Second, 6 * time.Second, 10, map[string]bool{"lagging": true, "caught-up": true}},
-		{10 * time.Second, 10 * time.Second, 10, map[string]bool{"lagging": false, "caught-up": false}},
-		{-1, 0, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}},
+		{0, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
+		{0, 4 * time.Second, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
+		{0, 30 * time.Second, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}, true},
+		{0, 29 * time.Second, minHeldCap + 1, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
+		{time.Second, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": true}, false},
+		{time.Second, 900 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
+		{time.Second, 1100 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": false}, false},
+		{time.Minute, 40 * time.Second, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
+		{time.Minute, time.Minute, 10, map[string]bool{"lagging": false, "caught-up": false}, true},
+		{-1, 0, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}, false},
 	} {
 		a, tk := mk(tc.idle, tc.since, tc.held)
-		wait := a.waiter(tk, now)
+		wait, enforced := a.waiter(tk, now)
+		if enforced != tc.enforced {
+			t.Errorf("MaxTaskIdle %v, holding for %v with %d records: enforced %v, want %v", tc.idle, tc.since, tc.held, enforced, tc.enforced)
+		}
 		for topic, want := range tc.want {
 			if got := wait(topic); got != want {
 				t.Errorf("MaxTaskIdle %v, holding for %v with %d records: wait(%s) = %v, want %v", tc.idle, tc.since, tc.held, topic, got, want)

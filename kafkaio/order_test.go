@@ -1,10 +1,16 @@
 package kafkaio_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -310,4 +316,140 @@ func TestRebalanceWhileHoldingBack(t *testing.T) {
 			t.Fatalf("exactly-once: %d records out, want %d", len(got), n)
 		}
 	})
+}
+
+// TestChildProcessKilledJoin kills exactly-once instances of a
+// stream-stream join, in child processes, at several points while they
+// work through a backlog of both inputs in small polls, holding one input's
+// records back while they wait for the other's; a last instance finishes.
+// The read-committed output has each pair exactly once: no join lost to
+// the order of the inputs, none lost or repeated by the kills.
+func TestChildProcessKilledJoin(t *testing.T) {
+	if os.Getenv("KSTREAM_CHILD_APP") != "" {
+		runChildApp(t, joinTopo(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_IN2"), os.Getenv("KSTREAM_CHILD_OUT"), 10*time.Millisecond))
+		return
+	}
+	if testing.Short() {
+		t.Skip("-short: kills child processes")
+	}
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		left, right, out, app := unique("left"), unique("right"), unique("pairs"), unique("killed-join")
+		mustCreate(t, c, 4, left, right, out)
+		const n = 8000
+		base := time.Now().Add(-time.Hour).UnixMilli()
+		var l, r []rec
+		want := map[string]bool{}
+		for i := range n {
+			k := []byte(fmt.Sprint("k", i%100))
+			l = append(l, rec{key: k, value: []byte(fmt.Sprint("l", i)), ts: base + int64(i)*10})
+			r = append(r, rec{key: k, value: []byte(fmt.Sprint("r", i)), ts: base + int64(i)*10 + 1})
+			want[fmt.Sprintf("l%d+r%d", i, i)] = true
+		}
+		produce(t, c, left, l)
+		produce(t, c, right, r)
+		dir := t.TempDir()
+		env := append(os.Environ(), "KSTREAM_CHILD_APP="+app, "KSTREAM_CHILD_IN="+left, "KSTREAM_CHILD_IN2="+right,
+			"KSTREAM_CHILD_OUT="+out, "KSTREAM_CHILD_BROKERS="+strings.Join(c.brokers, ","), "KSTREAM_CHILD_DIR="+dir)
+		killChildren(t, c, "TestChildProcessKilledJoin", env, dir, out, n)
+		runToEnd(t, joinTopo(t, left, right, out, 0), childOpts(app, c.brokers, dir)...) // a last instance finishes
+		got := consumeAll(t, c, out, true)
+		seen := map[string]int{}
+		for _, r := range got {
+			seen[string(r.Value)]++
+		}
+		for v, k := range seen {
+			if !want[v] || k != 1 {
+				t.Fatalf("output %s %d times; want each pair once", v, k)
+			}
+		}
+		if len(got) != n {
+			t.Fatalf("%d pairs out, want %d", len(got), n)
+		}
+	})
+}
+
+// joinTopo joins left and right records within 2 ms (no grace) into out;
+// with throttle > 0, it sleeps that long every 100 records.
+func joinTopo(t *testing.T, left, right, out string, throttle time.Duration) *kstream.Topology {
+	t.Helper()
+	b := kstream.NewBuilder()
+	var seen atomic.Int64
+	slow := func(string, string) {
+		if throttle > 0 && seen.Add(1)%100 == 0 {
+			time.Sleep(throttle)
+		}
+	}
+	kstream.Join(kstream.Source(b, left, serde.String, serde.String).Peek(slow),
+		kstream.Source(b, right, serde.String, serde.String).Peek(slow),
+		kstream.JoinWindow(2*time.Millisecond, 2*time.Millisecond),
+		func(_, v, vo string) string { return v + "+" + vo }, kstream.Named("pairs")).
+		To(out, serde.String, serde.String)
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// TestHeldRecordsPaused checks that a task waiting for an input pauses the
+// partitions of which it holds its cap of records back, and loses none of
+// them: franz-go drops what it buffered of a paused partition and fetches
+// it again on resume. With MaxTaskIdle(2s), each wait for the empty right
+// topic ends after 2 s, and the records come out in order.
+func TestHeldRecordsPaused(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		left, right, out, appID := unique("left"), unique("right"), unique("merged"), unique("paused")
+		mustCreate(t, c, 1, left, right, out)
+		const n = 12_000 // more than a task holds back: 10,000 with MaxBatch(500)
+		base := time.Now().Add(-time.Hour).UnixMilli()
+		var l []rec
+		for i := range n {
+			l = append(l, rec{key: []byte("k"), value: []byte(strconv.Itoa(i)), ts: base + int64(i)})
+		}
+		produce(t, c, left, l)
+		var logs syncBuffer
+		app, err := kafkaio.NewApp(mergeTopo(t, left, right, out), appOpts(c, appID, false, kafkaio.MaxBatch(500),
+			kafkaio.MaxTaskIdle(2*time.Second), kafkaio.Logger(slog.New(slog.NewTextHandler(&logs, nil))))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, app)
+		var got []*kgo.Record
+		waitFor(t, time.Minute, "every record out", func() bool {
+			got = consumeAll(t, c, out, false)
+			return len(got) >= n
+		})
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != n {
+			t.Fatalf("%d records out, want %d", len(got), n)
+		}
+		for i, r := range got {
+			if string(r.Value) != strconv.Itoa(i) {
+				t.Fatalf("record %d is %s", i, r.Value)
+			}
+		}
+		if !strings.Contains(logs.String(), "pausing their partitions") {
+			t.Fatalf("the task did not pause the partition it held 10,000 records of; log:\n%s", logs.String())
+		}
+	})
+}
+
+// syncBuffer is a bytes.Buffer that goroutines may write concurrently.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

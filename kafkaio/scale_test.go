@@ -272,7 +272,7 @@ func TestAbruptStopAndRestart(t *testing.T) {
 // test binary, re-executed) and kills it with SIGKILL at random points.
 func TestChildProcessKilled(t *testing.T) {
 	if os.Getenv("KSTREAM_CHILD_APP") != "" {
-		runChildApp(t)
+		runChildApp(t, groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), 10*time.Millisecond))
 		return
 	}
 	if testing.Short() {
@@ -286,46 +286,7 @@ func TestChildProcessKilled(t *testing.T) {
 		dir := t.TempDir()
 		env := append(os.Environ(), "KSTREAM_CHILD_APP="+app, "KSTREAM_CHILD_IN="+in, "KSTREAM_CHILD_OUT="+out,
 			"KSTREAM_CHILD_BROKERS="+strings.Join(c.brokers, ","), "KSTREAM_CHILD_DIR="+dir)
-		start := func() *exec.Cmd {
-			cmd := exec.Command(os.Args[0], "-test.run=^TestChildProcessKilled$", "-test.v")
-			cmd.Env = env
-			out, err := os.Create(fmt.Sprintf("%s/child-%d.log", dir, time.Now().UnixNano()))
-			if err != nil {
-				t.Fatal(err)
-			}
-			cmd.Stdout, cmd.Stderr = out, out
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			return cmd
-		}
-		// Kill at several points: each child runs until it has committed
-		// more output than the one before, then a little longer (so that
-		// kills land in restore, mid-transaction and between commits).
-		committed := 0
-		for i, extra := range []time.Duration{0, 150, 40, 300} {
-			cmd := start()
-			waitFor(t, 2*time.Minute, fmt.Sprintf("child %d to commit more output", i), func() bool {
-				n := len(consumeAll(t, c, out, true))
-				if n > committed {
-					committed = n
-					return true
-				}
-				return false
-			})
-			time.Sleep(extra * time.Millisecond)
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			_ = cmd.Wait()
-			t.Logf("killed child %d %v after it had %d outputs committed", i, extra*time.Millisecond, committed)
-		}
-		// The children made progress, and left work to do.
-		done := len(consumeAll(t, c, out, true))
-		t.Logf("after the kills: %d of %d outputs committed", done, len(recs))
-		if done == 0 || done == len(recs) {
-			t.Fatalf("the killed children committed %d of %d outputs: the kills did not land mid-stream", done, len(recs))
-		}
+		killChildren(t, c, "TestChildProcessKilled", env, dir, out, len(recs))
 		// A last instance in this process finishes the work.
 		last, err := kafkaio.NewApp(groupCount(t, in, out), childOpts(app, c.brokers, dir)...)
 		if err != nil {
@@ -375,6 +336,52 @@ func changelogTail(t *testing.T, c cluster, dir, app, store string, partitions i
 	return tail, total
 }
 
+// killChildren runs the test test in child processes with env (the child
+// runs the app), and kills them at several points: each child runs until
+// it has committed more output to topic out than the one before, then a
+// little longer (so that kills land in restore, mid-transaction and between
+// commits). It checks that they made progress and left work to do: want is
+// the number of outputs in all.
+func killChildren(t *testing.T, c cluster, test string, env []string, dir, out string, want int) {
+	t.Helper()
+	start := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+		cmd.Env = env
+		log, err := os.Create(fmt.Sprintf("%s/child-%d.log", dir, time.Now().UnixNano()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stdout, cmd.Stderr = log, log
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	committed := 0
+	for i, extra := range []time.Duration{0, 150, 40, 300} {
+		cmd := start()
+		waitFor(t, 2*time.Minute, fmt.Sprintf("child %d to commit more output", i), func() bool {
+			n := len(consumeAll(t, c, out, true))
+			if n > committed {
+				committed = n
+				return true
+			}
+			return false
+		})
+		time.Sleep(extra * time.Millisecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		t.Logf("killed child %d %v after it had %d outputs committed", i, extra*time.Millisecond, committed)
+	}
+	done := len(consumeAll(t, c, out, true))
+	t.Logf("after the kills: %d of %d outputs committed", done, want)
+	if done == 0 || done == want {
+		t.Fatalf("the killed children committed %d of %d outputs: the kills did not land mid-stream", done, want)
+	}
+}
+
 func childOpts(app string, brokers []string, dir string) []kafkaio.Opt {
 	return []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(brokers...), kafkaio.ExactlyOnce(),
 		kafkaio.StateDir(dir), kafkaio.MaxBatch(500),
@@ -383,11 +390,11 @@ func childOpts(app string, brokers []string, dir string) []kafkaio.Opt {
 		kafkaio.ClientOpts(kgo.InstanceID(app + "-member"))}
 }
 
-func runChildApp(t *testing.T) {
+// runChildApp runs topo in a child process of killChildren, until killed.
+func runChildApp(t *testing.T, topo *kstream.Topology) {
 	c := cluster{brokers: strings.Split(os.Getenv("KSTREAM_CHILD_BROKERS"), ",")}
 	app := os.Getenv("KSTREAM_CHILD_APP")
-	a, err := kafkaio.NewApp(groupCount(t, os.Getenv("KSTREAM_CHILD_IN"), os.Getenv("KSTREAM_CHILD_OUT"), 10*time.Millisecond),
-		childOpts(app, c.brokers, os.Getenv("KSTREAM_CHILD_DIR"))...)
+	a, err := kafkaio.NewApp(topo, childOpts(app, c.brokers, os.Getenv("KSTREAM_CHILD_DIR"))...)
 	if err != nil {
 		t.Fatal(err)
 	}
