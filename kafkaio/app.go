@@ -125,6 +125,8 @@ type App struct {
 
 	// probeAfter: no lag probe before (probeLags, loop goroutine).
 	probeAfter time.Time
+	// unpause: the partitions pauseHeld is to resume (under mu).
+	unpause map[string][]int32
 	// Repartition purges (purge): the last one's start, the offsets
 	// already deleted to, the one running.
 	purgedAt time.Time

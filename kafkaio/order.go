@@ -229,11 +229,13 @@ func (a *App) probeLags(tasks []*task) {
 // pauseHeld pauses fetching the partitions of which tasks hold a cap of
 // records back while they wait for another input, as Kafka Streams pauses
 // a partition whose buffer is full, and resumes those of tasks that no
-// longer wait (dropped tasks resume theirs in resumeTask). franz-go drops
-// what it buffered of a paused partition and fetches it again on resume.
-// It runs on the loop goroutine.
+// longer wait, or were dropped (resumeTask). franz-go drops what it
+// buffered of a paused partition and fetches it again on resume. It runs on
+// the loop goroutine.
 func (a *App) pauseHeld(tasks []*task) {
 	capacity := max(4*a.cfg.maxBatch, minHeldCap)
+	pause := map[string][]int32{}
+	a.mu.Lock()
 	for _, t := range tasks {
 		switch {
 		case t.paused == nil && !t.waitSince.IsZero() && unprocessed(t.batches) >= capacity:
@@ -241,21 +243,35 @@ func (a *App) pauseHeld(tasks []*task) {
 			for _, topic := range t.inputs {
 				if hasRecords(t.batches, topic) {
 					t.paused[topic] = []int32{t.rt.ID.Partition}
+					pause[topic] = append(pause[topic], t.rt.ID.Partition)
 				}
 			}
-			a.cl.PauseFetchPartitions(t.paused)
 			a.log.Info("kstream: task holds its cap of records back waiting for an input: pausing their partitions",
 				"task", t.rt.ID.String(), "held", unprocessed(t.batches), "paused", t.paused)
 		case t.paused != nil && t.waitSince.IsZero():
 			a.resumeTask(t)
 		}
 	}
+	resume := a.unpause
+	a.unpause = nil
+	a.mu.Unlock()
+	if len(resume) > 0 {
+		a.cl.ResumeFetchPartitions(resume)
+	}
+	if len(pause) > 0 {
+		a.cl.PauseFetchPartitions(pause)
+	}
 }
 
-// resumeTask resumes fetching the partitions that pauseHeld paused for t.
+// resumeTask has pauseHeld resume the partitions it paused for t, which no
+// longer waits or is dropped: a partition left paused would stay so if it
+// came back. Called with App.mu held.
 func (a *App) resumeTask(t *task) {
-	if t.paused != nil {
-		a.cl.ResumeFetchPartitions(t.paused)
-		t.paused = nil
+	for topic, ps := range t.paused {
+		if a.unpause == nil {
+			a.unpause = map[string][]int32{}
+		}
+		a.unpause[topic] = append(a.unpause[topic], ps...)
 	}
+	t.paused = nil
 }
