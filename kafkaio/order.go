@@ -234,7 +234,7 @@ func (a *App) probeLags(tasks []*task) {
 // the loop goroutine.
 func (a *App) pauseHeld(tasks []*task) {
 	capacity := max(4*a.cfg.maxBatch, minHeldCap)
-	pause := map[string][]int32{}
+	var pause map[string][]int32
 	a.mu.Lock()
 	for _, t := range tasks {
 		switch {
@@ -243,6 +243,9 @@ func (a *App) pauseHeld(tasks []*task) {
 			for _, topic := range t.inputs {
 				if hasRecords(t.batches, topic) {
 					t.paused[topic] = []int32{t.rt.ID.Partition}
+					if pause == nil {
+						pause = map[string][]int32{}
+					}
 					pause[topic] = append(pause[topic], t.rt.ID.Partition)
 				}
 			}
