@@ -10,7 +10,6 @@ import (
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
-	"github.com/kstreamgo/kstream/internal/runtime"
 	"github.com/kstreamgo/kstream/kstest"
 	"github.com/kstreamgo/kstream/serde"
 )
@@ -856,15 +855,7 @@ func BenchmarkStreamJoin(b *testing.B) {
 	kstream.Join(l, r, kstream.JoinWindow(time.Second, time.Second),
 		func(_ string, v, vo int64) int64 { return v + vo }, kstream.Named("j")).
 		Foreach(func(_ string, v int64) { sum += v })
-	topo, err := bld.Build()
-	if err != nil {
-		b.Fatal(err)
-	}
-	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench"}, 0, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer task.Close()
+	task := benchTask(b, bld)
 	left := task.Executor("j-this-join").(func(string, int64, *graph.Meta))
 	right := task.Executor("j-other-join").(func(string, int64, *graph.Meta))
 	keys := make([]string, 1000)

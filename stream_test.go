@@ -126,6 +126,19 @@ func mustBuild(t testing.TB, b *kstream.Builder) *kstream.Topology {
 	return topo
 }
 
+// benchTask builds the topology of bld and makes its task of partition 0
+// of sub-topology 0, closed when the benchmark ends: benchmarks call its
+// executors directly.
+func benchTask(b *testing.B, bld *kstream.Builder) *runtime.Task {
+	b.Helper()
+	task, err := runtime.NewTask(mustBuild(b, bld), &runtime.Config{AppID: "bench"}, 0, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = task.Close() })
+	return task
+}
+
 var partitionCounts = []int{1, 3}
 
 func TestStatelessOperators(t *testing.T) {

@@ -14,7 +14,6 @@ import (
 
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
-	"github.com/kstreamgo/kstream/internal/runtime"
 	"github.com/kstreamgo/kstream/kstest"
 	"github.com/kstreamgo/kstream/serde"
 )
@@ -29,26 +28,11 @@ func supCount(s kstream.Suppression) func(b *kstream.Builder) {
 }
 
 // supRun pipes steps through the topology made by build and returns the
-// records of "out" (read as int64 or string values by vs). With restart,
-// the driver crashes and restores after every record.
+// records of "out" (read as int64 or string values by vs), as supTrace
+// does. With restart, the driver crashes and restores after every record.
 func supRun[V any](t *testing.T, build func(*kstream.Builder), vs serde.Serde[V], steps []strRec, restart bool, opts ...kstest.Option) []kstream.Record[string, V] {
 	t.Helper()
-	b := kstream.NewBuilder()
-	build(b)
-	d := kstest.NewDriver(t, mustBuild(t, b), opts...)
-	in := kstest.Input(d, "in", serde.String, serde.String)
-	out := kstest.Output(d, "out", serde.String, vs)
-	var got []kstream.Record[string, V]
-	for _, r := range steps {
-		if err := in.TryPipeRecord(r); err != nil {
-			t.Fatalf("piping %s: %v", fmtRecord(r), err)
-		}
-		got = append(got, out.Records()...)
-		if restart {
-			d.Restart()
-		}
-	}
-	return got
+	return supTrace(t, build, vs, steps, func(int) bool { return restart }, opts...)
 }
 
 func TestSuppressUntilTimeLimit(t *testing.T) {
@@ -636,15 +620,7 @@ func BenchmarkSuppress(b *testing.B) {
 			}
 			var sum int64
 			t.ToStream().Foreach(func(_ string, v int64) { sum += v })
-			topo, err := bld.Build()
-			if err != nil {
-				b.Fatal(err)
-			}
-			task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench"}, 0, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer task.Close()
+			task := benchTask(b, bld)
 			count := task.Executor("counts").(func(string, string, *graph.Meta))
 			keys := make([]string, 1000)
 			for i := range keys {

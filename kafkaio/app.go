@@ -642,10 +642,10 @@ func (a *App) heldOffsets() map[string]map[int32]kgo.EpochOffset {
 }
 
 // toCommit returns the offsets an at-least-once commit commits: the
-// consumer's, except where tasks hold records back.
-func (a *App) toCommit() map[string]map[int32]kgo.EpochOffset {
+// consumer's, except where tasks hold records back (held, of heldOffsets).
+func (a *App) toCommit(held map[string]map[int32]kgo.EpochOffset) map[string]map[int32]kgo.EpochOffset {
 	offs := a.cl.UncommittedOffsets()
-	for topic, ps := range a.heldOffsets() {
+	for topic, ps := range held {
 		if offs == nil {
 			offs = map[string]map[int32]kgo.EpochOffset{}
 		}
@@ -1462,7 +1462,7 @@ type commitEpoch struct {
 // synchronous ones of revokes and shutdown included.
 func (a *App) commitAsync(ctx context.Context) error {
 	ep := a.epoch
-	ep.offsets = a.toCommit()
+	ep.offsets = a.toCommit(a.heldOffsets())
 	a.epoch = &commitEpoch{}
 	a.sealed = append(a.sealed, ep)
 	return a.commitSealed(ctx)
@@ -1525,7 +1525,7 @@ func (a *App) commitSync(ctx context.Context) error {
 		}
 	} else {
 		var err error
-		a.cl.CommitOffsetsSync(cctx, a.toCommit(), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, cerr error) {
+		a.cl.CommitOffsetsSync(cctx, a.toCommit(held), func(_ *kgo.Client, _ *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, cerr error) {
 			err = cmp.Or(cerr, commitResponseErr(resp))
 		})
 		if err != nil {

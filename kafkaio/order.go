@@ -174,7 +174,7 @@ func (a *App) probeLags(tasks []*task) {
 			}
 		}
 	}
-	if len(topics) == 0 || time.Now().Before(a.probeAfter) {
+	if len(topics) == 0 || now.Before(a.probeAfter) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
