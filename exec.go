@@ -29,21 +29,38 @@ type change[V any] struct {
 // tableFn receives one table update.
 type tableFn[K, V any] = func(k K, c *change[V], m *graph.Meta)
 
-func childFns[F any](children []any) ([]F, error) {
+// childFns returns the children's executors. When the task counts the
+// records each node receives, the runtime passes each child as a
+// graph.CountedExec, and wrap makes the function that counts the calls (one
+// of countStream, countTable, countRaw...).
+func childFns[F any](children []any, wrap func(F, *int64) F) ([]F, error) {
 	fns := make([]F, len(children))
 	for i, c := range children {
+		c, n := uncount(c)
 		f, ok := c.(F)
 		if !ok {
 			return nil, fmt.Errorf("kstream: internal error: child executor is %T, want %T", c, f)
+		}
+		if n != nil {
+			f = wrap(f, n)
 		}
 		fns[i] = f
 	}
 	return fns, nil
 }
 
+// uncount returns a child's executor and, when the task counts the records
+// each node receives, the child's counter.
+func uncount(c any) (any, *int64) {
+	if ce, ok := c.(graph.CountedExec); ok {
+		return ce.Exec, ce.N
+	}
+	return c, nil
+}
+
 // onlyChild returns the executor of node n's one child.
-func onlyChild[F any](n *graph.Node, children []any) (F, error) {
-	fns, err := childFns[F](children)
+func onlyChild[F any](n *graph.Node, children []any, wrap func(F, *int64) F) (F, error) {
+	fns, err := childFns(children, wrap)
 	if err == nil && len(fns) != 1 {
 		err = fmt.Errorf("kstream: internal error: node %s has %d children, want 1", n.Name, len(fns))
 	}
@@ -54,9 +71,34 @@ func onlyChild[F any](n *graph.Node, children []any) (F, error) {
 	return fns[0], nil
 }
 
+// The wrappers of childFns: each call of the child adds one to *n. Only
+// tasks that count records per node (an opt-in, as Kafka Streams' DEBUG
+// recording level) pay for the extra call.
+
+func countStream[K, V any](f streamFn[K, V], n *int64) streamFn[K, V] {
+	return func(k K, v V, m *graph.Meta) {
+		*n++
+		f(k, v, m)
+	}
+}
+
+func countTable[K, V any](f tableFn[K, V], n *int64) tableFn[K, V] {
+	return func(k K, c *change[V], m *graph.Meta) {
+		*n++
+		f(k, c, m)
+	}
+}
+
+func countRaw(f func(*graph.RawRecord), n *int64) func(*graph.RawRecord) {
+	return func(r *graph.RawRecord) {
+		*n++
+		f(r)
+	}
+}
+
 // streamNext combines the children's executors into one.
 func streamNext[K, V any](children []any) (streamFn[K, V], error) {
-	fns, err := childFns[streamFn[K, V]](children)
+	fns, err := childFns(children, countStream[K, V])
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +117,7 @@ func streamNext[K, V any](children []any) (streamFn[K, V], error) {
 
 // tableNext combines the children's table executors into one.
 func tableNext[K, V any](children []any) (tableFn[K, V], error) {
-	fns, err := childFns[tableFn[K, V]](children)
+	fns, err := childFns(children, countTable[K, V])
 	if err != nil {
 		return nil, err
 	}

@@ -509,6 +509,13 @@ func parseFKResponse(b []byte) (r fkResponse, err error) {
 // key).
 type fkSinkFn = func(key, value []byte, partition int32, ts int64, headers []graph.Header)
 
+func countFKSink(f fkSinkFn, n *int64) fkSinkFn {
+	return func(key, value []byte, partition int32, ts int64, headers []graph.Header) {
+		*n++
+		f(key, value, partition, ts, headers)
+	}
+}
+
 func fkSinkMake(n *graph.Node) graph.MakeFunc {
 	return func(tc *graph.TaskContext, _ []any) (any, error) {
 		topic := n.Topic.Resolve(tc.AppID)
@@ -527,7 +534,7 @@ func fkSinkMake(n *graph.Node) graph.MakeFunc {
 // fkSourceMake passes raw records to the source's one child.
 func fkSourceMake(n *graph.Node) graph.MakeFunc {
 	return func(_ *graph.TaskContext, children []any) (any, error) {
-		return onlyChild[func(*graph.RawRecord)](n, children)
+		return onlyChild(n, children, countRaw)
 	}
 }
 
@@ -605,11 +612,18 @@ func fkSubscriptionSendMake[K, V, KO, VO, VR any](n *graph.Node, left bool, ks s
 		var sink fkSinkFn
 		var result streamFn[K, VR]
 		for _, c := range children {
+			c, cnt := uncount(c)
 			switch f := c.(type) {
 			case fkSinkFn:
 				sink = f
+				if cnt != nil {
+					sink = countFKSink(f, cnt)
+				}
 			case streamFn[K, VR]:
 				result = f
+				if cnt != nil {
+					result = countStream(f, cnt)
+				}
 			default:
 				return nil, fmt.Errorf("kstream: internal error: node %s has a child executor of type %T", n.Name, c)
 			}
@@ -708,7 +722,7 @@ func fkSubscriptionSendMake[K, V, KO, VO, VR any](n *graph.Node, left bool, ks s
 // row's. Nothing here decodes a key or value: they travel as bytes.
 func fkSubscriptionReceiveMake(n *graph.Node, subStore, rightStore string) graph.MakeFunc {
 	return func(tc *graph.TaskContext, children []any) (any, error) {
-		sink, err := onlyChild[fkSinkFn](n, children)
+		sink, err := onlyChild(n, children, countFKSink)
 		if err != nil {
 			return nil, err
 		}
@@ -801,7 +815,7 @@ func appendFKResponse(dst []byte, hasHash bool, h *[fkHashLen]byte, hasForeign b
 // does.
 func fkForeignJoinMake[KO, VO any](n *graph.Node, subStore string, fks serde.Serde[KO], vos serde.Serde[VO]) graph.MakeFunc {
 	return func(tc *graph.TaskContext, children []any) (any, error) {
-		sink, err := onlyChild[fkSinkFn](n, children)
+		sink, err := onlyChild(n, children, countFKSink)
 		if err != nil {
 			return nil, err
 		}

@@ -359,7 +359,7 @@ func (s Stream[K, V]) Branch(preds ...func(K, V) bool) []Stream[K, V] {
 		outs[i] = s.with(c)
 	}
 	n.Make = func(tc *graph.TaskContext, children []any) (any, error) {
-		fns, err := childFns[streamFn[K, V]](children)
+		fns, err := childFns(children, countStream[K, V])
 		if err != nil {
 			return nil, err
 		}

@@ -409,6 +409,13 @@ type GroupedTable[K, V any] struct {
 // and the old value under oldK.
 type regroupFn[K, V any] = func(newK, oldK K, c *change[V], m *graph.Meta)
 
+func countRegroup[K, V any](f regroupFn[K, V], n *int64) regroupFn[K, V] {
+	return func(newK, oldK K, c *change[V], m *graph.Meta) {
+		*n++
+		f(newK, oldK, c, m)
+	}
+}
+
 // Change records in a regrouping topic: a flags byte (1: has new value, 2: has
 // old value), the new value's length as a uvarint, the new value, the old value.
 const (
@@ -432,7 +439,7 @@ func GroupTableBy[K, V, KR, VR any](t Table[K, V], fn func(K, V) (KR, VR), krSer
 	gt.vs = resolveSerde(t.b, vrSerde, mapper.Name, "value")
 	id := int32(mapper.ID)
 	mapper.Make = func(tc *graph.TaskContext, children []any) (any, error) {
-		fns, err := childFns[regroupFn[KR, VR]](children)
+		fns, err := childFns(children, countRegroup[KR, VR])
 		if err != nil {
 			return nil, err
 		}

@@ -141,18 +141,22 @@ type App struct {
 type task struct {
 	rt *runtime.Task
 	// Telemetry: the task's metric attributes; the lag of each input topic
-	// as of its last fetch (under App.mu); the skipped and dropped counts
-	// already reported.
+	// as of its last fetch (under App.mu); the skipped, dropped and node
+	// counts already reported.
 	attrs       metric.MeasurementOption
 	byTopic     map[string]metric.MeasurementOption // see topicAttrs
 	produced    []producedTopic                     // produce's per-topic counts, reused
 	lag         map[string]int64
 	skippedSeen int64
 	droppedSeen map[string]int64
-	ckpt        map[string]int64 // the offsets of its last checkpoint
-	raw         []graph.RawRecord
-	batches     []batch
-	err         error
+	// nodeSeen and nodeAttrs are the node counts already reported and
+	// their attributes, by node ID (NodeMetrics).
+	nodeSeen  []int64
+	nodeAttrs []metric.MeasurementOption
+	ckpt      map[string]int64 // the offsets of its last checkpoint
+	raw       []graph.RawRecord
+	batches   []batch
+	err       error
 	// inputs are the topics the task reads, when there are several (see
 	// inTimeOrder); waitSince is when it began to wait for one of them,
 	// holding records back, zero when it does not; polled marks it active
@@ -208,7 +212,7 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 		tasks: map[runtime.TaskID]*task{}, assigned: map[runtime.TaskID]bool{}, acked: map[string]int64{},
 		ready: make(chan struct{}), done: make(chan struct{})}
 	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: a.onRecordError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log,
-		Partitions: a.partitionCount}
+		Partitions: a.partitionCount, CountNodes: cfg.nodeMetrics}
 	return a, nil
 }
 

@@ -36,6 +36,7 @@ type config struct {
 	workers         int
 	maxBatch        int
 	maxTaskIdle     time.Duration
+	nodeMetrics     bool
 	purgeInterval   time.Duration
 	clientOpts      []kgo.Opt
 	onDeserialize   Policy
@@ -159,6 +160,15 @@ func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
 // record held back, so that a restart, or the partition's next owner after
 // a rebalance, processes it.
 func MaxTaskIdle(d time.Duration) Opt { return func(c *config) { c.maxTaskIdle = d } }
+
+// NodeMetrics makes the app count the records each node of the topology
+// receives, reported per task and node as the metric kstream.node.records
+// (Kafka Streams' process-total of a processor node, which it records only
+// at the DEBUG recording level, as here only with this option: each record
+// then costs one more function call per node it goes through). Default:
+// off; the records read per source topic and written per topic are always
+// counted (kstream.records.processed, kstream.records.produced).
+func NodeMetrics() Opt { return func(c *config) { c.nodeMetrics = true } }
 
 // RepartitionPurgeInterval is Kafka Streams' repartition.purge.interval.ms:
 // how often, at most, an instance deletes the records of the repartition

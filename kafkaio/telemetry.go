@@ -33,6 +33,7 @@ type telemetry struct {
 	prop   propagation.TraceContext
 
 	processed, produced, dropped, skipped metric.Int64Counter
+	nodeRecords                           metric.Int64Counter
 	processTime, commitTime, e2e          metric.Float64Histogram
 	reg                                   metric.Registration
 }
@@ -61,6 +62,7 @@ func newTelemetry(a *App) (*telemetry, error) {
 	tel.processed = counter("kstream.records.processed", "Input records processed, by task and source topic.")
 	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task and topic.")
 	tel.dropped = counter("kstream.records.dropped", "Records dropped by design (late records, null keys, unusable tombstones), by node.")
+	tel.nodeRecords = counter("kstream.node.records", "Records each node received, by task and node (with kafkaio.NodeMetrics only).")
 	tel.skipped = counter("kstream.records.skipped", "Records skipped or dead-lettered by an error policy, by task.")
 	tel.processTime = histogram("kstream.process.duration", "Time to process one task's batch of a poll.", "s")
 	tel.commitTime = histogram("kstream.commit.duration", "Time of a commit: flush and offset commit, or transaction end.", "s")
@@ -194,6 +196,30 @@ func (tel *telemetry) batchDone(t *task, batches []batch, took time.Duration, ol
 			}
 			tel.dropped.Add(ctx, d-seen, metric.WithAttributes(attribute.String("kstream.node", node)))
 			t.droppedSeen[node] = d
+		}
+	}
+	tel.nodesDone(ctx, t)
+}
+
+// nodesDone reports the records each node of a task received since the
+// last report (NodeMetrics).
+func (tel *telemetry) nodesDone(ctx context.Context, t *task) {
+	counts := t.rt.NodeCounts()
+	if counts == nil {
+		return
+	}
+	if t.nodeSeen == nil {
+		t.nodeSeen = make([]int64, len(counts))
+		t.nodeAttrs = make([]metric.MeasurementOption, len(counts))
+	}
+	for id, n := range counts {
+		if seen := t.nodeSeen[id]; n != seen {
+			if t.nodeAttrs[id] == nil {
+				t.nodeAttrs[id] = metric.WithAttributeSet(attribute.NewSet(attribute.String("kstream.task", t.rt.ID.String()),
+					attribute.String("kstream.node", t.rt.Context().Names[id])))
+			}
+			tel.nodeRecords.Add(ctx, n-seen, t.nodeAttrs[id])
+			t.nodeSeen[id] = n
 		}
 	}
 }

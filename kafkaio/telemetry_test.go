@@ -119,6 +119,9 @@ func TestTelemetry(t *testing.T) {
 		if s := sum("kstream.records.produced"); s != n {
 			t.Errorf("kstream.records.produced = %d, want %d", s, n)
 		}
+		if d, ok := got["kstream.node.records"].(metricdata.Sum[int64]); ok && len(d.DataPoints) > 0 {
+			t.Errorf("kstream.node.records has %d data points without kafkaio.NodeMetrics", len(d.DataPoints))
+		}
 		if s := sum("kstream.consumer.lag"); s != 0 {
 			t.Errorf("kstream.consumer.lag = %d, want 0 once caught up", s)
 		}
@@ -170,6 +173,72 @@ func TestTelemetry(t *testing.T) {
 			if want := map[bool]string{true: "kept"}[i%2 == 0]; other != want {
 				t.Errorf("output %s: header other = %q, want %q", r.Key, other, want)
 			}
+		}
+	})
+}
+
+// TestNodeMetrics counts the records each node receives with
+// kafkaio.NodeMetrics, per task and node.
+func TestNodeMetrics(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("in"), unique("out"), unique("node-metrics")
+		const parts, n = 2, 100
+		mustCreate(t, c, parts, in, out)
+		recs := make([]rec, n)
+		for i := range recs {
+			recs[i] = rec{key: []byte(fmt.Sprint(i)), value: []byte("v")}
+		}
+		produce(t, c, in, recs)
+
+		reader := sdkmetric.NewManualReader()
+		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))
+		b := kstream.NewBuilder()
+		even := kstream.Source(b, in, serde.String, serde.String, kstream.Named("src")).
+			Filter(func(k, _ string) bool { return (k[len(k)-1]-'0')%2 == 0 }, kstream.Named("even"))
+		kstream.MapValues(even, strings.ToUpper, kstream.Named("upper")).To(out, serde.String, serde.String, kstream.Named("sink"))
+		topo, err := b.Build()
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, false, kafkaio.MeterProvider(mp), kafkaio.NodeMetrics())...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, a)
+		waitCaughtUp(t, a, time.Minute)
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		var rm metricdata.ResourceMetrics
+		if err := reader.Collect(context.Background(), &rm); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		tasks := map[string]bool{}
+		for _, sm := range rm.ScopeMetrics {
+			for _, m := range sm.Metrics {
+				if m.Name != "kstream.node.records" {
+					continue
+				}
+				for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
+					node, _ := p.Attributes.Value("kstream.node")
+					task, _ := p.Attributes.Value("kstream.task")
+					got[node.AsString()] += p.Value
+					tasks[task.AsString()] = true
+				}
+			}
+		}
+		want := map[string]int64{"src": n, "even": n, "upper": n / 2, "sink": n / 2}
+		if len(got) != len(want) {
+			t.Errorf("nodes counted: %v, want %v", got, want)
+		}
+		for node, w := range want {
+			if got[node] != w {
+				t.Errorf("node %s received %d records, want %d", node, got[node], w)
+			}
+		}
+		if len(tasks) != parts {
+			t.Errorf("counted in tasks %v, want %d tasks", tasks, parts)
 		}
 	})
 }

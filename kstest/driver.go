@@ -104,7 +104,7 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
 		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
 	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now },
-		Partitions: func(string) (int32, error) { return d.cfg.partitions, nil }}
+		Partitions: func(string) (int32, error) { return d.cfg.partitions, nil }, CountNodes: true}
 	if cfg.stateDir != "" {
 		db, err := state.Open(cfg.stateDir, state.MemoryBudget(64<<20))
 		if err != nil {
@@ -383,6 +383,22 @@ func (d *Driver) Dropped(node string) int64 {
 	var n int64
 	for _, t := range d.tasks {
 		n += t.Context().Dropped[node]
+	}
+	return n
+}
+
+// Received returns how many records the node named node received, over
+// all tasks: for a source, the records read from its topic; for any other
+// node, the records its parents passed it (punctuations included). A node
+// passes on to its children what they receive, so a Filter's children
+// received what it kept. This is Kafka Streams' process-total metric of a
+// processor node; kafkaio reports it with kafkaio.NodeMetrics.
+func (d *Driver) Received(node string) int64 {
+	var n int64
+	for _, t := range d.tasks {
+		if i, c := slices.Index(t.Context().Names, node), t.NodeCounts(); i >= 0 && i < len(c) {
+			n += c[i]
+		}
 	}
 	return n
 }

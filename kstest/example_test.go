@@ -41,3 +41,31 @@ func ExampleWindowStore() {
 	// alice [2, 3): 1 clicks, last at 125000
 	// 1 window starting at minute 1
 }
+
+// How many records each step of a pipeline saw: the filter kept two of the
+// three orders, so the step after it received two.
+func ExampleDriver_Received() {
+	b := kstream.NewBuilder()
+	orders := kstream.Source(b, "orders", serde.String, serde.Int64, kstream.Named("orders"))
+	large := orders.Filter(func(_ string, cents int64) bool { return cents >= 10_000 }, kstream.Named("large"))
+	kstream.MapValues(large, func(cents int64) float64 { return float64(cents) / 100 }, kstream.Named("to-euros")).
+		To("large-orders", serde.String, serde.Float64)
+	topo, err := b.Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d := kstest.NewDriver(nil, topo)
+	defer d.Close()
+	in := kstest.Input(d, "orders", serde.String, serde.Int64)
+	in.Pipe("o1", 25_000)
+	in.Pipe("o2", 900)
+	in.Pipe("o3", 12_000)
+	for _, node := range []string{"orders", "large", "to-euros"} {
+		fmt.Println(node, d.Received(node))
+	}
+	// Output:
+	// orders 3
+	// large 3
+	// to-euros 2
+}

@@ -47,8 +47,18 @@ func (t TopicRef) String() string {
 // MakeFunc creates a node's executor for one task. children holds the executors
 // of the node's children in the order of Node.Children; a processor returns its
 // typed input function (for example func(K, V, *Meta)) as any, a source returns a
-// func(*RawRecord). It runs once per task, never per record.
+// func(*RawRecord). It runs once per task, never per record. When the task
+// counts the records each node receives, a child's executor comes wrapped
+// in a CountedExec.
 type MakeFunc func(tc *TaskContext, children []any) (any, error)
+
+// CountedExec is a child's executor Exec, given to its parent's MakeFunc by
+// a task that counts the records each node receives: the parent calls the
+// child through a function that adds one to *N per call.
+type CountedExec struct {
+	Exec any
+	N    *int64
+}
 
 // Node is one operator of the untyped topology graph.
 type Node struct {

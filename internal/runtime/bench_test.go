@@ -33,8 +33,8 @@ func mapValuesFn(v int64) int64               { return v + 1 }
 
 // chainTask builds Source -> Map -> Filter -> MapValues -> Foreach(collect)
 // and returns the typed executor of Map, fed past the source, and the
-// slice the records are collected into.
-func chainTask(tb testing.TB) (func(string, int64, *graph.Meta), *[]kv) {
+// slice the records are collected into; count sets Config.CountNodes.
+func chainTask(tb testing.TB, count bool) (func(string, int64, *graph.Meta), *[]kv) {
 	tb.Helper()
 	b := kstream.NewBuilder()
 	out := &[]kv{}
@@ -46,7 +46,7 @@ func chainTask(tb testing.TB) (func(string, int64, *graph.Meta), *[]kv) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench"}, 0, 0)
+	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench", CountNodes: count}, 0, 0)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,13 +74,19 @@ func handLoop(batch []kv, out *[]kv) {
 }
 
 func TestStatelessChainAllocatesNothing(t *testing.T) {
-	fn, out := chainTask(t)
+	for _, count := range []bool{false, true} {
+		testChainAllocs(t, count)
+	}
+}
+
+func testChainAllocs(t *testing.T, count bool) {
+	fn, out := chainTask(t, count)
 	batch := typedBatch()
 	var m graph.Meta
 	runChain(fn, batch, &m, out) // grows the collector once
 	allocs := testing.AllocsPerRun(100, func() { runChain(fn, batch, &m, out) })
 	if allocs != 0 {
-		t.Fatalf("stateless chain: %v allocations per %d-record batch, want 0", allocs, batchSize)
+		t.Fatalf("stateless chain (counting records per node: %v): %v allocations per %d-record batch, want 0", count, allocs, batchSize)
 	}
 	var want []kv
 	handLoop(batch, &want)
@@ -112,15 +118,18 @@ func handLoopFuncValues(batch []kv, out *[]kv) {
 // with a hand-written loop doing the same work on the same batch.
 func BenchmarkStatelessChain(b *testing.B) {
 	batch := typedBatch()
-	b.Run("kstream", func(b *testing.B) {
-		fn, out := chainTask(b)
-		var m graph.Meta
-		b.ReportAllocs()
-		for b.Loop() {
-			runChain(fn, batch, &m, out)
-		}
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
-	})
+	for _, count := range []bool{false, true} {
+		name := map[bool]string{false: "kstream", true: "kstream-node-counts"}[count]
+		b.Run(name, func(b *testing.B) {
+			fn, out := chainTask(b, count)
+			var m graph.Meta
+			b.ReportAllocs()
+			for b.Loop() {
+				runChain(fn, batch, &m, out)
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
+		})
+	}
 	b.Run("hand", func(b *testing.B) {
 		var out []kv
 		b.ReportAllocs()

@@ -70,6 +70,11 @@ type Config struct {
 	// before the processors' Init, so that wall-clock punctuations scheduled
 	// there start from the current time. Default: the system clock.
 	Clock func() int64
+	// CountNodes makes the task count the records each of its nodes
+	// receives (Task.NodeCounts), as Kafka Streams' processor-node metrics
+	// at the DEBUG recording level: each record costs one more function
+	// call per node.
+	CountNodes bool
 }
 
 // Task runs one sub-topology for one partition.
@@ -82,8 +87,11 @@ type Task struct {
 	sources map[string]source
 	stores  map[string]*loggedStore
 	execs   map[string]any
-	batch   *state.Batch  // the write buffer of a task on a state.DB
-	loader  *state.Loader // restores into a state.DB, created by Restore
+	// nodeIn counts the records each node received, by node ID
+	// (Config.CountNodes).
+	nodeIn []int64
+	batch  *state.Batch  // the write buffer of a task on a state.DB
+	loader *state.Loader // restores into a state.DB, created by Restore
 	// Buffers of restoreBatch, reused.
 	restoreKeys, restoreVals [][]byte
 	restoreBuf               []byte
@@ -186,11 +194,17 @@ func (t *Task) Activate() (err error) {
 		return err
 	}
 	execs := make(map[int]any, len(st.Nodes))
+	if cfg.CountNodes && t.nodeIn == nil {
+		t.nodeIn = make([]int64, len(tc.Names))
+	}
 	for i := len(st.Nodes) - 1; i >= 0; i-- {
 		n := st.Nodes[i]
 		children := make([]any, len(n.Children))
 		for j, c := range n.Children {
 			children[j] = execs[c.ID]
+			if t.nodeIn != nil {
+				children[j] = graph.CountedExec{Exec: execs[c.ID], N: &t.nodeIn[c.ID]}
+			}
 		}
 		tc.Node = int32(n.ID)
 		e, err := n.Make(tc, children)
@@ -203,6 +217,13 @@ func (t *Task) Activate() (err error) {
 			src, ok := e.(func(*graph.RawRecord))
 			if !ok {
 				return fmt.Errorf("runtime: task %s: source %s has executor %T", t.ID, n.Name, e)
+			}
+			if t.nodeIn != nil {
+				run, c := src, &t.nodeIn[n.ID]
+				src = func(r *graph.RawRecord) {
+					*c++
+					run(r)
+				}
 			}
 			t.sources[n.Topic.Resolve(cfg.AppID)] = source{run: src, extracts: n.ExtractsTime}
 		}
@@ -276,6 +297,13 @@ func (r readOnly) Close() error { return nil }
 // typed input function, such as func(K, V, *graph.Meta) for a stream node.
 // Benchmarks and tests use it to feed typed records past the source.
 func (t *Task) Executor(name string) any { return t.execs[name] }
+
+// NodeCounts returns how many records each node of the task received (a
+// source: records read from its topic; a processor or sink: calls from its
+// parents, punctuations included), indexed by node ID (Context().Names
+// names them), or nil unless Config.CountNodes. The counts belong to the
+// goroutine running the task: read them between its calls.
+func (t *Task) NodeCounts() []int64 { return t.nodeIn }
 
 // Context returns the task's context: stream time, wall clock, counters.
 func (t *Task) Context() *graph.TaskContext { return t.tc }
