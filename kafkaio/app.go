@@ -134,6 +134,7 @@ type App struct {
 	purging  sync.WaitGroup
 
 	processed, skipped, restored, commits, aborts atomic.Int64
+	enforced                                      atomic.Int64 // see Stats.EnforcedProcessing
 	progress                                      progress
 }
 
@@ -160,10 +161,12 @@ type task struct {
 	// inputs are the topics the task reads, when there are several (see
 	// inTimeOrder); waitSince is when it began to wait for one of them,
 	// holding records back, zero when it does not; polled marks it active
-	// in the current poll.
+	// in the current poll; gaveUp, that the wait function did not wait
+	// for a caught-up input (see waiter).
 	inputs    []string
 	waitSince time.Time
 	polled    bool
+	gaveUp    bool
 	// probedAt is when probeLags last looked again at the lags of the
 	// inputs it waits for; paused, the partitions pauseHeld paused.
 	probedAt time.Time
@@ -778,6 +781,11 @@ func (a *App) process(fetches kgo.Fetches) error {
 			return nil
 		})
 		a.processed.Add(int64(n))
+		if n > 0 && (enforced || t.gaveUp) {
+			a.enforced.Add(1)
+			a.tel.enforced.Add(context.Background(), 1, t.attrs)
+		}
+		t.gaveUp = false
 		if span != nil {
 			done := time.Now()
 			a.tel.batchDone(t, t.batches, done.Sub(began), oldest, done)
@@ -1830,6 +1838,16 @@ type Stats struct {
 	// applied.
 	Standbys       int
 	StandbyApplied int64
+	// EnforcedProcessing counts the task batches processed while an input
+	// of the task had no record buffered and the task did not wait for it
+	// any more (Kafka Streams' enforced-processing-total): the input was
+	// caught up and MaxTaskIdle had passed (at once with the default 0),
+	// or the wait reached its limit. Records of the task's inputs may then
+	// go out of timestamp order.
+	EnforcedProcessing int64
+	// PausedPartitions is the number of input partitions paused now
+	// because their task holds its cap of records back (see MaxTaskIdle).
+	PausedPartitions int
 }
 
 // Stats returns the app's counters.
@@ -1837,13 +1855,18 @@ func (a *App) Stats() Stats {
 	a.mu.Lock()
 	n := len(a.tasks)
 	var skipped int64
+	paused := 0
 	for _, t := range a.tasks {
 		skipped += t.rt.Skipped.Load()
+		for _, ps := range t.paused {
+			paused += len(ps)
+		}
 	}
 	sb := a.standby
 	a.mu.Unlock()
 	st := Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
-		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n}
+		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n, EnforcedProcessing: a.enforced.Load(),
+		PausedPartitions: paused}
 	if sb != nil {
 		st.Standbys, st.StandbyApplied = sb.count(), sb.applied.Load()
 	}

@@ -131,7 +131,10 @@ const (
 // for an input whose lag is unknown or positive, or (maxIdle > 0) for a
 // caught-up one until maxIdle has passed, unless the task has waited its
 // limit: then it reports enforced (Kafka Streams' enforced processing: the
-// inputs may go out of time order).
+// inputs may go out of time order). The wait function sets t.gaveUp when it
+// does not wait for a caught-up input (any more): if the task then
+// processes records, that is enforced processing too, as Kafka Streams
+// counts it.
 func (a *App) waiter(t *task, now time.Time) (wait func(topic string) bool, enforced bool) {
 	idle := a.cfg.maxTaskIdle
 	never := func(string) bool { return false }
@@ -145,7 +148,11 @@ func (a *App) waiter(t *task, now time.Time) (wait func(topic string) bool, enfo
 		if lag, ok := t.lag[topic]; !ok || lag > 0 {
 			return true
 		}
-		return idle > 0 && (t.waitSince.IsZero() || now.Sub(t.waitSince) < idle)
+		if idle > 0 && (t.waitSince.IsZero() || now.Sub(t.waitSince) < idle) {
+			return true
+		}
+		t.gaveUp = true
+		return false
 	}, false
 }
 

@@ -184,8 +184,14 @@ func TestWaiter(t *testing.T) {
 			t.Errorf("MaxTaskIdle %v, holding for %v with %d records: enforced %v, want %v", tc.idle, tc.since, tc.held, enforced, tc.enforced)
 		}
 		for topic, want := range tc.want {
+			tk.gaveUp = false
 			if got := wait(topic); got != want {
 				t.Errorf("MaxTaskIdle %v, holding for %v with %d records: wait(%s) = %v, want %v", tc.idle, tc.since, tc.held, topic, got, want)
+			}
+			// Not waiting for a caught-up input is enforced processing
+			// (unless MaxTaskIdle is negative: no waiting at all).
+			if want := topic == "caught-up" && !want && tc.idle >= 0 && !tc.enforced; tk.gaveUp != want {
+				t.Errorf("MaxTaskIdle %v, holding for %v with %d records: wait(%s) gave up: %v, want %v", tc.idle, tc.since, tc.held, topic, tk.gaveUp, want)
 			}
 		}
 	}

@@ -415,15 +415,27 @@ func TestHeldRecordsPaused(t *testing.T) {
 		}
 		stop := runApp(t, app)
 		var got []*kgo.Record
+		maxPaused := 0
 		waitFor(t, time.Minute, "every record out", func() bool {
+			maxPaused = max(maxPaused, app.Stats().PausedPartitions)
 			got = consumeAll(t, c, out, false)
 			return len(got) >= n
 		})
+		st := app.Stats()
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
 		if len(got) != n {
 			t.Fatalf("%d records out, want %d", len(got), n)
+		}
+		// One partition (left's) paused while the task held its cap, none
+		// once it stopped waiting; and the waits for the empty right topic
+		// ended in enforced processing.
+		if maxPaused != 1 || st.PausedPartitions != 0 {
+			t.Errorf("paused partitions: at most %d while running, %d at the end; want 1 and 0", maxPaused, st.PausedPartitions)
+		}
+		if st.EnforcedProcessing == 0 {
+			t.Errorf("no enforced processing counted")
 		}
 		for i, r := range got {
 			if string(r.Value) != strconv.Itoa(i) {

@@ -33,7 +33,7 @@ type telemetry struct {
 	prop   propagation.TraceContext
 
 	processed, produced, dropped, skipped metric.Int64Counter
-	nodeRecords                           metric.Int64Counter
+	nodeRecords, enforced                 metric.Int64Counter
 	processTime, commitTime, e2e          metric.Float64Histogram
 	reg                                   metric.Registration
 }
@@ -63,6 +63,10 @@ func newTelemetry(a *App) (*telemetry, error) {
 	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task and topic.")
 	tel.dropped = counter("kstream.records.dropped", "Records dropped by design (late records, null keys, unusable tombstones), by node.")
 	tel.nodeRecords = counter("kstream.node.records", "Records each node received, by task and node (with kafkaio.NodeMetrics only).")
+	enforced, err := m.Int64Counter("kstream.task.enforced_processing", metric.WithUnit("{batch}"),
+		metric.WithDescription("Task batches processed without waiting any more for an input that had no record buffered (Kafka Streams' enforced-processing-total), by task."))
+	tel.enforced = enforced
+	errs = append(errs, err)
 	tel.skipped = counter("kstream.records.skipped", "Records skipped or dead-lettered by an error policy, by task.")
 	tel.processTime = histogram("kstream.process.duration", "Time to process one task's batch of a poll.", "s")
 	tel.commitTime = histogram("kstream.commit.duration", "Time of a commit: flush and offset commit, or transaction end.", "s")

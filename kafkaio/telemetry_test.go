@@ -122,6 +122,9 @@ func TestTelemetry(t *testing.T) {
 		if d, ok := got["kstream.node.records"].(metricdata.Sum[int64]); ok && len(d.DataPoints) > 0 {
 			t.Errorf("kstream.node.records has %d data points without kafkaio.NodeMetrics", len(d.DataPoints))
 		}
+		if st := a.Stats(); st.EnforcedProcessing != 0 || st.PausedPartitions != 0 {
+			t.Errorf("a task reading one topic: %d enforced processings, %d paused partitions; want none", st.EnforcedProcessing, st.PausedPartitions)
+		}
 		if s := sum("kstream.consumer.lag"); s != 0 {
 			t.Errorf("kstream.consumer.lag = %d, want 0 once caught up", s)
 		}
