@@ -188,6 +188,12 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 	if cfg.reset != nil {
 		return nil, errors.New("kafkaio: ResetToTime and ResetDryRun are options of Reset, not of NewApp")
 	}
+	if _, ok := cfg.topicConfigs["cleanup.policy"]; ok {
+		return nil, errors.New("kafkaio: InternalTopicConfig cannot set cleanup.policy: changelogs are compacted, repartition topics are not")
+	}
+	if cfg.replication < -1 {
+		return nil, fmt.Errorf("kafkaio: InternalTopicReplication(%d): want a positive replication factor, or -1 for the broker's default", cfg.replication)
+	}
 	if cfg.maxBatch <= 0 {
 		cfg.maxBatch = 10000
 	}

@@ -46,6 +46,8 @@ type config struct {
 	instanceID      string
 	logger          *slog.Logger
 	partitions      int32
+	replication     int16             // 0: the broker's default
+	topicConfigs    map[string]string // InternalTopicConfig
 	memoryBudget    int64
 	standbyReplicas int
 	advertisedAddr  string
@@ -219,3 +221,27 @@ func Logger(l *slog.Logger) Opt { return func(c *config) { c.logger = l } }
 // InternalTopicPartitions sets the partition count of repartition topics
 // whose count cannot be derived from a source topic. Default: derived.
 func InternalTopicPartitions(n int32) Opt { return func(c *config) { c.partitions = n } }
+
+// InternalTopicReplication sets the replication factor of the internal
+// topics the app creates: repartition topics, changelogs and the
+// dead-letter topic (Kafka Streams' replication.factor). Default (or 0, or
+// -1): the broker's default.replication.factor. Topics that exist are left
+// as they are.
+func InternalTopicReplication(n int16) Opt { return func(c *config) { c.replication = n } }
+
+// InternalTopicConfig sets a topic config (min.insync.replicas,
+// max.message.bytes, segment.bytes...) of the internal topics the app
+// creates, as Kafka Streams' "topic."-prefixed configs do; given several
+// times, the configs add up, and the last value of a key wins. They
+// override kstream's own (a repartition topic's retention.ms -1 and 50 MiB
+// segments), except cleanup.policy, which NewApp refuses: changelogs must
+// be compacted and repartition topics must not be. Topics that exist are
+// left as they are.
+func InternalTopicConfig(key, value string) Opt {
+	return func(c *config) {
+		if c.topicConfigs == nil {
+			c.topicConfigs = map[string]string{}
+		}
+		c.topicConfigs[key] = value
+	}
+}

@@ -60,22 +60,30 @@ func TestRepartitionPurge(t *testing.T) {
 		}
 		checkCounts(t, latestCounts(t, c, out, eos), want, true)
 
-		configs, err := adm.DescribeTopicConfigs(ctx, repartition)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rc, err := configs.On(repartition, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got := map[string]string{}
-		for _, cfg := range rc.Configs {
-			if cfg.Value != nil {
-				got[cfg.Key] = *cfg.Value
-			}
-		}
-		if got["retention.ms"] != "-1" || got["cleanup.policy"] != "delete" {
+		if got := topicConfigs(t, adm, repartition); got["retention.ms"] != "-1" || got["cleanup.policy"] != "delete" {
 			t.Errorf("repartition topic configs: retention.ms %q, cleanup.policy %q; want -1, delete", got["retention.ms"], got["cleanup.policy"])
 		}
 	})
+}
+
+// topicConfigs returns the configs of a topic.
+func topicConfigs(t testing.TB, adm *kadm.Client, topic string) map[string]string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	configs, err := adm.DescribeTopicConfigs(ctx, topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := configs.On(topic, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, cfg := range rc.Configs {
+		if cfg.Value != nil {
+			got[cfg.Key] = *cfg.Value
+		}
+	}
+	return got
 }

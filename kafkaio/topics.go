@@ -216,20 +216,28 @@ func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *con
 			}
 			continue
 		}
-		var configs map[string]*string
+		configs := map[string]*string{}
 		switch {
 		case strings.HasSuffix(t, "-changelog"):
-			configs = map[string]*string{"cleanup.policy": kadm.StringPtr("compact")}
+			configs["cleanup.policy"] = kadm.StringPtr("compact")
 		case p.purged[t]:
 			// As Kafka Streams' repartition topics (KIP-284): records
 			// stay until processed and committed, whatever their age
 			// (after downtime, or reprocessing old records), and the
 			// app deletes them then; small segments let the broker free
 			// the space soon after.
-			configs = map[string]*string{"cleanup.policy": kadm.StringPtr("delete"),
-				"retention.ms": kadm.StringPtr("-1"), "segment.bytes": kadm.StringPtr("52428800")}
+			configs["cleanup.policy"] = kadm.StringPtr("delete")
+			configs["retention.ms"] = kadm.StringPtr("-1")
+			configs["segment.bytes"] = kadm.StringPtr("52428800")
 		}
-		resp, err := adm.CreateTopics(ctx, want, -1, configs, t)
+		for k, v := range cfg.topicConfigs { // never cleanup.policy (NewApp)
+			configs[k] = kadm.StringPtr(v)
+		}
+		replication := int16(-1)
+		if cfg.replication > 0 {
+			replication = cfg.replication
+		}
+		resp, err := adm.CreateTopics(ctx, want, replication, configs, t)
 		if err != nil {
 			return nil, fmt.Errorf("kafkaio: creating topic %s: %w", t, err)
 		}
