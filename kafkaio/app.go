@@ -47,6 +47,10 @@ type App struct {
 	mu       sync.Mutex
 	tasks    map[runtime.TaskID]*task
 	assigned map[runtime.TaskID]bool
+	// unowned is the tasks found assigned when the member (re)joined the
+	// group without owning their partitions: their revocation was not
+	// delivered (see noteOwned). The loop drops them.
+	unowned map[runtime.TaskID]bool
 	// joined is set once the group assigned this member its work (under
 	// mu); state is the App's State.
 	joined bool
@@ -135,7 +139,10 @@ type App struct {
 
 	processed, skipped, restored, commits, aborts atomic.Int64
 	enforced                                      atomic.Int64 // see Stats.EnforcedProcessing
-	progress                                      progress
+	// rebalance asks the loop for a rebalance: a warmup replica caught up
+	// (the standbys' goroutine sets it).
+	rebalance atomic.Bool
+	progress  progress
 }
 
 // task is a runtime task plus the buffers the app reuses for it every poll.
@@ -175,7 +182,7 @@ type task struct {
 
 // NewApp prepares an application instance for topo. Nothing connects until Run.
 func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
-	cfg := config{maxBatch: 10000, workers: goruntime.GOMAXPROCS(0)}
+	cfg := config{maxBatch: 10000, workers: goruntime.GOMAXPROCS(0), acceptableLag: 10_000}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -193,6 +200,9 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 	}
 	if cfg.replication < -1 {
 		return nil, fmt.Errorf("kafkaio: InternalTopicReplication(%d): want a positive replication factor, or -1 for the broker's default", cfg.replication)
+	}
+	if cfg.acceptableLag < 0 {
+		return nil, fmt.Errorf("kafkaio: AcceptableRecoveryLag(%d): want 0 or more records", cfg.acceptableLag)
 	}
 	if cfg.maxBatch <= 0 {
 		cfg.maxBatch = 10000
@@ -361,7 +371,10 @@ func (a *App) Run(ctx context.Context) (err error) {
 	}
 	defer func() { _ = a.tel.reg.Unregister() }()
 	a.balancer = &balancer{groups: make([][]string, len(a.g.SubTopologies)),
-		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas, addr: a.cfg.advertisedAddr}
+		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas, warmups: max(a.cfg.warmupReplicas, 0), addr: a.cfg.advertisedAddr}
+	if a.cfg.exactlyOnce {
+		a.balancer.onJoin = a.noteOwned
+	}
 	for _, st := range a.g.SubTopologies {
 		if st.Global {
 			continue
@@ -375,7 +388,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
-	if a.cfg.standbyReplicas > 0 {
+	if a.cfg.standbyReplicas > 0 || a.cfg.warmupReplicas > 0 {
 		if err := a.startStandbys(ctx); err != nil {
 			return err
 		}
@@ -490,6 +503,10 @@ func (a *App) loop(ctx context.Context) error {
 		}
 		if ctx.Err() != nil {
 			return a.shutdown(nil)
+		}
+		if a.rebalance.CompareAndSwap(true, false) {
+			a.log.Info("kstream: a warmup replica caught up: asking the group for a rebalance")
+			a.cl.ForceRebalance()
 		}
 		wait := 100 * time.Millisecond
 		if a.holding() {
@@ -1686,10 +1703,70 @@ func (a *App) onAssigned(_ context.Context, _ *kgo.Client, assigned map[string][
 			continue
 		}
 		for _, p := range ps {
-			a.assigned[runtime.TaskID{SubTopology: sub, Partition: p}] = true
+			id := runtime.TaskID{SubTopology: sub, Partition: p}
+			a.assigned[id] = true
+			delete(a.unowned, id)
 		}
 	}
 	a.assignGen.Add(1)
+}
+
+// noteOwned runs when the member (re)joins the group, with the partitions
+// it owns then, after any revocation: a task assigned whose partitions it
+// does not own was revoked without onRevoked being called. That happens
+// under exactly-once: franz-go's transactional session delivers one
+// revocation per transaction and drops the next ones until the
+// transaction ends (and aborts, because of the first), so an instance that
+// was idle (no transaction ending) and lost tasks in two rebalances kept
+// the tasks of the second as if it still owned them: stale state, served to
+// interactive queries, and used again if the task came back. The loop
+// drops them (dropUnowned); the transaction aborts anyway.
+func (a *App) noteOwned(current map[string][]int32) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for id := range a.assigned {
+		owned := false
+		for topic, sub := range a.plan.readers {
+			if sub == id.SubTopology && slices.Contains(current[topic], id.Partition) {
+				owned = true
+				break
+			}
+		}
+		if !owned {
+			if a.unowned == nil {
+				a.unowned = map[runtime.TaskID]bool{}
+			}
+			a.unowned[id] = true
+		}
+	}
+}
+
+// dropUnowned drops the tasks noteOwned found revoked. The loop calls it.
+func (a *App) dropUnowned() {
+	a.mu.Lock()
+	var parts map[string][]int32
+	for id := range a.unowned {
+		if !a.assigned[id] {
+			continue // dropped meanwhile
+		}
+		for topic, sub := range a.plan.readers {
+			if sub == id.SubTopology {
+				if parts == nil {
+					parts = map[string][]int32{}
+				}
+				parts[topic] = append(parts[topic], id.Partition)
+			}
+		}
+	}
+	a.unowned = nil
+	a.mu.Unlock()
+	if parts == nil {
+		return
+	}
+	a.log.Warn("kstream: dropping tasks whose partitions the group revoked without telling (a second revocation within one transaction)", "partitions", parts)
+	a.storeMu.Lock()
+	defer a.storeMu.Unlock()
+	a.dropTasks(parts)
 }
 
 func (a *App) onRevoked(ctx context.Context, _ *kgo.Client, revoked map[string][]int32) {
@@ -1745,6 +1822,7 @@ func (a *App) dropTasks(parts map[string][]int32) {
 // (promoting their standbys when there are), and makes the standbys follow
 // the assignment.
 func (a *App) ensureTasks(ctx context.Context) error {
+	a.dropUnowned()
 	if err := a.createTasks(ctx); err != nil {
 		return err
 	}

@@ -35,14 +35,28 @@ type balancer struct {
 	groups   [][]string // per sub-topology, the topics it reads
 	stateful []bool     // per sub-topology: has stores a standby keeps warm
 	standbys int
-	addr     string // this member's advertised address, "" if none
+	// warmups is the most warmup replicas placed at once (WarmupReplicas);
+	// 0: a task moves at once, as the balance says.
+	warmups int
+	addr    string // this member's advertised address, "" if none
+	// onJoin, if set, gets the partitions the member owns each time it
+	// joins the group (App.noteOwned).
+	onJoin func(current map[string][]int32)
 
-	// warm is the standby tasks this member holds now (advertised);
-	// assigned is the standby tasks of the latest assignment received;
-	// hosts the members' tasks it listed.
+	// warm is the standby tasks this member holds now (advertised); caught
+	// those of them within the acceptable recovery lag (advertised with
+	// warmups); assigned is the standby tasks of the latest assignment
+	// received, warmups included; warming its warmup tasks; hosts the
+	// members' tasks it listed.
 	warm     atomic.Pointer[[]taskKey]
+	caught   atomic.Pointer[[]taskKey]
 	assigned atomic.Pointer[[]taskKey]
+	warming  atomic.Pointer[[]taskKey]
 	hosts    atomic.Pointer[[]hostTasks]
+	// active is the active tasks of the latest assignment received: a
+	// standby of one is about to be promoted, not dropped (reconcile may
+	// run between the assignment and onAssigned).
+	active atomic.Pointer[[]taskKey]
 }
 
 // hostTasks is the tasks of a member with an advertised address.
@@ -60,6 +74,9 @@ func (b *balancer) ProtocolName() string { return "kstream-copartition" }
 func (b *balancer) IsCooperative() bool  { return true }
 
 func (b *balancer) JoinGroupMetadata(interests []string, current map[string][]int32, generation int32) []byte {
+	if b.onJoin != nil {
+		b.onJoin(current)
+	}
 	meta := kmsg.NewConsumerMemberMetadata()
 	meta.Version = 3
 	meta.Topics = interests
@@ -75,7 +92,11 @@ func (b *balancer) JoinGroupMetadata(interests []string, current map[string][]in
 	if w := b.warm.Load(); w != nil {
 		warm = *w
 	}
-	meta.UserData = appendMemberData(nil, b.addr, warm)
+	var caught []taskKey
+	if c := b.caught.Load(); c != nil {
+		caught = *c
+	}
+	meta.UserData = appendMemberData(nil, b.addr, warm, caught, b.warmups > 0)
 	return meta.AppendTo(nil)
 }
 
@@ -84,16 +105,28 @@ func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	if err := a.ReadFrom(assignment); err != nil {
 		return nil, fmt.Errorf("kafkaio: parsing the group assignment: %w", err)
 	}
-	standbys, hosts, err := parseAssignmentData(a.UserData)
+	standbys, warmups, hosts, err := parseAssignmentData(a.UserData)
 	if err != nil {
 		return nil, fmt.Errorf("kafkaio: parsing the user data of the group assignment: %w", err)
 	}
-	b.assigned.Store(&standbys)
-	b.hosts.Store(&hosts)
 	m := make(map[string][]int32, len(a.Topics))
+	var active []taskKey
 	for _, t := range a.Topics {
 		m[t.Topic] = t.Partitions
+		for sub, ts := range b.groups {
+			if slices.Contains(ts, t.Topic) {
+				for _, p := range t.Partitions {
+					if k := (taskKey{sub, p}); !slices.Contains(active, k) {
+						active = append(active, k)
+					}
+				}
+			}
+		}
 	}
+	b.active.Store(&active)
+	b.assigned.Store(&standbys)
+	b.warming.Store(&warmups)
+	b.hosts.Store(&hosts)
 	return m, nil
 }
 
@@ -107,10 +140,17 @@ func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 //	               hosts, each: address, task list (active), task list (standby)
 //
 // where an address is a uvarint length then its bytes, and a task list
-// (in version 2) a uvarint count then the pairs.
+// (in version 2) a uvarint count then the pairs. Version 3, written with
+// warmups (WarmupReplicas), adds what they need:
+//
+//	join metadata: 3, address, task list (the standbys held), task list
+//	               (those within the acceptable recovery lag)
+//	assignment:    3, task list (the standbys to hold, warmups included),
+//	               task list (the warmups), then the hosts as in version 2
 const (
 	userDataV1 = 1
 	userDataV2 = 2
+	userDataV3 = 3
 )
 
 var errUserData = errors.New("malformed user data")
@@ -137,14 +177,23 @@ func appendString(dst []byte, s string) []byte {
 	return append(binary.AppendUvarint(dst, uint64(len(s))), s...)
 }
 
-// appendMemberData appends the user data of a member's join metadata.
-func appendMemberData(dst []byte, addr string, warm []taskKey) []byte {
-	return appendTaskPairs(appendString(append(dst, userDataV2), addr), warm)
+// appendMemberData appends the user data of a member's join metadata:
+// version 3 with warmups, else version 2 (without caught).
+func appendMemberData(dst []byte, addr string, warm, caught []taskKey, warmups bool) []byte {
+	if !warmups {
+		return appendTaskPairs(appendString(append(dst, userDataV2), addr), warm)
+	}
+	return appendTaskList(appendTaskList(appendString(append(dst, userDataV3), addr), warm), caught)
 }
 
-// appendAssignmentData appends the user data of a member's assignment.
-func appendAssignmentData(dst []byte, standbys []taskKey, hosts []hostTasks) []byte {
-	dst = appendTaskList(append(dst, userDataV2), standbys)
+// appendAssignmentData appends the user data of a member's assignment:
+// version 3 with warmups (even none now), else version 2.
+func appendAssignmentData(dst []byte, standbys, warmups []taskKey, hosts []hostTasks, v3 bool) []byte {
+	if v3 {
+		dst = appendTaskList(appendTaskList(append(dst, userDataV3), standbys), warmups)
+	} else {
+		dst = appendTaskList(append(dst, userDataV2), standbys)
+	}
 	dst = binary.AppendUvarint(dst, uint64(len(hosts)))
 	for _, h := range hosts {
 		dst = appendTaskList(appendTaskList(appendString(dst, h.addr), h.active), h.standby)
@@ -211,7 +260,7 @@ func (r *userDataReader) version() byte {
 	}
 	v := r.b[0]
 	r.b = r.b[1:]
-	if v != userDataV1 && v != userDataV2 {
+	if v != userDataV1 && v != userDataV2 && v != userDataV3 {
 		r.err = fmt.Errorf("%w: version %d", errUserData, v)
 	}
 	return v
@@ -231,28 +280,41 @@ func parseTasks(b []byte) ([]taskKey, error) {
 }
 
 // parseMemberData reads the user data of a member's join metadata.
-func parseMemberData(b []byte) (addr string, warm []taskKey, err error) {
+func parseMemberData(b []byte) (addr string, warm, caught []taskKey, err error) {
 	if len(b) == 0 {
-		return "", nil, nil
+		return "", nil, nil, nil
 	}
 	r := userDataReader{b: b}
-	if r.version() == userDataV2 {
+	switch r.version() {
+	case userDataV3:
+		addr = r.string()
+		warm = r.list()
+		caught = r.list()
+		if r.err == nil && len(r.b) > 0 {
+			r.err = errUserData
+		}
+		return addr, warm, caught, r.err
+	case userDataV2:
 		addr = r.string()
 	}
 	warm = r.pairs()
-	return addr, warm, r.err
+	return addr, warm, nil, r.err
 }
 
 // parseAssignmentData reads the user data of an assignment.
-func parseAssignmentData(b []byte) (standbys []taskKey, hosts []hostTasks, err error) {
+func parseAssignmentData(b []byte) (standbys, warmups []taskKey, hosts []hostTasks, err error) {
 	if len(b) == 0 {
-		return nil, nil, nil
+		return nil, nil, nil, nil
 	}
 	r := userDataReader{b: b}
-	if r.version() == userDataV1 {
-		return r.pairs(), nil, r.err
+	v := r.version()
+	if v == userDataV1 {
+		return r.pairs(), nil, nil, r.err
 	}
 	standbys = r.list()
+	if v == userDataV3 {
+		warmups = r.list()
+	}
 	n := r.uvarint(uint64(len(r.b)))
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		h := hostTasks{addr: r.string()}
@@ -263,7 +325,7 @@ func parseAssignmentData(b []byte) (standbys []taskKey, hosts []hostTasks, err e
 	if r.err == nil && len(r.b) > 0 {
 		r.err = errUserData
 	}
-	return standbys, hosts, r.err
+	return standbys, warmups, hosts, r.err
 }
 
 func (b *balancer) MemberBalancer(members []kmsg.JoinGroupResponseMember) (kgo.GroupMemberBalancer, map[string]struct{}, error) {
@@ -291,14 +353,17 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kg
 	// members holding standbys.
 	owner := map[taskKey]int{}
 	ownerGen := map[taskKey]int32{}
-	warm := map[taskKey][]int{}
+	warm, caught := map[taskKey][]int{}, map[taskKey][]int{}
 	addrs := make([]string, len(members))
 	for i := range members {
 		_, meta := cb.MemberAt(i)
-		if addr, held, err := parseMemberData(meta.UserData); err == nil {
+		if addr, held, up, err := parseMemberData(meta.UserData); err == nil {
 			addrs[i] = addr
 			for _, k := range held {
 				warm[k] = append(warm[k], i)
+			}
+			for _, k := range up {
+				caught[k] = append(caught[k], i)
 			}
 		}
 		for _, o := range meta.OwnedPartitions {
@@ -338,8 +403,12 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kg
 	}
 	total := make([]int, len(members))
 	assigned := make(map[taskKey]int, len(tasks))
-	for _, class := range classes {
+	var warmups [][]taskKey
+	for i, class := range classes {
 		b.balanceClass(class, len(members), owner, warm, total, assigned)
+		if i == 0 && b.warmups > 0 {
+			warmups = b.holdForWarmups(class, owner, caught, total, assigned, len(members))
+		}
 	}
 	for _, k := range tasks {
 		m := assigned[k]
@@ -354,11 +423,71 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kg
 	if b.standbys > 0 {
 		standbys = b.placeStandbys(tasks, assigned, owner, warm, len(members))
 	}
+	if b.standbys > 0 || b.warmups > 0 {
+		standbys = b.addInterim(standbys, classes[0], assigned, owner, warmups, len(members))
+	}
 	hosts := b.hostTasks(plan, members, addrs, topicGroup, standbys)
-	if standbys == nil && hosts == nil {
+	if standbys == nil && hosts == nil && b.warmups == 0 {
 		return plan
 	}
-	return &userDataPlan{BalancePlan: plan, members: members, standbys: standbys, hosts: hosts}
+	return &userDataPlan{BalancePlan: plan, members: members, standbys: standbys, warmups: warmups, hosts: hosts, v3: b.warmups > 0}
+}
+
+// holdForWarmups keeps each stateful task that the balance moves to a
+// member without its state (none advertised within the acceptable recovery
+// lag) on its owner, and gives that member a warmup replica of it, up to
+// b.warmups warmups in all (Kafka Streams' high-availability assignment,
+// KIP-441): the task moves once the warmup has caught up, at the rebalance
+// its member then asks for, instead of being unavailable while it restores
+// there. It returns the warmups by member.
+func (b *balancer) holdForWarmups(tasks []taskKey, owner map[taskKey]int, caught map[taskKey][]int, total []int, assigned map[taskKey]int, nMembers int) [][]taskKey {
+	out := make([][]taskKey, nMembers)
+	placed := 0
+	for _, k := range tasks {
+		to := assigned[k]
+		from, ok := owner[k]
+		if !ok || from == to || slices.Contains(caught[k], to) {
+			continue
+		}
+		assigned[k] = from
+		total[from]++
+		total[to]--
+		if placed < b.warmups {
+			out[to] = append(out[to], k)
+			placed++
+		}
+	}
+	return out
+}
+
+// addInterim adds to the standbys (nil: none yet) the warmups, and, for
+// each stateful task that moves (its owner revokes it in this round, its
+// new owner gets it in the next), a standby on its new owner in between:
+// the replica it may hold already stays, to be promoted in the next round
+// rather than dropped and restored again.
+func (b *balancer) addInterim(standbys [][]taskKey, stateful []taskKey, assigned, owner map[taskKey]int, warmups [][]taskKey, nMembers int) [][]taskKey {
+	if standbys == nil {
+		standbys = make([][]taskKey, nMembers)
+	}
+	add := func(m int, k taskKey) {
+		if !slices.Contains(standbys[m], k) {
+			standbys[m] = append(standbys[m], k)
+		}
+	}
+	for m, ks := range warmups {
+		for _, k := range ks {
+			add(m, k)
+		}
+	}
+	for _, k := range stateful {
+		if from, ok := owner[k]; ok && from != assigned[k] {
+			add(assigned[k], k)
+		}
+	}
+	for _, ks := range standbys {
+		slices.SortFunc(ks, compareTasks)
+	}
+	return standbys
 }
 
 // hostTasks lists the tasks of the members with an advertised address, as
@@ -492,7 +621,9 @@ type userDataPlan struct {
 	*kgo.BalancePlan
 	members  []kmsg.JoinGroupResponseMember
 	standbys [][]taskKey // by member index; nil without standbys
+	warmups  [][]taskKey // by member index; nil without warmups
 	hosts    []hostTasks
+	v3       bool // write version 3 (warmups)
 }
 
 func (p *userDataPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
@@ -510,11 +641,14 @@ func (p *userDataPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignme
 		if err := a.ReadFrom(out[i].MemberAssignment); err != nil {
 			continue // cannot happen: kgo just encoded it
 		}
-		var standbys []taskKey
+		var standbys, warmups []taskKey
 		if p.standbys != nil {
 			standbys = p.standbys[m]
 		}
-		a.UserData = appendAssignmentData(nil, standbys, p.hosts)
+		if p.warmups != nil {
+			warmups = p.warmups[m]
+		}
+		a.UserData = appendAssignmentData(nil, standbys, warmups, p.hosts, p.v3)
 		out[i].MemberAssignment = a.AppendTo(nil)
 	}
 	return out

@@ -22,6 +22,12 @@ func member(b *balancer, id string, gen int32, owned map[string][]int32) kmsg.Jo
 
 func balance(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) map[string]map[string][]int32 {
 	t.Helper()
+	return balanceInto(t, b, members, topics).(*kgo.BalancePlan).AsMemberIDMap()
+}
+
+// balanceInto runs the leader's balance.
+func balanceInto(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) kgo.IntoSyncAssignment {
+	t.Helper()
 	gmb, _, err := b.MemberBalancer(members)
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +36,7 @@ func balance(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return into.(*kgo.BalancePlan).AsMemberIDMap()
+	return into
 }
 
 func TestBalancerKeepsCoPartitionedTopicsTogether(t *testing.T) {
@@ -124,14 +130,7 @@ func TestPartitionerMatchesFranzGo(t *testing.T) {
 // from its SyncGroup assignment: partitions, standby tasks, and hosts.
 func syncAssignments(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) (map[string]map[string][]int32, map[string][]taskKey, map[string][]hostTasks) {
 	t.Helper()
-	gmb, _, err := b.MemberBalancer(members)
-	if err != nil {
-		t.Fatal(err)
-	}
-	into, err := gmb.(kgo.GroupMemberBalancerOrError).BalanceOrError(topics)
-	if err != nil {
-		t.Fatal(err)
-	}
+	into := balanceInto(t, b, members, topics)
 	parts, standbys, hosts := map[string]map[string][]int32{}, map[string][]taskKey{}, map[string][]hostTasks{}
 	for _, a := range into.IntoSyncAssignment() {
 		recv := &balancer{groups: b.groups}
@@ -272,31 +271,127 @@ func TestBalancerSendsHosts(t *testing.T) {
 
 func TestUserDataRoundTrip(t *testing.T) {
 	tasks := []taskKey{{0, 0}, {3, 17}, {1 << 10, 1<<31 - 1}}
-	addr, warm, err := parseMemberData(appendMemberData(nil, "host:9000", tasks))
-	if err != nil || addr != "host:9000" || fmt.Sprint(warm) != fmt.Sprint(tasks) {
-		t.Fatalf("member data: %q %v %v", addr, warm, err)
+	addr, warm, caught, err := parseMemberData(appendMemberData(nil, "host:9000", tasks, tasks[1:], false))
+	if err != nil || addr != "host:9000" || fmt.Sprint(warm) != fmt.Sprint(tasks) || caught != nil {
+		t.Fatalf("v2 member data: %q %v %v %v (caught is not sent)", addr, warm, caught, err)
+	}
+	addr, warm, caught, err = parseMemberData(appendMemberData(nil, "host:9000", tasks, tasks[1:], true))
+	if err != nil || addr != "host:9000" || fmt.Sprint(warm) != fmt.Sprint(tasks) || fmt.Sprint(caught) != fmt.Sprint(tasks[1:]) {
+		t.Fatalf("v3 member data: %q %v %v %v", addr, warm, caught, err)
 	}
 	// Version 1 member data (an older instance): tasks, no address.
-	if addr, warm, err := parseMemberData(appendTasks(nil, tasks)); err != nil || addr != "" || fmt.Sprint(warm) != fmt.Sprint(tasks) {
+	if addr, warm, _, err := parseMemberData(appendTasks(nil, tasks)); err != nil || addr != "" || fmt.Sprint(warm) != fmt.Sprint(tasks) {
 		t.Fatalf("v1 member data: %q %v %v", addr, warm, err)
 	}
 	hosts := []hostTasks{{"a:1", tasks[:1], nil}, {"b:2", nil, tasks[1:]}}
-	sb, hs, err := parseAssignmentData(appendAssignmentData(nil, tasks[2:], hosts))
-	if err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks[2:]) || fmt.Sprint(hs) != fmt.Sprint(hosts) {
-		t.Fatalf("assignment data: %v %v %v", sb, hs, err)
+	sb, wu, hs, err := parseAssignmentData(appendAssignmentData(nil, tasks[2:], tasks[:1], hosts, false))
+	if err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks[2:]) || wu != nil || fmt.Sprint(hs) != fmt.Sprint(hosts) {
+		t.Fatalf("v2 assignment data: %v %v %v %v (warmups are not sent)", sb, wu, hs, err)
 	}
-	if sb, hs, err := parseAssignmentData(appendTasks(nil, tasks)); err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks) || hs != nil {
+	sb, wu, hs, err = parseAssignmentData(appendAssignmentData(nil, tasks[2:], tasks[:1], hosts, true))
+	if err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks[2:]) || fmt.Sprint(wu) != fmt.Sprint(tasks[:1]) || fmt.Sprint(hs) != fmt.Sprint(hosts) {
+		t.Fatalf("v3 assignment data: %v %v %v %v", sb, wu, hs, err)
+	}
+	if sb, _, hs, err := parseAssignmentData(appendTasks(nil, tasks)); err != nil || fmt.Sprint(sb) != fmt.Sprint(tasks) || hs != nil {
 		t.Fatalf("v1 assignment data: %v %v %v", sb, hs, err)
 	}
-	good := appendAssignmentData(nil, tasks, hosts)
-	for _, bad := range [][]byte{{3}, good[:len(good)-1], append(slices.Clone(good), 0), {2, 5}, {2, 0, 1, 9, 'x'}} {
-		if _, _, err := parseAssignmentData(bad); err == nil {
-			t.Errorf("parseAssignmentData(%x): no error", bad)
+	for _, v3 := range []bool{false, true} {
+		good := appendAssignmentData(nil, tasks, tasks[:1], hosts, v3)
+		for _, bad := range [][]byte{{4}, good[:len(good)-1], append(slices.Clone(good), 0), {2, 5}, {2, 0, 1, 9, 'x'}, {3, 0, 5}} {
+			if _, _, _, err := parseAssignmentData(bad); err == nil {
+				t.Errorf("parseAssignmentData(%x): no error", bad)
+			}
 		}
 	}
-	for _, bad := range [][]byte{{9}, {2, 4, 'a'}} {
-		if _, _, err := parseMemberData(bad); err == nil {
+	good := appendMemberData(nil, "h:1", tasks, tasks, true)
+	for _, bad := range [][]byte{{9}, {2, 4, 'a'}, {3, 1, 'h', 5}, good[:len(good)-1], append(slices.Clone(good), 0)} {
+		if _, _, _, err := parseMemberData(bad); err == nil {
 			t.Errorf("parseMemberData(%x): no error", bad)
 		}
 	}
+}
+
+// TestBalancerHoldsTasksForWarmups: a member joins a group whose one member
+// runs all six stateful tasks. The balance would move three; with two
+// warmups, they stay, two of them with a warmup on the new member, and the
+// stateless tasks balance as before. Once the new member advertises a
+// warmup caught up, its task moves (revoked in this round); a task it holds
+// a caught-up standby of moves at once too.
+func TestBalancerHoldsTasksForWarmups(t *testing.T) {
+	b := &balancer{groups: [][]string{{"a"}, {"r"}}, stateful: []bool{false, true}, warmups: 2}
+	topics := map[string]int32{"a": 6, "r": 6}
+	join := func(id string, owned map[string][]int32, warm, caught []taskKey) kmsg.JoinGroupResponseMember {
+		mb := &balancer{groups: b.groups, warmups: 2}
+		mb.warm.Store(&warm)
+		mb.caught.Store(&caught)
+		return member(mb, id, 4, owned)
+	}
+	all := []int32{0, 1, 2, 3, 4, 5}
+	members := []kmsg.JoinGroupResponseMember{
+		join("old", map[string][]int32{"a": all, "r": all}, nil, nil),
+		join("new", nil, nil, nil),
+	}
+	parts, standbys, _ := syncAssignments(t, b, members, topics)
+	warmups := syncWarmups(t, b, members, topics)
+	if len(parts["new"]["r"]) != 0 || len(parts["old"]["r"]) != 6 {
+		t.Fatalf("stateful tasks moved before any warmup caught up: %v", parts)
+	}
+	if len(parts["old"]["a"]) != 3 {
+		t.Errorf("stateless tasks: %v, want 3 revoked from old", parts)
+	}
+	if len(warmups["new"]) != 2 || len(warmups["old"]) != 0 {
+		t.Fatalf("warmups %v, want 2 on new", warmups)
+	}
+	for _, k := range warmups["new"] {
+		if !slices.Contains(standbys["new"], k) {
+			t.Errorf("warmup %v is not in new's standbys %v", k, standbys["new"])
+		}
+	}
+
+	// The first warmup caught up; new also holds a caught-up copy of a
+	// third task the balance moves (its standby, say).
+	w := warmups["new"]
+	third := taskKey{1, 5}
+	for _, k := range []taskKey{{1, 3}, {1, 4}, {1, 5}} { // the tasks the balance moves
+		if !slices.Contains(w, k) {
+			third = k
+		}
+	}
+	if slices.Contains(w, third) {
+		t.Fatalf("warmups %v, want two of 1_3, 1_4, 1_5", w)
+	}
+	members = []kmsg.JoinGroupResponseMember{
+		join("old", map[string][]int32{"a": parts["old"]["a"], "r": all}, nil, nil),
+		join("new", map[string][]int32{"a": parts["new"]["a"]}, append(slices.Clone(w), third), []taskKey{w[0], third}),
+	}
+	parts, standbys, _ = syncAssignments(t, b, members, topics)
+	warmups = syncWarmups(t, b, members, topics)
+	// Cooperative: old gives up the caught-up tasks now; new gets them in
+	// the next round, and holds their standbys meanwhile.
+	for _, k := range []taskKey{w[0], third} {
+		if slices.Contains(parts["old"]["r"], k.p) {
+			t.Errorf("task %v, caught up on new, stays on old: %v", k, parts)
+		}
+		if !slices.Contains(standbys["new"], k) {
+			t.Errorf("task %v moving to new is not among its standbys %v meanwhile", k, standbys["new"])
+		}
+	}
+	if !slices.Contains(parts["old"]["r"], w[1].p) || !slices.Contains(warmups["new"], w[1]) {
+		t.Errorf("task %v, still warming up, moved or lost its warmup: %v, warmups %v", w[1], parts, warmups)
+	}
+}
+
+// syncWarmups returns the warmups of each member's assignment.
+func syncWarmups(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMember, topics map[string]int32) map[string][]taskKey {
+	t.Helper()
+	into := balanceInto(t, b, members, topics)
+	out := map[string][]taskKey{}
+	for _, a := range into.IntoSyncAssignment() {
+		recv := &balancer{groups: b.groups}
+		if _, err := recv.ParseSyncAssignment(a.MemberAssignment); err != nil {
+			t.Fatal(err)
+		}
+		out[a.MemberID] = *recv.warming.Load()
+	}
+	return out
 }

@@ -29,7 +29,10 @@
 // recovers from a migrated task; Run fails after five failed transactions
 // in a row, or at once on a failure no new producer can fix (authorization,
 // a record too large). Stores are restored from their changelogs before a
-// task processes.
+// task processes. [StandbyReplicas] keeps warm copies of them on other
+// instances for failover; [WarmupReplicas] makes a stateful task move to
+// another instance (one that joined, say) only once a copy there has
+// caught up, so that it is not unavailable while it restores.
 //
 // [App.State] tells where an app is in its life, as Kafka Streams'
 // KafkaStreams.State does (REBALANCING while it joins the group or restores
@@ -57,8 +60,10 @@
 // late records, null keys), .restored; kstream.process.duration,
 // kstream.commit.duration,
 // kstream.record.e2e_latency (of each batch's oldest record);
-// kstream.consumer.lag and kstream.restore.remaining (gauges); and, with a
-// StateDir, kstream.state.cache.gets, .misses and .hit_ratio.
+// kstream.consumer.lag and kstream.restore.remaining (gauges);
+// kstream.task.enforced_processing; with a StateDir,
+// kstream.state.cache.gets, .misses and .hit_ratio; and with [NodeMetrics],
+// kstream.node.records (by task and node).
 //
 // [Reset] prepares an application to reprocess its input from the start
 // with empty state, as Kafka's kafka-streams-application-reset tool followed

@@ -50,6 +50,8 @@ type config struct {
 	topicConfigs    map[string]string // InternalTopicConfig
 	memoryBudget    int64
 	standbyReplicas int
+	warmupReplicas  int
+	acceptableLag   int64
 	advertisedAddr  string
 	tracerProvider  trace.TracerProvider
 	meterProvider   metric.MeterProvider
@@ -74,6 +76,29 @@ func MemoryBudget(bytes int64) Opt { return func(c *config) { c.memoryBudget = b
 // topic) has no standby. Default 0; a copy needs another instance: a single
 // instance holds none.
 func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n } }
+
+// WarmupReplicas makes stateful tasks move between instances only once
+// their new instance holds their state (Kafka Streams' high-availability
+// task assignment, KIP-441, with max.warmup.replicas n). When the balance
+// moves a stateful task (an instance joined, say) to an instance that has
+// no copy of its state within AcceptableRecoveryLag, the task stays where it
+// runs, and the other instance gets a warmup replica of it: a standby,
+// kept current from the changelogs. Once the warmup has caught up, its
+// instance asks the group for a rebalance, and the task moves, restoring
+// only the tail its warmup had not applied. At most n warmups exist at
+// once; the next tasks to move get theirs as those finish. A task whose
+// instance left moves at once, as without the option. Default 0: a task
+// moves as soon as the balance says, and its new instance restores it
+// while it is unavailable (Kafka Streams enables warmups by default, with
+// n = 2).
+func WarmupReplicas(n int) Opt { return func(c *config) { c.warmupReplicas = n } }
+
+// AcceptableRecoveryLag is how many changelog records a standby or warmup
+// replica may be behind for its instance to count as holding the task's
+// state (Kafka Streams' acceptable.recovery.lag). Default: 10,000; 0: none
+// behind. The task restores what its replica was behind when it moves. See
+// WarmupReplicas.
+func AcceptableRecoveryLag(records int64) Opt { return func(c *config) { c.acceptableLag = records } }
 
 // AdvertisedAddr is the address ("host:port") at which other instances and
 // clients reach this instance's interactive queries (StoreHandler). It is

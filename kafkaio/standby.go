@@ -5,10 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/kstreamgo/kstream/internal/graph"
@@ -35,6 +38,13 @@ type standbys struct {
 	parts map[string]*replica // by changelog partition ("topic/p")
 	seen  *[]taskKey          // the assignment last reconciled
 
+	// With warmups (track, on the goroutine): when the ends of changelogs
+	// not learned from fetches were last asked of the broker; the caught
+	// up tasks last advertised; when a rebalance was last asked for.
+	probedAt    time.Time
+	caught      []taskKey
+	triggeredAt time.Time
+
 	applied atomic.Int64
 	done    chan struct{}
 }
@@ -45,7 +55,10 @@ type replica struct {
 	rt *runtime.Task
 	// offsets is the next offset to apply per changelog partition, with
 	// any other entry of the task's checkpoint kept as it was.
-	offsets    map[string]int64
+	offsets map[string]int64
+	// ends is the end (last stable offset) of each changelog partition,
+	// as last learned (track), to tell how far behind the replica is.
+	ends       map[string]int64
 	stores     map[string]string // changelog partition -> store
 	dirty      bool              // applied since the last checkpoint
 	lastCommit time.Time
@@ -85,7 +98,100 @@ func (s *standbys) run(ctx context.Context) {
 			s.a.setFatal(err)
 			return
 		}
+		if s.a.balancer.warmups > 0 {
+			s.track(ctx)
+		}
 	}
+}
+
+// warmupRetrigger is how long a member waits after asking for a rebalance
+// (its warmups caught up) before it asks again: for the next warmups, or
+// for the same ones if that rebalance did not move them (the leader had not
+// seen them caught up yet). Kafka Streams' leader plans such "probing"
+// rebalances every 10 minutes (probing.rebalance.interval.ms).
+const warmupRetrigger = 5 * time.Second
+
+// track finds the replicas within the acceptable recovery lag and
+// advertises them (the group's leader moves a task to a member that holds it
+// caught up), then asks for a rebalance once a warmup replica of the latest
+// assignment has caught up. Changelog ends that no fetch gave (nothing to
+// fetch) are asked of the broker, at most every second.
+func (s *standbys) track(ctx context.Context) {
+	a := s.a
+	s.mu.Lock()
+	var unknown []string
+	for _, r := range s.tasks {
+		for key := range r.stores {
+			if _, ok := r.ends[key]; !ok {
+				topic, _, _ := strings.Cut(key, "/") // partKey: changelog names have no "/"
+				if !slices.Contains(unknown, topic) {
+					unknown = append(unknown, topic)
+				}
+			}
+		}
+	}
+	s.mu.Unlock()
+	if len(unknown) > 0 && time.Since(s.probedAt) >= time.Second {
+		s.probedAt = time.Now()
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ends, err := kadm.NewClient(s.cl).ListCommittedOffsets(pctx, unknown...)
+		cancel()
+		if err == nil {
+			err = ends.Error()
+		}
+		if err != nil {
+			if !isCtxErr(err) {
+				a.log.Warn("kstream: listing the changelog ends of standby replicas", "topics", unknown, "error", err)
+			}
+		} else {
+			s.mu.Lock()
+			ends.Each(func(o kadm.ListedOffset) {
+				key := partKey(o.Topic, o.Partition)
+				if r := s.parts[key]; r != nil {
+					if _, ok := r.ends[key]; !ok {
+						r.ends[key] = o.Offset
+					}
+				}
+			})
+			s.mu.Unlock()
+		}
+	}
+	s.mu.Lock()
+	var caught []taskKey
+	for id, r := range s.tasks {
+		if r.caughtUp(a.cfg.acceptableLag) {
+			caught = append(caught, taskKey{id.SubTopology, id.Partition})
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(caught, compareTasks)
+	if !slices.Equal(caught, s.caught) {
+		s.caught = caught
+		a.balancer.caught.Store(&caught)
+	}
+	warming := a.balancer.warming.Load()
+	if warming == nil || time.Since(s.triggeredAt) < warmupRetrigger {
+		return
+	}
+	for _, k := range *warming {
+		if slices.Contains(caught, k) {
+			s.triggeredAt = time.Now()
+			a.rebalance.Store(true)
+			return
+		}
+	}
+}
+
+// caughtUp reports whether the replica is at most lag records behind the
+// known end of each changelog partition it follows.
+func (r *replica) caughtUp(lag int64) bool {
+	for key := range r.stores {
+		end, ok := r.ends[key]
+		if !ok || end-r.offsets[key] > lag {
+			return false
+		}
+	}
+	return true
 }
 
 func (s *standbys) apply(fetches kgo.Fetches) error {
@@ -98,6 +204,13 @@ func (s *standbys) apply(fetches kgo.Fetches) error {
 		r := s.parts[key]
 		if r == nil || err != nil {
 			return // promoted or closed since the fetch
+		}
+		if fp.Err == nil {
+			end := fp.LastStableOffset // read committed
+			if end < 0 {
+				end = fp.HighWatermark
+			}
+			r.ends[key] = end
 		}
 		next := r.offsets[key]
 		buf = buf[:0]
@@ -161,12 +274,19 @@ func (s *standbys) reconcile(assigned *[]taskKey) error {
 		}
 		a.mu.Unlock()
 	}
+	// A replica of a task just assigned active stays for its promotion.
+	promoted := map[runtime.TaskID]bool{}
+	if act := a.balancer.active.Load(); act != nil {
+		for _, k := range *act {
+			promoted[runtime.TaskID{SubTopology: k.sub, Partition: k.p}] = true
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.seen = assigned
 	var errs []error
 	for id, r := range s.tasks {
-		if !want[id] {
+		if !want[id] && !promoted[id] {
 			errs = append(errs, s.remove(id, r), r.rt.Close())
 		}
 	}
@@ -197,7 +317,7 @@ func (s *standbys) add(id runtime.TaskID) error {
 	if err != nil {
 		return err
 	}
-	r := &replica{rt: rt, offsets: map[string]int64{}, stores: map[string]string{}, lastCommit: time.Now()}
+	r := &replica{rt: rt, offsets: map[string]int64{}, ends: map[string]int64{}, stores: map[string]string{}, lastCommit: time.Now()}
 	if rt.Persistent() {
 		ckpt, ok, err := rt.Checkpoint()
 		if err != nil {

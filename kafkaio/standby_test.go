@@ -127,3 +127,48 @@ func TestRevokedTaskReturns(t *testing.T) {
 		checkCounts(t, latestCounts(t, c, out, true), want, true)
 	})
 }
+
+// TestWarmupReplicas starts a second instance next to one that runs every
+// task, with WarmupReplicas and no recovery lag accepted: the stateful
+// tasks the second instance takes move only once its warmup replicas of
+// them have caught up, so it replays nothing of their changelogs (without
+// warmups it restores them in full, as TestRevokedTaskReturns shows), and
+// the counts stay exact.
+func TestWarmupReplicas(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("in"), unique("out"), unique("warmup")
+		const parts = 4
+		mustCreate(t, c, parts, in, out)
+		topo := groupCount(t, in, out)
+		newApp := func() (*kafkaio.App, func() error) {
+			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.WarmupReplicas(2), kafkaio.AcceptableRecoveryLag(0))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, runApp(t, a)
+		}
+		f := newFeeder(t, c, in, 40)
+		a, _ := newApp()
+		waitFor(t, time.Minute, "the first instance to run every task", func() bool { return a.Stats().Tasks == 2*parts })
+		f.feed(4000)
+		waitCaughtUp(t, a, 2*time.Minute)
+
+		b, _ := newApp()
+		waitFor(t, time.Minute, "the second instance to take half the tasks", func() bool {
+			return a.Stats().Tasks == parts && b.Stats().Tasks == parts
+		})
+		if s := b.Stats(); s.Restored != 0 || s.StandbyApplied == 0 {
+			t.Errorf("the second instance replayed %d changelog records in restores and %d in warmups; want 0 and some", s.Restored, s.StandbyApplied)
+		}
+		if p := b.RestoreProgress(); len(p) != 0 {
+			t.Errorf("the second instance restored stores: %+v", p)
+		}
+		if s := b.Stats(); s.Standbys != 0 {
+			t.Errorf("the second instance still holds %d replicas once its tasks moved", s.Standbys)
+		}
+		f.feed(4000)
+		waitCaughtUp(t, a, 2*time.Minute)
+		waitCaughtUp(t, b, 2*time.Minute)
+		checkCounts(t, latestCounts(t, c, out, true), f.want, true)
+	})
+}
