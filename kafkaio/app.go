@@ -182,7 +182,7 @@ type task struct {
 
 // NewApp prepares an application instance for topo. Nothing connects until Run.
 func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
-	cfg := config{maxBatch: 10000, workers: goruntime.GOMAXPROCS(0), acceptableLag: 10_000}
+	cfg := config{maxBatch: 10000, workers: goruntime.GOMAXPROCS(0), acceptableLag: 10_000, warmupReplicas: 2}
 	for _, o := range opts {
 		o(&cfg)
 	}

@@ -77,20 +77,21 @@ func MemoryBudget(bytes int64) Opt { return func(c *config) { c.memoryBudget = b
 // instance holds none.
 func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n } }
 
-// WarmupReplicas makes stateful tasks move between instances only once
-// their new instance holds their state (Kafka Streams' high-availability
-// task assignment, KIP-441, with max.warmup.replicas n). When the balance
-// moves a stateful task (an instance joined, say) to an instance that has
-// no copy of its state within AcceptableRecoveryLag, the task stays where it
-// runs, and the other instance gets a warmup replica of it: a standby,
-// kept current from the changelogs. Once the warmup has caught up, its
-// instance asks the group for a rebalance, and the task moves, restoring
-// only the tail its warmup had not applied. At most n warmups exist at
-// once; the next tasks to move get theirs as those finish. A task whose
-// instance left moves at once, as without the option. Default 0: a task
-// moves as soon as the balance says, and its new instance restores it
-// while it is unavailable (Kafka Streams enables warmups by default, with
-// n = 2).
+// WarmupReplicas sets how many warmup replicas may exist at once (Kafka
+// Streams' max.warmup.replicas; default 2, as there; 0 turns warmups off).
+// With warmups, stateful tasks move between instances only once their new
+// instance holds their state (Kafka Streams' high-availability task
+// assignment, KIP-441): when the balance moves a stateful task (an instance
+// joined, say) to an instance that has no copy of its state within
+// AcceptableRecoveryLag, the task stays where it runs, and the other
+// instance gets a warmup replica of it: a standby, kept current from the
+// changelogs. Once the warmup has caught up, its instance asks the group
+// for a rebalance, and the task moves, restoring only the tail its warmup
+// had not applied. The next tasks to move get their warmups as those
+// finish. A task whose instance left moves at once, as without warmups.
+// Without warmups, a task moves as soon as the balance says, and its new
+// instance restores it while it is unavailable. Every instance of an
+// application must use the same setting.
 func WarmupReplicas(n int) Opt { return func(c *config) { c.warmupReplicas = n } }
 
 // AcceptableRecoveryLag is how many changelog records a standby or warmup

@@ -66,8 +66,9 @@ func TestStandbyPromotion(t *testing.T) {
 }
 
 // TestRevokedTaskReturns checks that a revoked task's state stays on disk: an
-// instance gives half its tasks to a second one, and when the second leaves,
-// the first restores only what the second added to their changelogs.
+// instance gives half its tasks to a second one (at once: no warmups), and
+// when the second leaves, the first restores only what the second added to
+// their changelogs.
 func TestRevokedTaskReturns(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, c cluster) {
 		in, out, app := unique("in"), unique("out"), unique("return")
@@ -76,7 +77,8 @@ func TestRevokedTaskReturns(t *testing.T) {
 		topo := groupCount(t, in, out)
 		changelog := app + "-group-counts-changelog"
 		newApp := func() (*kafkaio.App, func() error) {
-			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20))...)
+			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20),
+				kafkaio.WarmupReplicas(0))...) // tasks move at once, and restore
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,11 +131,11 @@ func TestRevokedTaskReturns(t *testing.T) {
 }
 
 // TestWarmupReplicas starts a second instance next to one that runs every
-// task, with WarmupReplicas and no recovery lag accepted: the stateful
-// tasks the second instance takes move only once its warmup replicas of
-// them have caught up, so it replays nothing of their changelogs (without
-// warmups it restores them in full, as TestRevokedTaskReturns shows), and
-// the counts stay exact.
+// task, with the default warmups and no recovery lag accepted: the
+// stateful tasks the second instance takes move only once its warmup
+// replicas of them have caught up, so it replays nothing of their
+// changelogs (without warmups it restores them in full, as
+// TestRevokedTaskReturns shows), and the counts stay exact.
 func TestWarmupReplicas(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, c cluster) {
 		in, out, app := unique("in"), unique("out"), unique("warmup")
@@ -141,7 +143,7 @@ func TestWarmupReplicas(t *testing.T) {
 		mustCreate(t, c, parts, in, out)
 		topo := groupCount(t, in, out)
 		newApp := func() (*kafkaio.App, func() error) {
-			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.WarmupReplicas(2), kafkaio.AcceptableRecoveryLag(0))...)
+			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.AcceptableRecoveryLag(0))...)
 			if err != nil {
 				t.Fatal(err)
 			}
