@@ -375,6 +375,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.cfg.exactlyOnce {
 		a.balancer.onJoin = a.noteOwned
 	}
+	a.advertiseLocal() // before the first join: a restarted instance's state
 	for _, st := range a.g.SubTopologies {
 		if st.Global {
 			continue
@@ -1826,15 +1827,51 @@ func (a *App) ensureTasks(ctx context.Context) error {
 	if err := a.createTasks(ctx); err != nil {
 		return err
 	}
-	if a.standby == nil {
-		return nil
-	}
 	tasks, gen := a.balancer.assigned.Load(), a.assignGen.Load()
 	if tasks == a.standbySeen.tasks && gen == a.standbySeen.gen {
 		return nil
 	}
 	a.standbySeen.tasks, a.standbySeen.gen = tasks, gen
+	a.advertiseLocal()
+	if a.standby == nil {
+		return nil
+	}
 	return a.standby.reconcile(tasks)
+}
+
+// advertiseLocal tells the group, at the next rebalance, which stateful
+// tasks this instance does not run but holds local state of (a checkpoint
+// in its state directory: tasks it ran before, or restored, whose stores
+// stayed on disk), as Kafka Streams' members report their tasks' local
+// offsets: the leader gives such a task, when its owner left, to a member
+// holding its state (which restores only the tail), and places standbys
+// there first. The loop calls it when the assignment changes.
+func (a *App) advertiseLocal() {
+	if a.db == nil || a.plan == nil {
+		return
+	}
+	a.mu.Lock()
+	running := make(map[runtime.TaskID]bool, len(a.tasks))
+	for id := range a.tasks {
+		running[id] = true
+	}
+	a.mu.Unlock()
+	var local []taskKey
+	for sub, stateful := range a.balancer.stateful {
+		if !stateful || sub >= len(a.plan.subCount) {
+			continue
+		}
+		for p := range a.plan.subCount[sub] {
+			id := runtime.TaskID{SubTopology: sub, Partition: p}
+			if running[id] {
+				continue
+			}
+			if _, ok, err := a.db.Checkpoint(runtime.CheckpointName(a.cfg.appID, id)); ok && err == nil {
+				local = append(local, taskKey{sub, p})
+			}
+		}
+	}
+	a.balancer.local.Store(&local)
 }
 
 func (a *App) createTasks(ctx context.Context) error {

@@ -23,9 +23,10 @@ import (
 // With standbys > 0, the leader also places that many standby replicas of
 // every stateful task on members other than its owner, and sends each member
 // its standby tasks in the user data of its assignment. Members advertise
-// the standby tasks they hold in the user data of their join metadata, so
-// that a standby stays where its state is warm, and an orphaned task (its
-// owner left) goes to a member holding a standby of it.
+// the standby tasks they hold, and the tasks they hold local state of, in
+// the user data of their join metadata, so that a standby stays where its
+// state is warm, and an orphaned task (its owner left) goes to a member
+// holding a standby or local state of it. With warmups, see holdForWarmups.
 //
 // Members also advertise their address (AdvertisedAddr), and the leader
 // sends every member the active and standby tasks of every member that has
@@ -53,6 +54,9 @@ type balancer struct {
 	assigned atomic.Pointer[[]taskKey]
 	warming  atomic.Pointer[[]taskKey]
 	hosts    atomic.Pointer[[]hostTasks]
+	// local is the stateful tasks this member holds local state of without
+	// running them (App.advertiseLocal), advertised with the standbys.
+	local atomic.Pointer[[]taskKey]
 	// active is the active tasks of the latest assignment received: a
 	// standby of one is about to be promoted, not dropped (reconcile may
 	// run between the assignment and onAssigned).
@@ -90,7 +94,14 @@ func (b *balancer) JoinGroupMetadata(interests []string, current map[string][]in
 	sort.Slice(meta.OwnedPartitions, func(i, j int) bool { return meta.OwnedPartitions[i].Topic < meta.OwnedPartitions[j].Topic })
 	var warm []taskKey
 	if w := b.warm.Load(); w != nil {
-		warm = *w
+		warm = slices.Clone(*w)
+	}
+	if l := b.local.Load(); l != nil {
+		for _, k := range *l {
+			if !slices.Contains(warm, k) {
+				warm = append(warm, k)
+			}
+		}
 	}
 	var caught []taskKey
 	if c := b.caught.Load(); c != nil {

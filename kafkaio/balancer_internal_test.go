@@ -185,13 +185,25 @@ func TestBalancerPlacesStandbys(t *testing.T) {
 }
 
 func TestBalancerGivesOrphansToTheirStandbys(t *testing.T) {
+	// The members hold the orphans' state as standbys, or as local state
+	// (App.advertiseLocal): both are advertised as warm.
+	for _, local := range []bool{false, true} {
+		testOrphansToWarmMembers(t, local)
+	}
+}
+
+func testOrphansToWarmMembers(t *testing.T, local bool) {
 	b := &balancer{groups: [][]string{{"r"}}, stateful: []bool{true}, standbys: 1}
 	topics := map[string]int32{"r": 6}
 	// Tasks 0 and 1 lost their owner; m1 and m2 have room for one each, and
-	// hold their standbys crosswise to the order a load-only choice takes.
+	// hold their state crosswise to the order a load-only choice takes.
 	join := func(id string, owned []int32, warm ...taskKey) kmsg.JoinGroupResponseMember {
 		mb := &balancer{groups: b.groups}
-		mb.warm.Store(&warm)
+		if local {
+			mb.local.Store(&warm)
+		} else {
+			mb.warm.Store(&warm)
+		}
 		return member(mb, id, 3, map[string][]int32{"r": owned})
 	}
 	members := []kmsg.JoinGroupResponseMember{
@@ -201,9 +213,9 @@ func TestBalancerGivesOrphansToTheirStandbys(t *testing.T) {
 	}
 	plan, standbys, _ := syncAssignments(t, b, members, topics)
 	if !slices.Contains(plan["m2"]["r"], 0) || !slices.Contains(plan["m1"]["r"], 1) {
-		t.Errorf("orphaned tasks went elsewhere than to their standbys (0 to m2, 1 to m1): %v", plan)
+		t.Errorf("local state %v: orphaned tasks went elsewhere than to the members holding their state (0 to m2, 1 to m1): %v", local, plan)
 	}
-	// Their former standby holders now run them: they get standbys elsewhere.
+	// Their former holders now run them: they get standbys elsewhere.
 	for m, ks := range standbys {
 		for _, k := range ks {
 			if slices.Contains(plan[m]["r"], k.p) {

@@ -1,5 +1,7 @@
 package kafkaio
 
+import "github.com/kstreamgo/kstream/internal/runtime"
+
 // Crash stops a running app as a crash would: no flush, no commit, no end of
 // the open transaction.
 func Crash(a *App) {
@@ -9,3 +11,15 @@ func Crash(a *App) {
 
 // StateDBPath is where an app keeps its state database in a StateDir.
 var StateDBPath = stateDBPath
+
+// LocalTasks returns the tasks (as "sub_partition") that an app advertises
+// holding local state of without running them.
+func LocalTasks(a *App) []string {
+	var out []string
+	if l := a.balancer.local.Load(); l != nil {
+		for _, k := range *l {
+			out = append(out, runtime.TaskID{SubTopology: k.sub, Partition: k.p}.String())
+		}
+	}
+	return out
+}

@@ -1,6 +1,7 @@
 package kafkaio_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -172,5 +173,54 @@ func TestWarmupReplicas(t *testing.T) {
 		waitCaughtUp(t, a, 2*time.Minute)
 		waitCaughtUp(t, b, 2*time.Minute)
 		checkCounts(t, latestCounts(t, c, out, true), f.want, true)
+	})
+}
+
+// TestLocalStateAdvertised: an instance with a state directory advertises
+// the stateful tasks it holds state of without running them (here, those it
+// gave to a second instance), and not those it runs; once the second
+// instance leaves and it runs them again, it advertises none.
+func TestLocalStateAdvertised(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("in"), unique("out"), unique("local")
+		const parts = 4
+		mustCreate(t, c, parts, in, out)
+		topo := groupCount(t, in, out)
+		newApp := func() (*kafkaio.App, func() error) {
+			a, err := kafkaio.NewApp(topo, appOpts(c, app, false, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20),
+				kafkaio.WarmupReplicas(0))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, runApp(t, a)
+		}
+		f := newFeeder(t, c, in, 40)
+		a, _ := newApp()
+		waitFor(t, time.Minute, "the first instance to run every task", func() bool { return a.Stats().Tasks == 2*parts })
+		f.feed(2000)
+		waitCaughtUp(t, a, 2*time.Minute)
+		if l := kafkaio.LocalTasks(a); len(l) != 0 {
+			t.Errorf("running every task, the instance advertises local state of %v", l)
+		}
+		b, stopB := newApp()
+		waitFor(t, time.Minute, "the second instance to take half the tasks", func() bool {
+			return a.Stats().Tasks == parts && b.Stats().Tasks == parts
+		})
+		var given []string // the stateful tasks (sub-topology 1) the second instance runs
+		for _, p := range b.RestoreProgress() {
+			given = append(given, p.Task)
+		}
+		slices.Sort(given)
+		waitFor(t, 30*time.Second, "the first instance to advertise the state of the tasks it gave", func() bool {
+			return slices.Equal(kafkaio.LocalTasks(a), given)
+		})
+		if len(given) != parts/2 {
+			t.Errorf("the second instance restored %v, want %d stateful tasks", given, parts/2)
+		}
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the first instance to run every task again", func() bool { return a.Stats().Tasks == 2*parts })
+		waitFor(t, 30*time.Second, "the first instance to advertise no local state", func() bool { return len(kafkaio.LocalTasks(a)) == 0 })
 	})
 }

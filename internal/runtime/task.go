@@ -612,7 +612,11 @@ func (t *Task) restoreBatch(ap batchApplier, timestamped bool, check func(key, v
 }
 
 // CheckpointName is the name of the task's checkpoint in the DB.
-func (t *Task) CheckpointName() string { return t.cfg.AppID + "/" + t.ID.String() }
+func (t *Task) CheckpointName() string { return CheckpointName(t.cfg.AppID, t.ID) }
+
+// CheckpointName is the name of the checkpoint of task id of application
+// appID in its DB.
+func CheckpointName(appID string, id TaskID) string { return appID + "/" + id.String() }
 
 // Persistent reports whether the task's stores live in a DB (with
 // checkpoints) rather than in memory.
