@@ -139,27 +139,8 @@ func TestRevokedTaskReturns(t *testing.T) {
 // TestRevokedTaskReturns shows), and the counts stay exact.
 func TestWarmupReplicas(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, c cluster) {
-		in, out, app := unique("in"), unique("out"), unique("warmup")
-		const parts = 4
-		mustCreate(t, c, parts, in, out)
-		topo := groupCount(t, in, out)
-		newApp := func() (*kafkaio.App, func() error) {
-			a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.AcceptableRecoveryLag(0))...)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return a, runApp(t, a)
-		}
-		f := newFeeder(t, c, in, 40)
-		a, _ := newApp()
-		waitFor(t, time.Minute, "the first instance to run every task", func() bool { return a.Stats().Tasks == 2*parts })
-		f.feed(4000)
-		waitCaughtUp(t, a, 2*time.Minute)
-
-		b, _ := newApp()
-		waitFor(t, time.Minute, "the second instance to take half the tasks", func() bool {
-			return a.Stats().Tasks == parts && b.Stats().Tasks == parts
-		})
+		h := handOver(t, c, "warmup", true, 4000, func() []kafkaio.Opt { return []kafkaio.Opt{kafkaio.AcceptableRecoveryLag(0)} })
+		a, b, f := h.a, h.b, h.f
 		if s := b.Stats(); s.Restored != 0 || s.StandbyApplied == 0 {
 			t.Errorf("the second instance replayed %d changelog records in restores and %d in warmups; want 0 and some", s.Restored, s.StandbyApplied)
 		}
@@ -172,7 +153,7 @@ func TestWarmupReplicas(t *testing.T) {
 		f.feed(4000)
 		waitCaughtUp(t, a, 2*time.Minute)
 		waitCaughtUp(t, b, 2*time.Minute)
-		checkCounts(t, latestCounts(t, c, out, true), f.want, true)
+		checkCounts(t, latestCounts(t, c, h.out, true), f.want, true)
 	})
 }
 
@@ -182,30 +163,15 @@ func TestWarmupReplicas(t *testing.T) {
 // instance leaves and it runs them again, it advertises none.
 func TestLocalStateAdvertised(t *testing.T) {
 	forEachCluster(t, func(t *testing.T, c cluster) {
-		in, out, app := unique("in"), unique("out"), unique("local")
 		const parts = 4
-		mustCreate(t, c, parts, in, out)
-		topo := groupCount(t, in, out)
-		newApp := func() (*kafkaio.App, func() error) {
-			a, err := kafkaio.NewApp(topo, appOpts(c, app, false, kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20),
-				kafkaio.WarmupReplicas(0))...)
-			if err != nil {
-				t.Fatal(err)
+		h := handOver(t, c, "local", false, 2000, func() []kafkaio.Opt {
+			return []kafkaio.Opt{kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64 << 20), kafkaio.WarmupReplicas(0)}
+		}, func(a *kafkaio.App) {
+			if l := kafkaio.LocalTasks(a); len(l) != 0 {
+				t.Errorf("running every task, the instance advertises local state of %v", l)
 			}
-			return a, runApp(t, a)
-		}
-		f := newFeeder(t, c, in, 40)
-		a, _ := newApp()
-		waitFor(t, time.Minute, "the first instance to run every task", func() bool { return a.Stats().Tasks == 2*parts })
-		f.feed(2000)
-		waitCaughtUp(t, a, 2*time.Minute)
-		if l := kafkaio.LocalTasks(a); len(l) != 0 {
-			t.Errorf("running every task, the instance advertises local state of %v", l)
-		}
-		b, stopB := newApp()
-		waitFor(t, time.Minute, "the second instance to take half the tasks", func() bool {
-			return a.Stats().Tasks == parts && b.Stats().Tasks == parts
 		})
+		a, b, stopB := h.a, h.b, h.stopB
 		var given []string // the stateful tasks (sub-topology 1) the second instance runs
 		for _, p := range b.RestoreProgress() {
 			given = append(given, p.Task)
@@ -223,4 +189,45 @@ func TestLocalStateAdvertised(t *testing.T) {
 		waitFor(t, time.Minute, "the first instance to run every task again", func() bool { return a.Stats().Tasks == 2*parts })
 		waitFor(t, 30*time.Second, "the first instance to advertise no local state", func() bool { return len(kafkaio.LocalTasks(a)) == 0 })
 	})
+}
+
+// handedOver is what handOver started.
+type handedOver struct {
+	a, b  *kafkaio.App
+	stopB func() error
+	f     *feeder
+	out   string
+}
+
+// handOver runs a group count (app name prefix, 4 partitions, exactly-once
+// or not) on a first instance until it runs every task and has counted n
+// records, calls each of before with it, then starts a second instance and
+// waits until each runs half the tasks. opts gives each instance's options
+// (called once per instance: a state directory each).
+func handOver(t *testing.T, c cluster, name string, eos bool, n int, opts func() []kafkaio.Opt, before ...func(*kafkaio.App)) handedOver {
+	t.Helper()
+	in, out, app := unique("in"), unique("out"), unique(name)
+	const parts = 4
+	mustCreate(t, c, parts, in, out)
+	topo := groupCount(t, in, out)
+	newApp := func() (*kafkaio.App, func() error) {
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, eos, opts()...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, runApp(t, a)
+	}
+	h := handedOver{f: newFeeder(t, c, in, 40), out: out}
+	h.a, _ = newApp()
+	waitFor(t, time.Minute, "the first instance to run every task", func() bool { return h.a.Stats().Tasks == 2*parts })
+	h.f.feed(n)
+	waitCaughtUp(t, h.a, 2*time.Minute)
+	for _, fn := range before {
+		fn(h.a)
+	}
+	h.b, h.stopB = newApp()
+	waitFor(t, time.Minute, "the second instance to take half the tasks", func() bool {
+		return h.a.Stats().Tasks == parts && h.b.Stats().Tasks == parts
+	})
+	return h
 }
