@@ -539,9 +539,11 @@ func compareTasks(x, y taskKey) int {
 
 // balanceClass assigns tasks to members, perfectly balanced within the
 // class: every member gets base tasks, extra of them one more. A task stays
-// with its previous owner when the balance allows; an orphaned task goes to a
-// member holding a standby of it when the balance allows, else to the least
-// loaded (in the class, then in total).
+// with its previous owner when the balance allows; an owner with more than
+// its share keeps first the tasks no other member holds state of (a
+// standby, or local state), so that it gives up those others hold. A task
+// given up, or orphaned, goes to a member holding its state when the
+// balance allows, else to the least loaded (in the class, then in total).
 func (b *balancer) balanceClass(tasks []taskKey, nMembers int, owner map[taskKey]int, warm map[taskKey][]int, total []int, assigned map[taskKey]int) {
 	base, extra := len(tasks)/nMembers, len(tasks)%nMembers
 	load := make([]int, nMembers)
@@ -558,9 +560,22 @@ func (b *balancer) balanceClass(tasks []taskKey, nMembers int, owner map[taskKey
 		total[m]++
 		return true
 	}
-	for _, k := range tasks {
-		if m, ok := owner[k]; ok && take(m) {
-			assigned[k] = m
+	warmElsewhere := func(k taskKey, owner int) bool {
+		for _, m := range warm[k] {
+			if m != owner {
+				return true
+			}
+		}
+		return false
+	}
+	for _, second := range []bool{false, true} {
+		for _, k := range tasks {
+			if _, done := assigned[k]; done {
+				continue
+			}
+			if m, ok := owner[k]; ok && warmElsewhere(k, m) == second && take(m) {
+				assigned[k] = m
+			}
 		}
 	}
 	byLoad := make([]int, nMembers)

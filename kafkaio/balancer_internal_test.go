@@ -407,3 +407,29 @@ func syncWarmups(t *testing.T, b *balancer, members []kmsg.JoinGroupResponseMemb
 	}
 	return out
 }
+
+// TestBalancerGivesUpTasksHeldElsewhere: an owner with more than its share
+// gives up the tasks another member holds state of (here local state of
+// tasks 0 and 1, which the owner would otherwise keep, being first), and
+// keeps the others.
+func TestBalancerGivesUpTasksHeldElsewhere(t *testing.T) {
+	b := &balancer{groups: [][]string{{"r"}}, stateful: []bool{true}}
+	topics := map[string]int32{"r": 4}
+	back := &balancer{groups: b.groups}
+	back.local.Store(&[]taskKey{{0, 0}, {0, 1}})
+	members := []kmsg.JoinGroupResponseMember{
+		member(&balancer{groups: b.groups}, "m0", 2, map[string][]int32{"r": {0, 1, 2, 3}}),
+		member(back, "m1", 2, nil),
+	}
+	plan := balance(t, b, members, topics)
+	if got := plan["m0"]["r"]; !slices.Equal(got, []int32{2, 3}) {
+		t.Errorf("the owner keeps tasks %v, want 2 and 3 (it gives up 0 and 1, whose state m1 holds)", got)
+	}
+	// Next round, m0 owning 2 and 3: m1 gets 0 and 1.
+	members[0] = member(&balancer{groups: b.groups}, "m0", 3, map[string][]int32{"r": {2, 3}})
+	members[1] = member(back, "m1", 3, nil)
+	plan = balance(t, b, members, topics)
+	if got := plan["m1"]["r"]; !slices.Equal(got, []int32{0, 1}) {
+		t.Errorf("m1 gets tasks %v, want 0 and 1", got)
+	}
+}
