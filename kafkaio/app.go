@@ -1726,14 +1726,9 @@ func (a *App) noteOwned(current map[string][]int32) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for id := range a.assigned {
-		owned := false
-		for topic, sub := range a.plan.readers {
-			if sub == id.SubTopology && slices.Contains(current[topic], id.Partition) {
-				owned = true
-				break
-			}
-		}
-		if !owned {
+		if !slices.ContainsFunc(a.balancer.groups[id.SubTopology], func(topic string) bool {
+			return slices.Contains(current[topic], id.Partition)
+		}) {
 			if a.unowned == nil {
 				a.unowned = map[runtime.TaskID]bool{}
 			}
@@ -1750,13 +1745,11 @@ func (a *App) dropUnowned() {
 		if !a.assigned[id] {
 			continue // dropped meanwhile
 		}
-		for topic, sub := range a.plan.readers {
-			if sub == id.SubTopology {
-				if parts == nil {
-					parts = map[string][]int32{}
-				}
-				parts[topic] = append(parts[topic], id.Partition)
+		for _, topic := range a.balancer.groups[id.SubTopology] {
+			if parts == nil {
+				parts = map[string][]int32{}
 			}
+			parts[topic] = append(parts[topic], id.Partition)
 		}
 	}
 	a.unowned = nil

@@ -441,7 +441,7 @@ func (b *balancer) Balance(cb *kgo.ConsumerBalancer, topics map[string]int32) kg
 	if standbys == nil && hosts == nil && b.warmups == 0 {
 		return plan
 	}
-	return &userDataPlan{BalancePlan: plan, members: members, standbys: standbys, warmups: warmups, hosts: hosts, v3: b.warmups > 0}
+	return &userDataPlan{BalancePlan: plan, members: members, standbys: standbys, warmups: warmups, hosts: hosts}
 }
 
 // holdForWarmups keeps each stateful task that the balance moves to a
@@ -647,9 +647,8 @@ type userDataPlan struct {
 	*kgo.BalancePlan
 	members  []kmsg.JoinGroupResponseMember
 	standbys [][]taskKey // by member index; nil without standbys
-	warmups  [][]taskKey // by member index; nil without warmups
+	warmups  [][]taskKey // by member index; nil without warmups (then version 2)
 	hosts    []hostTasks
-	v3       bool // write version 3 (warmups)
 }
 
 func (p *userDataPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignment {
@@ -674,7 +673,7 @@ func (p *userDataPlan) IntoSyncAssignment() []kmsg.SyncGroupRequestGroupAssignme
 		if p.warmups != nil {
 			warmups = p.warmups[m]
 		}
-		a.UserData = appendAssignmentData(nil, standbys, warmups, p.hosts, p.v3)
+		a.UserData = appendAssignmentData(nil, standbys, warmups, p.hosts, p.warmups != nil)
 		out[i].MemberAssignment = a.AppendTo(nil)
 	}
 	return out

@@ -49,8 +49,8 @@ func newTelemetry(a *App) (*telemetry, error) {
 	m := mp.Meter(instrumentation)
 	tel := &telemetry{tracer: tp.Tracer(instrumentation)}
 	var errs []error
-	counter := func(name, desc string) metric.Int64Counter {
-		c, err := m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit("{record}"))
+	counter := func(name, desc, unit string) metric.Int64Counter {
+		c, err := m.Int64Counter(name, metric.WithDescription(desc), metric.WithUnit(unit))
 		errs = append(errs, err)
 		return c
 	}
@@ -59,15 +59,12 @@ func newTelemetry(a *App) (*telemetry, error) {
 		errs = append(errs, err)
 		return h
 	}
-	tel.processed = counter("kstream.records.processed", "Input records processed, by task and source topic.")
-	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task and topic.")
-	tel.dropped = counter("kstream.records.dropped", "Records dropped by design (late records, null keys, unusable tombstones), by node.")
-	tel.nodeRecords = counter("kstream.node.records", "Records each node received, by task and node (with kafkaio.NodeMetrics only).")
-	enforced, err := m.Int64Counter("kstream.task.enforced_processing", metric.WithUnit("{batch}"),
-		metric.WithDescription("Task batches processed without waiting any more for an input that had no record buffered (Kafka Streams' enforced-processing-total), by task."))
-	tel.enforced = enforced
-	errs = append(errs, err)
-	tel.skipped = counter("kstream.records.skipped", "Records skipped or dead-lettered by an error policy, by task.")
+	tel.processed = counter("kstream.records.processed", "Input records processed, by task and source topic.", "{record}")
+	tel.produced = counter("kstream.records.produced", "Records produced to output, repartition and changelog topics, by task and topic.", "{record}")
+	tel.dropped = counter("kstream.records.dropped", "Records dropped by design (late records, null keys, unusable tombstones), by node.", "{record}")
+	tel.nodeRecords = counter("kstream.node.records", "Records each node received, by task and node (with kafkaio.NodeMetrics only).", "{record}")
+	tel.enforced = counter("kstream.task.enforced_processing", "Task batches processed without waiting any more for an input that had no record buffered (Kafka Streams' enforced-processing-total), by task.", "{batch}")
+	tel.skipped = counter("kstream.records.skipped", "Records skipped or dead-lettered by an error policy, by task.", "{record}")
 	tel.processTime = histogram("kstream.process.duration", "Time to process one task's batch of a poll.", "s")
 	tel.commitTime = histogram("kstream.commit.duration", "Time of a commit: flush and offset commit, or transaction end.", "s")
 	tel.e2e = histogram("kstream.record.e2e_latency", "End-to-end latency of the oldest record of each task batch: processing end minus record timestamp.", "ms")

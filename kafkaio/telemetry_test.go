@@ -203,15 +203,7 @@ func TestNodeMetrics(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		a, err := kafkaio.NewApp(topo, appOpts(c, app, false, kafkaio.MeterProvider(mp), kafkaio.NodeMetrics())...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop := runApp(t, a)
-		waitCaughtUp(t, a, time.Minute)
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
+		runToEnd(t, topo, appOpts(c, app, false, kafkaio.MeterProvider(mp), kafkaio.NodeMetrics())...)
 		var rm metricdata.ResourceMetrics
 		if err := reader.Collect(context.Background(), &rm); err != nil {
 			t.Fatal(err)

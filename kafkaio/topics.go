@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -233,11 +234,7 @@ func planTopics(ctx context.Context, cl *kgo.Client, g *graph.Topology, cfg *con
 		for k, v := range cfg.topicConfigs { // never cleanup.policy (NewApp)
 			configs[k] = kadm.StringPtr(v)
 		}
-		replication := int16(-1)
-		if cfg.replication > 0 {
-			replication = cfg.replication
-		}
-		resp, err := adm.CreateTopics(ctx, want, replication, configs, t)
+		resp, err := adm.CreateTopics(ctx, want, cmp.Or(cfg.replication, -1), configs, t)
 		if err != nil {
 			return nil, fmt.Errorf("kafkaio: creating topic %s: %w", t, err)
 		}

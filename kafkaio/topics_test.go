@@ -26,18 +26,10 @@ func TestInternalTopicOptions(t *testing.T) {
 		if c.name != "embedded" {
 			rf = 1
 		}
-		app, err := kafkaio.NewApp(groupCount(t, in, out), appOpts(c, appID, false,
+		runToEnd(t, groupCount(t, in, out), appOpts(c, appID, false,
 			kafkaio.OnDeserializationError(kafkaio.PolicyDeadLetter), kafkaio.InternalTopicReplication(rf),
 			kafkaio.InternalTopicConfig("max.message.bytes", "2000000"),
 			kafkaio.InternalTopicConfig("segment.bytes", "10485760"))...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		stop := runApp(t, app)
-		waitCaughtUp(t, app, time.Minute)
-		if err := stop(); err != nil {
-			t.Fatal(err)
-		}
 
 		cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...))
 		if err != nil {
