@@ -1147,13 +1147,18 @@ func (a *App) checkpoint(cl *kgo.Client) error {
 			continue
 		}
 		if t.ckpt == nil {
-			t.ckpt = map[string]int64{}
+			// The restore's checkpoint: where each changelog partition
+			// was restored to stays the position until the task writes.
+			if t.ckpt, _, _ = t.rt.Checkpoint(); t.ckpt == nil {
+				t.ckpt = map[string]int64{}
+			}
 		}
 		p := t.rt.ID.Partition
 		for _, topic := range t.rt.Changelogs() {
 			k := partKey(topic, p)
 			if o, ok := acked[k]; ok {
-				t.ckpt[k] = o
+				// acked may be of an earlier run of the task here.
+				t.ckpt[k] = max(t.ckpt[k], o)
 			} else if o, ok := committed[topic][p]; ok && o.Offset >= 0 {
 				t.ckpt[k] = o.Offset // a source table's topic: the input offset
 			}
