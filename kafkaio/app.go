@@ -375,7 +375,6 @@ func (a *App) Run(ctx context.Context) (err error) {
 	if a.cfg.exactlyOnce {
 		a.balancer.onJoin = a.noteOwned
 	}
-	a.advertiseLocal() // before the first join: a restarted instance's state
 	for _, st := range a.g.SubTopologies {
 		if st.Global {
 			continue
@@ -388,6 +387,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 				a.balancer.stateful[st.ID] = true
 			}
 		}
+	}
+	// Before the first join: a restarted instance's state, and how far
+	// behind it is.
+	a.advertiseLocal()
+	if l := a.balancer.local.Load(); l != nil && len(*l) > 0 {
+		caught := a.localCaughtUp(ctx, a.adm, *l)
+		a.balancer.localCaught.Store(&caught)
 	}
 	if a.cfg.standbyReplicas > 0 || a.cfg.warmupReplicas > 0 {
 		if err := a.startStandbys(ctx); err != nil {
@@ -1870,6 +1876,70 @@ func (a *App) advertiseLocal() {
 		}
 	}
 	a.balancer.local.Store(&local)
+}
+
+// localCaughtUp returns the tasks of local (App.advertiseLocal) whose
+// checkpoints are within the acceptable recovery lag of their changelogs'
+// ends (the last stable offsets): summed over a task's changelog
+// partitions, as Kafka Streams' leader measures the lag of a member's local
+// task offsets. The group's leader moves such a task to this member at
+// once, without a warmup, and it restores only that tail. Without warmups,
+// or when the ends cannot be listed, it returns none.
+func (a *App) localCaughtUp(ctx context.Context, adm *kadm.Client, local []taskKey) []taskKey {
+	if a.db == nil || a.balancer.warmups == 0 || len(local) == 0 {
+		return nil
+	}
+	changelogs := func(sub int) []string {
+		var out []string
+		for _, spec := range a.g.SubTopologies[sub].Stores {
+			if !spec.Global {
+				out = append(out, spec.Changelog.Resolve(a.cfg.appID))
+			}
+		}
+		return out
+	}
+	var topics []string
+	for _, k := range local {
+		for _, t := range changelogs(k.sub) {
+			if !slices.Contains(topics, t) {
+				topics = append(topics, t)
+			}
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ends, err := adm.ListCommittedOffsets(lctx, topics...)
+	cancel()
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		if !isCtxErr(err) {
+			a.log.Warn("kstream: listing the changelog ends of local state", "topics", topics, "error", err)
+		}
+		return nil
+	}
+	var caught []taskKey
+	for _, k := range local {
+		ckpt, ok, err := a.db.Checkpoint(runtime.CheckpointName(a.cfg.appID, runtime.TaskID{SubTopology: k.sub, Partition: k.p}))
+		if !ok || err != nil {
+			continue
+		}
+		var lag int64
+		known := true
+		for _, t := range changelogs(k.sub) {
+			end, ok := ends.Lookup(t, k.p)
+			c := ckpt[partKey(t, k.p)] // none: the restore starts at the log's start, at least 0
+			if !ok || c > end.Offset {
+				known = false // ahead: a recreated changelog, restored in full
+				break
+			}
+			lag += end.Offset - c
+		}
+		if known && lag <= a.cfg.acceptableLag {
+			caught = append(caught, k)
+		}
+	}
+	return caught
 }
 
 func (a *App) createTasks(ctx context.Context) error {

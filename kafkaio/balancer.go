@@ -55,8 +55,14 @@ type balancer struct {
 	warming  atomic.Pointer[[]taskKey]
 	hosts    atomic.Pointer[[]hostTasks]
 	// local is the stateful tasks this member holds local state of without
-	// running them (App.advertiseLocal), advertised with the standbys.
-	local atomic.Pointer[[]taskKey]
+	// running them (App.advertiseLocal), advertised with the standbys;
+	// localCaught those whose checkpoints were within the acceptable
+	// recovery lag when last looked at (App.localCaughtUp), advertised as
+	// caught up with warmups: a returning instance takes them back at once.
+	local       atomic.Pointer[[]taskKey]
+	localCaught atomic.Pointer[[]taskKey]
+	// warmupsReceived counts the warmup tasks of the assignments received.
+	warmupsReceived atomic.Int64
 	// active is the active tasks of the latest assignment received: a
 	// standby of one is about to be promoted, not dropped (reconcile may
 	// run between the assignment and onAssigned).
@@ -105,7 +111,14 @@ func (b *balancer) JoinGroupMetadata(interests []string, current map[string][]in
 	}
 	var caught []taskKey
 	if c := b.caught.Load(); c != nil {
-		caught = *c
+		caught = slices.Clone(*c)
+	}
+	if lc, l := b.localCaught.Load(), b.local.Load(); lc != nil && l != nil {
+		for _, k := range *lc {
+			if slices.Contains(*l, k) && !slices.Contains(caught, k) {
+				caught = append(caught, k)
+			}
+		}
 	}
 	meta.UserData = appendMemberData(nil, b.addr, warm, caught, b.warmups > 0)
 	return meta.AppendTo(nil)
@@ -137,6 +150,7 @@ func (b *balancer) ParseSyncAssignment(assignment []byte) (map[string][]int32, e
 	b.active.Store(&active)
 	b.assigned.Store(&standbys)
 	b.warming.Store(&warmups)
+	b.warmupsReceived.Add(int64(len(warmups)))
 	b.hosts.Store(&hosts)
 	return m, nil
 }

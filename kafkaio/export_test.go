@@ -23,3 +23,7 @@ func LocalTasks(a *App) []string {
 	}
 	return out
 }
+
+// WarmupsReceived returns the number of warmup tasks in the assignments an
+// app received, summed over them.
+func WarmupsReceived(a *App) int64 { return a.balancer.warmupsReceived.Load() }

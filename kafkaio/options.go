@@ -83,7 +83,8 @@ func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n
 // instance holds their state (Kafka Streams' high-availability task
 // assignment, KIP-441): when the balance moves a stateful task (an instance
 // joined, say) to an instance that has no copy of its state within
-// AcceptableRecoveryLag, the task stays where it runs, and the other
+// AcceptableRecoveryLag (a standby, or with StateDir local state, such as
+// a restarted instance's), the task stays where it runs, and the other
 // instance gets a warmup replica of it: a standby, kept current from the
 // changelogs. Once the warmup has caught up, its instance asks the group
 // for a rebalance, and the task moves, restoring only the tail its warmup
@@ -95,9 +96,10 @@ func StandbyReplicas(n int) Opt { return func(c *config) { c.standbyReplicas = n
 func WarmupReplicas(n int) Opt { return func(c *config) { c.warmupReplicas = n } }
 
 // AcceptableRecoveryLag is how many changelog records a standby or warmup
-// replica may be behind for its instance to count as holding the task's
-// state (Kafka Streams' acceptable.recovery.lag). Default: 10,000; 0: none
-// behind. The task restores what its replica was behind when it moves. See
+// replica, or the local state in StateDir of a task the instance does not
+// run (its checkpoint), may be behind for its instance to count as holding
+// the task's state (Kafka Streams' acceptable.recovery.lag), summed over the
+// task's changelog partitions. Default: 10,000; 0: none behind. The task restores what its replica was behind when it moves. See
 // WarmupReplicas.
 func AcceptableRecoveryLag(records int64) Opt { return func(c *config) { c.acceptableLag = records } }
 

@@ -44,6 +44,7 @@ type standbys struct {
 	probedAt    time.Time
 	caught      []taskKey
 	triggeredAt time.Time
+	localAt     time.Time // when the lag of local state was last measured
 
 	applied atomic.Int64
 	done    chan struct{}
@@ -111,11 +112,16 @@ func (s *standbys) run(ctx context.Context) {
 // rebalances every 10 minutes (probing.rebalance.interval.ms).
 const warmupRetrigger = 5 * time.Second
 
+// localLagInterval is how often a member measures again how far behind the
+// local state it advertises is (the changelogs move on meanwhile).
+const localLagInterval = 5 * time.Second
+
 // track finds the replicas within the acceptable recovery lag and
 // advertises them (the group's leader moves a task to a member that holds it
 // caught up), then asks for a rebalance once a warmup replica of the latest
 // assignment has caught up. Changelog ends that no fetch gave (nothing to
-// fetch) are asked of the broker, at most every second.
+// fetch) are asked of the broker, at most every second. It also measures
+// again, every localLagInterval, the lag of the local state advertised.
 func (s *standbys) track(ctx context.Context) {
 	a := s.a
 	s.mu.Lock()
@@ -168,6 +174,11 @@ func (s *standbys) track(ctx context.Context) {
 	if !slices.Equal(caught, s.caught) {
 		s.caught = caught
 		a.balancer.caught.Store(&caught)
+	}
+	if l := a.balancer.local.Load(); l != nil && len(*l) > 0 && time.Since(s.localAt) >= localLagInterval {
+		s.localAt = time.Now()
+		lc := a.localCaughtUp(ctx, kadm.NewClient(s.cl), *l)
+		a.balancer.localCaught.Store(&lc)
 	}
 	warming := a.balancer.warming.Load()
 	if warming == nil || time.Since(s.triggeredAt) < warmupRetrigger {

@@ -191,12 +191,67 @@ func TestLocalStateAdvertised(t *testing.T) {
 	})
 }
 
-// handedOver is what handOver started.
+// TestReturningInstanceSkipsWarmup: an instance that comes back with its
+// state directory advertises how far behind its local state is. Current
+// (nothing was counted while it was away), its tasks move back to it at
+// once, with no warmup and nothing to restore; behind (more was counted),
+// it warms them up first.
+func TestReturningInstanceSkipsWarmup(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		const parts = 4
+		dirA, dirB := t.TempDir(), t.TempDir()
+		started := 0
+		h := handOver(t, c, "return", false, 2000, func() []kafkaio.Opt {
+			dir := dirB // the second instance, and each return of it
+			if started == 0 {
+				dir = dirA
+			}
+			started++
+			return []kafkaio.Opt{kafkaio.StateDir(dir), kafkaio.MemoryBudget(64 << 20), kafkaio.AcceptableRecoveryLag(0)}
+		})
+		a, stopB := h.a, h.stopB
+		returns := func(current bool) {
+			t.Helper()
+			if err := stopB(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, time.Minute, "the first instance to run every task again", func() bool { return a.Stats().Tasks == 2*parts })
+			if !current {
+				h.f.feed(2000)
+				waitCaughtUp(t, a, 2*time.Minute)
+			}
+			var b *kafkaio.App
+			b, stopB = h.newApp()
+			waitFor(t, time.Minute, "the returning instance to take half the tasks", func() bool {
+				return a.Stats().Tasks == parts && b.Stats().Tasks == parts
+			})
+			warmups, s := kafkaio.WarmupsReceived(b), b.Stats()
+			switch {
+			case current && (warmups != 0 || s.Restored != 0):
+				t.Errorf("returning current, the instance got %d warmups and restored %d records; want none", warmups, s.Restored)
+			case !current && (warmups == 0 || s.StandbyApplied == 0):
+				t.Errorf("returning behind, the instance got %d warmups, which replayed %d records; want some", warmups, s.StandbyApplied)
+			}
+		}
+		returns(true)
+		returns(false)
+		h.f.feed(1000)
+		waitCaughtUp(t, a, 2*time.Minute)
+		checkCounts(t, latestCounts(t, c, h.out, false), h.f.want, true) // every stop was clean
+		if err := stopB(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// handedOver is what handOver started, and newApp starts another instance
+// of the same application (with the next options of opts).
 type handedOver struct {
-	a, b  *kafkaio.App
-	stopB func() error
-	f     *feeder
-	out   string
+	a, b   *kafkaio.App
+	stopB  func() error
+	f      *feeder
+	out    string
+	newApp func() (*kafkaio.App, func() error)
 }
 
 // handOver runs a group count (app name prefix, 4 partitions, exactly-once
@@ -217,7 +272,7 @@ func handOver(t *testing.T, c cluster, name string, eos bool, n int, opts func()
 		}
 		return a, runApp(t, a)
 	}
-	h := handedOver{f: newFeeder(t, c, in, 40), out: out}
+	h := handedOver{f: newFeeder(t, c, in, 40), out: out, newApp: newApp}
 	h.a, _ = newApp()
 	waitFor(t, time.Minute, "the first instance to run every task", func() bool { return h.a.Stats().Tasks == 2*parts })
 	h.f.feed(n)
