@@ -115,6 +115,9 @@ func tableSourceMake[K, V any](n *graph.Node, store string, ks serde.Serde[K], v
 			return nil, err
 		}
 		r := tableReader[K, V]{st: st, ks: ks, vs: vs}
+		// With no node downstream (a global table, a table only joined
+		// with), no one takes the old value: it is not read.
+		leaf := len(children) == 0
 		var vbuf []byte
 		var c change[V]
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
@@ -122,7 +125,16 @@ func tableSourceMake[K, V any](n *graph.Node, store string, ks serde.Serde[K], v
 				tc.Drop(n.Name)
 				return
 			}
-			old, _, found, err := r.get(k)
+			var old V
+			var found bool
+			var err error
+			if leaf {
+				if r.kbuf, err = ks.Append(r.kbuf[:0], k); err != nil {
+					err = fmt.Errorf("encoding key: %w", err)
+				}
+			} else {
+				old, _, found, err = r.get(k)
+			}
 			if err != nil {
 				tc.Fail(n.Name, err)
 				return
