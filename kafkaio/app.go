@@ -2027,6 +2027,11 @@ type Stats struct {
 	// applied.
 	Standbys       int
 	StandbyApplied int64
+	// GlobalApplied counts the records of global tables' topics applied to
+	// the instance's global stores, their bootstrap included. With a
+	// StateDir, the stores and their checkpoint stay on disk, and a restart
+	// reads only the records after it.
+	GlobalApplied int64
 	// EnforcedProcessing counts the task batches processed while an input
 	// of the task had no record buffered and the task did not wait for it
 	// any more (Kafka Streams' enforced-processing-total): the input was
@@ -2051,13 +2056,16 @@ func (a *App) Stats() Stats {
 			paused += len(ps)
 		}
 	}
-	sb := a.standby
+	sb, g := a.standby, a.global
 	a.mu.Unlock()
 	st := Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
 		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n, EnforcedProcessing: a.enforced.Load(),
 		PausedPartitions: paused}
 	if sb != nil {
 		st.Standbys, st.StandbyApplied = sb.count(), sb.applied.Load()
+	}
+	if g != nil {
+		st.GlobalApplied = g.applied.Load()
 	}
 	return st
 }

@@ -2,8 +2,10 @@ package kafkaio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -15,11 +17,23 @@ import (
 
 // globalTables keeps the instance's global stores current: one task reads
 // every partition of the global topics on its own goroutine and client.
+// Other goroutines (tasks, interactive queries) read the stores through
+// reader. With a state directory the stores are in the state DB and
+// checkpointed with each fetch applied, so that a restart reads only the
+// records after the checkpoint; without one they are in memory and a
+// restart reads the topics again from the start.
 type globalTables struct {
-	task   *runtime.Task
-	cl     *kgo.Client
-	mu     sync.Mutex // serializes the task
+	task *runtime.Task
+	cl   *kgo.Client
+	// mu is held by the reading goroutine while it applies a fetch (and
+	// commits it) or closes the task, and by readers while they read, so
+	// that they see every fetch whole.
+	mu     sync.RWMutex
 	closed bool
+	// next is, with a state directory, the next offset of each global
+	// partition ("topic/p"): the checkpoint.
+	next    map[string]int64
+	applied atomic.Int64 // records applied to the stores, bootstrap included
 }
 
 // close closes the global task once the reading goroutine is out of it.
@@ -32,61 +46,129 @@ func (g *globalTables) close() {
 	}
 }
 
-// lockedStore lets the global goroutine write a store that tasks on other
-// goroutines read.
-type lockedStore struct {
-	mu sync.RWMutex
-	s  state.Store
+// reader returns global store name for reads from other goroutines.
+func (g *globalTables) reader(name string) state.Store {
+	s := g.task.Store(name)
+	if s == nil {
+		return nil
+	}
+	return &globalReader{g: g, s: s}
 }
 
-func (l *lockedStore) Get(k []byte) ([]byte, bool, error) {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	v, ok, err := l.s.Get(k)
+// globalReader reads a global store from any goroutine; writes are refused.
+type globalReader struct {
+	g *globalTables
+	s state.Store
+}
+
+var errGlobalReadOnly = errors.New("kafkaio: a global store is read-only")
+
+func (r *globalReader) Get(k []byte) ([]byte, bool, error) {
+	r.g.mu.RLock()
+	defer r.g.mu.RUnlock()
+	if r.g.closed {
+		return nil, false, state.ErrClosed
+	}
+	v, ok, err := r.s.Get(k)
 	if ok {
 		v = append([]byte(nil), v...) // the store may reuse its memory on the next write
 	}
 	return v, ok, err
 }
 
-func (l *lockedStore) Put(k, v []byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.s.Put(k, v)
+func (r *globalReader) Range(lo, hi []byte, fn func(k, v []byte) bool) error {
+	r.g.mu.RLock()
+	defer r.g.mu.RUnlock()
+	if r.g.closed {
+		return state.ErrClosed
+	}
+	return r.s.Range(lo, hi, fn)
 }
 
-func (l *lockedStore) Delete(k []byte) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.s.Delete(k)
-}
+func (r *globalReader) Put(k, v []byte) error { return errGlobalReadOnly }
+func (r *globalReader) Delete(k []byte) error { return errGlobalReadOnly }
 
-func (l *lockedStore) Range(lo, hi []byte, fn func(k, v []byte) bool) error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	return l.s.Range(lo, hi, fn)
-}
-
-func (l *lockedStore) Close() error { return l.s.Close() }
+// Close implements state.Store: the global task owns the store.
+func (r *globalReader) Close() error { return nil }
 
 // startGlobal creates the global task, reads the global topics to their
-// current end (bootstrap) before returning, then keeps reading them until ctx
-// ends.
+// current end (bootstrap: from the checkpoint of the stores with a state
+// directory, else from the start) before returning, then keeps reading them
+// until ctx ends.
 func (a *App) startGlobal(ctx context.Context) error {
 	gsub, ok := runtime.GlobalSubTopology(a.topo)
 	if !ok {
 		return nil
 	}
-	cfg := a.rcfg
-	cfg.NewStore = func(*graph.StoreSpec, int32) (state.Store, error) {
-		return &lockedStore{s: state.NewMemory()}, nil
-	}
+	cfg := a.rcfg // with a state directory, the stores are in the DB
 	t, err := runtime.NewTask(a.topo, &cfg, gsub, -1)
 	if err != nil {
 		return err
 	}
-	a.rcfg.GlobalStore = t.Store
-	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.ConsumeTopics(a.plan.global...), kgo.KeepControlRecords(),
+	g := &globalTables{task: t}
+	a.rcfg.GlobalStore = g.reader
+	var ckpt map[string]int64
+	if t.Persistent() {
+		var ok bool
+		if ckpt, ok, err = t.Checkpoint(); err != nil || !ok {
+			if err != nil {
+				a.log.Warn("kstream: unusable checkpoint of the global tables: reading them in full", "error", err)
+			}
+			ckpt = nil
+			if err := t.Wipe(); err != nil {
+				_ = t.Close()
+				return fmt.Errorf("kafkaio: wiping the global tables: %w", err)
+			}
+		}
+		g.next = map[string]int64{}
+	}
+	// Bootstrap: everything up to the end offsets of now, from the
+	// checkpoint.
+	listed := map[string]map[int32]int64{}
+	for _, topic := range a.plan.global {
+		lo, err := a.adm.ListCommittedOffsets(ctx, topic)
+		if err != nil {
+			_ = t.Close()
+			return fmt.Errorf("kafkaio: global table %s: %w", topic, err)
+		}
+		listed[topic] = map[int32]int64{}
+		for p, o := range lo[topic] {
+			if o.Err != nil {
+				_ = t.Close()
+				return fmt.Errorf("kafkaio: global table %s/%d: %w", topic, p, o.Err)
+			}
+			listed[topic][p] = o.Offset
+			if c, ok := ckpt[partKey(topic, p)]; ok && c > o.Offset {
+				// The topic lost what the checkpoint says the stores hold
+				// (it was recreated): start over.
+				a.log.Warn("kstream: global table checkpoint ahead of its topic: reading the global tables in full", "topic", topic, "partition", p)
+				ckpt = nil
+				if err := t.Wipe(); err != nil {
+					_ = t.Close()
+					return fmt.Errorf("kafkaio: wiping the global tables: %w", err)
+				}
+			}
+		}
+	}
+	ends := map[string]map[int32]int64{}
+	consume := map[string]map[int32]kgo.Offset{}
+	for topic, ps := range listed {
+		ends[topic], consume[topic] = map[int32]int64{}, map[int32]kgo.Offset{}
+		for p, end := range ps {
+			from := ckpt[partKey(topic, p)]
+			consume[topic][p] = kgo.NewOffset().At(from)
+			if from == 0 {
+				consume[topic][p] = kgo.NewOffset().AtStart()
+			}
+			if end > from {
+				ends[topic][p] = end
+			}
+			if g.next != nil {
+				g.next[partKey(topic, p)] = from
+			}
+		}
+	}
+	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.ConsumePartitions(consume), kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
 	if a.cfg.exactlyOnce {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -96,48 +178,30 @@ func (a *App) startGlobal(ctx context.Context) error {
 		_ = t.Close()
 		return fmt.Errorf("kafkaio: %w", err)
 	}
-	g := &globalTables{task: t, cl: cl}
-	// Bootstrap: everything up to the end offsets of now.
-	ends := map[string]map[int32]int64{}
-	for _, topic := range a.plan.global {
-		lo, err := a.adm.ListCommittedOffsets(ctx, topic)
-		if err != nil {
-			cl.Close()
-			return fmt.Errorf("kafkaio: global table %s: %w", topic, err)
-		}
-		ends[topic] = map[int32]int64{}
-		for p, o := range lo[topic] {
-			if o.Err != nil {
-				cl.Close()
-				return fmt.Errorf("kafkaio: global table %s/%d: %w", topic, p, o.Err)
-			}
-			if o.Offset > 0 {
-				ends[topic][p] = o.Offset
-			}
-		}
-	}
+	g.cl = cl
 	began := time.Now()
-	var n int64
 	for remaining(ends) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			cl.Close()
+			g.close()
 			return err
 		}
-		k, err := g.apply(fetches, ends)
-		n += k
-		if err != nil {
+		if err := g.apply(fetches, ends); err != nil {
 			cl.Close()
+			g.close()
 			return err
 		}
 	}
-	a.log.Info("kstream: global tables bootstrapped", "records", n, "took", time.Since(began))
+	a.log.Info("kstream: global tables bootstrapped", "records", g.applied.Load(), "from_checkpoint", ckpt != nil, "took", time.Since(began))
+	a.mu.Lock() // Stats reads it from other goroutines
 	a.global = g
+	a.mu.Unlock()
 	go func() {
 		defer cl.Close()
 		for ctx.Err() == nil {
 			fetches := cl.PollFetches(ctx)
-			if _, err := g.apply(fetches, nil); err != nil {
+			if err := g.apply(fetches, nil); err != nil {
 				a.setFatal(err)
 				return
 			}
@@ -154,13 +218,15 @@ func remaining(ends map[string]map[int32]int64) int {
 	return n
 }
 
-// apply feeds fetched records to the global task, and strikes partitions
-// that reached their bootstrap end from ends (when not nil).
-func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int64) (int64, error) {
+// apply feeds fetched records to the global task, strikes partitions that
+// reached their bootstrap end from ends (when not nil), and with a state
+// directory commits the stores' writes with the offsets reached.
+func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int64) error {
 	var n int64
 	var ferr error
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	moved := false
 	fetches.EachPartition(func(p kgo.FetchTopicPartition) {
 		if ferr != nil || g.closed {
 			return
@@ -189,6 +255,16 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 		}
 		n += int64(len(recs))
 		g.task.Output().Reset() // a global table writes no topic
+		if g.next != nil && len(p.Records) > 0 {
+			g.next[partKey(p.Topic, p.Partition)] = p.Records[len(p.Records)-1].Offset + 1
+			moved = true
+		}
 	})
-	return n, ferr
+	g.applied.Add(n)
+	if ferr == nil && moved && !g.closed {
+		if err := g.task.Commit(g.next); err != nil {
+			ferr = fmt.Errorf("kafkaio: checkpointing the global tables: %w", err)
+		}
+	}
+	return ferr
 }

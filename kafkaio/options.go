@@ -133,9 +133,12 @@ func Brokers(addrs ...string) Opt { return func(c *config) { c.brokers = append(
 // StateDir is where the instance keeps local state: its stores in one
 // Pebble database (behind one read cache) with a checkpoint per task, so that
 // a restarted or returning task replays only the changelog tail after its
-// checkpoint; and its stable instance ID (so that a restarted exactly-once
+// checkpoint, and a restarted instance reads its global tables' topics only
+// after theirs (global stores are in the database too, within MemoryBudget);
+// and its stable instance ID (so that a restarted exactly-once
 // instance fences its previous incarnation at once). Default: none
-// (in-memory stores restored in full from their changelogs, a random
+// (in-memory stores restored in full from their changelogs, global tables
+// read in full from their topics at every start, a random
 // instance ID).
 //
 // The database is in a directory named by the app ID, "<dir>/<appID>", so

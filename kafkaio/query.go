@@ -294,8 +294,7 @@ func (a *App) withStore(spec *graph.StoreSpec, p int32, fn func(state.Store) err
 		if a.global == nil {
 			return ErrNotRunning
 		}
-		// Global stores are safe for concurrent reads (lockedStore).
-		return fn(a.global.task.Store(spec.Name))
+		return fn(a.global.reader(spec.Name)) // safe for concurrent reads
 	}
 	a.storeMu.Lock() // also serializes readers: a store's reads may use its buffers
 	defer a.storeMu.Unlock()

@@ -684,18 +684,17 @@ func (t *Task) Checkpoint() (map[string]int64, bool, error) {
 	return t.cfg.DB.Checkpoint(t.CheckpointName())
 }
 
-// Wipe deletes the task's stores and checkpoint from the DB, before a full
-// restore; in-memory stores are replaced by empty ones.
+// Wipe deletes the task's stores (the global stores, for the global task)
+// and checkpoint from the DB, before a full restore; in-memory stores are
+// replaced by empty ones.
 func (t *Task) Wipe() error {
 	if t.batch == nil {
 		if t.cfg.NewStore != nil {
 			return nil
 		}
 		for _, s := range t.stores {
-			if !s.spec.Global {
-				_ = s.Store.Close()
-				s.Store = state.NewMemory()
-			}
+			_ = s.Store.Close()
+			s.Store = state.NewMemory()
 		}
 		return nil
 	}
@@ -703,10 +702,7 @@ func (t *Task) Wipe() error {
 	if err := t.batch.Discard(); err != nil {
 		return err
 	}
-	for name, s := range t.stores {
-		if s.spec.Global {
-			continue
-		}
+	for name := range t.stores {
 		if err := t.cfg.DB.DropPartition(name, t.ID.Partition); err != nil {
 			return err
 		}
