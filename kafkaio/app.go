@@ -2058,6 +2058,9 @@ func (a *App) Stats() Stats {
 	}
 	sb, g := a.standby, a.global
 	a.mu.Unlock()
+	if g != nil {
+		skipped += g.task.Skipped.Load()
+	}
 	st := Stats{Processed: a.processed.Load(), Skipped: a.skipped.Load() + skipped, Restored: a.restored.Load(),
 		Commits: a.commits.Load(), Aborts: a.aborts.Load(), Tasks: n, EnforcedProcessing: a.enforced.Load(),
 		PausedPartitions: paused}

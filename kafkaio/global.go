@@ -1,6 +1,7 @@
 package kafkaio
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 // records after the checkpoint; without one they are in memory and a
 // restart reads the topics again from the start.
 type globalTables struct {
+	a    *App
 	task *runtime.Task
 	cl   *kgo.Client
 	// mu is held by the reading goroutine while it applies a fetch (and
@@ -105,7 +107,7 @@ func (a *App) startGlobal(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	g := &globalTables{task: t}
+	g := &globalTables{a: a, task: t}
 	a.rcfg.GlobalStore = g.reader
 	var ckpt map[string]int64
 	if t.Persistent() {
@@ -169,7 +171,7 @@ func (a *App) startGlobal(ctx context.Context) error {
 		}
 	}
 	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.ConsumePartitions(consume), kgo.KeepControlRecords(),
-		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())}
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RecordPartitioner(kgo.ManualPartitioner())}
 	if a.cfg.exactlyOnce {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
 	}
@@ -207,6 +209,34 @@ func (a *App) startGlobal(ctx context.Context) error {
 			}
 		}
 	}()
+	return nil
+}
+
+// deadLetters produces what the global task output: a global table writes
+// no topic, but the error policy may have dead-lettered records. They go
+// out at once and outside any transaction (the global tables are read
+// outside the instance's transactions, as in Kafka Streams).
+func (g *globalTables) deadLetters() error {
+	out := g.task.Output()
+	defer out.Reset()
+	if out.Len() == 0 {
+		return nil
+	}
+	recs := make([]*kgo.Record, out.Len())
+	for i := range recs {
+		r := out.At(i)
+		rec := &kgo.Record{Topic: r.Topic, Key: bytes.Clone(out.Key(r)), Value: bytes.Clone(out.Value(r)),
+			Timestamp: time.UnixMilli(r.Timestamp), Headers: graphToKgoHeaders(r.Headers), Partition: r.Partition}
+		if rec.Partition < 0 {
+			rec.Partition = g.a.outTopic(r.Topic).partition(rec.Key)
+		}
+		recs[i] = rec
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := g.cl.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+		return fmt.Errorf("kafkaio: global tables: producing to the dead-letter topic: %w", err)
+	}
 	return nil
 }
 
@@ -250,11 +280,13 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 			recs = append(recs, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(),
 				Headers: kgoToGraphHeaders(r.Headers), Offset: r.Offset})
 		}
-		if err := g.task.Process(p.Topic, recs); err != nil {
+		if err := g.task.ProcessPartition(p.Topic, p.Partition, recs); err != nil {
 			ferr = err
 		}
 		n += int64(len(recs))
-		g.task.Output().Reset() // a global table writes no topic
+		if err := g.deadLetters(); err != nil && ferr == nil {
+			ferr = err
+		}
 		if g.next != nil && len(p.Records) > 0 {
 			g.next[partKey(p.Topic, p.Partition)] = p.Records[len(p.Records)-1].Offset + 1
 			moved = true

@@ -1,11 +1,13 @@
 package kafkaio_test
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	kstream "github.com/kstreamgo/kstream"
+	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
 	"github.com/kstreamgo/kstream/kafkaio"
 	"github.com/kstreamgo/kstream/serde"
@@ -183,4 +185,91 @@ func testGlobalTable(t *testing.T, c cluster, persistent bool) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestGlobalTableErrorPolicies: a global table's records that do not decode
+// go through the error policies as a task's do: counted and left out when
+// skipped, written to the dead-letter topic with the error headers, and
+// failing the app (at its bootstrap, here) by default.
+func TestGlobalTableErrorPolicies(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		setup := func(t *testing.T, opts ...kafkaio.Opt) (*kafkaio.App, string) {
+			rates, orders, app := unique("rates"), unique("orders"), unique("gpolicy")
+			mustCreate(t, c, 1, rates, orders)
+			one, _ := serde.Int64.Append(nil, 1)
+			three, _ := serde.Int64.Append(nil, 3)
+			produce(t, c, rates, []rec{{key: []byte("a"), value: one}, {key: []byte("b"), value: []byte{0, 1, 2}}, {key: []byte("c"), value: three}})
+			b := kstream.NewBuilder()
+			kstream.SourceGlobalTable(b, rates, serde.String, serde.Int64, kstream.Named("rates"))
+			kstream.Source(b, orders, serde.String, serde.String).Foreach(func(string, string) {})
+			topo, err := b.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := kafkaio.NewApp(topo, appOpts(c, app, false, opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return a, rates
+		}
+		checkStore := func(t *testing.T, a *kafkaio.App) {
+			t.Helper()
+			waitFor(t, time.Minute, "the app to run", func() bool { return a.State() == kafkaio.StateRunning })
+			rates, err := kafkaio.Store(a, "rates", serde.String, serde.Int64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all := map[string]int64{}
+			if err := rates.All(func(k string, v int64) bool { all[k] = v; return true }); err != nil || len(all) != 2 || all["a"] != 1 || all["c"] != 3 {
+				t.Errorf("global store: %v %v, want a=1 c=3", all, err)
+			}
+			if s := a.Stats().Skipped; s != 1 {
+				t.Errorf("skipped %d records, want 1", s)
+			}
+		}
+		t.Run("fail", func(t *testing.T) {
+			a, rates := setup(t)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			err := a.Run(ctx)
+			var re *graph.RecordError
+			if !errors.As(err, &re) || re.Topic != rates || re.Partition != 0 || re.Offset != 1 || !re.Deserialization {
+				t.Fatalf("Run returned %v, want a deserialization error of %s/0 offset 1", err, rates)
+			}
+		})
+		t.Run("skip", func(t *testing.T) {
+			a, _ := setup(t, kafkaio.OnDeserializationError(kafkaio.PolicySkip))
+			stop := runApp(t, a)
+			checkStore(t, a)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Run("dead-letter", func(t *testing.T) {
+			dlq := unique("dlq")
+			a, rates := setup(t, kafkaio.DeadLetterTopic(dlq), kafkaio.OnDeserializationError(kafkaio.PolicyDeadLetter))
+			stop := runApp(t, a)
+			checkStore(t, a)
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+			got := consumeAll(t, c, dlq, false)
+			if len(got) != 1 {
+				t.Fatalf("dead-letter topic has %d records, want 1", len(got))
+			}
+			r := got[0]
+			if string(r.Key) != "b" || string(r.Value) != "\x00\x01\x02" {
+				t.Errorf("dead letter: key %q value %x, want the raw record", r.Key, r.Value)
+			}
+			for k, v := range map[string]string{"kstream.error.kind": "deserialization", "kstream.source.topic": rates,
+				"kstream.source.partition": "0", "kstream.source.offset": "1"} {
+				if got := header(r, k); got != v {
+					t.Errorf("dead letter: header %s = %q, want %q", k, got, v)
+				}
+			}
+			if header(r, "kstream.node") == "" || header(r, "kstream.error") == "" {
+				t.Errorf("dead letter: headers %v, want the node and the error", r.Headers)
+			}
+		})
+	})
 }

@@ -318,7 +318,7 @@ func (d *Driver) drain() error {
 		if t == nil { // the global task reads every partition
 			t = d.byID[runtime.TaskID{SubTopology: sub, Partition: -1}]
 		}
-		err := t.Process(q.topic, []graph.RawRecord{{Key: r.key, Value: r.value, Timestamp: r.ts, Headers: r.headers, Offset: r.offset}})
+		err := t.ProcessPartition(q.topic, r.partition, []graph.RawRecord{{Key: r.key, Value: r.value, Timestamp: r.ts, Headers: r.headers, Offset: r.offset}})
 		if err == nil {
 			// A commit after every record, as TopologyTestDriver's: cached
 			// table updates (kstream.Cached) go out at once.

@@ -346,6 +346,16 @@ func (t *Task) Process(topic string, recs []graph.RawRecord) error {
 	return nil
 }
 
+// ProcessPartition is Process for the global task, which reads every
+// partition of its topics: recs are of partition p, which errors (and the
+// dead-letter headers) name instead of the task's -1.
+func (t *Task) ProcessPartition(topic string, p int32, recs []graph.RawRecord) error {
+	own := t.tc.Partition
+	t.tc.Partition = p
+	defer func() { t.tc.Partition = own }()
+	return t.Process(topic, recs)
+}
+
 // run processes recs from i on, and returns where to resume: after a record
 // whose user code panicked, the panic is recovered here, once per panic
 // rather than once per record.
