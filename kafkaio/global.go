@@ -182,6 +182,7 @@ func (a *App) startGlobal(ctx context.Context) error {
 	}
 	g.cl = cl
 	began := time.Now()
+	t.BulkLoad(true) // nothing reads the stores until the bootstrap ends
 	for remaining(ends) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -195,6 +196,12 @@ func (a *App) startGlobal(ctx context.Context) error {
 			return err
 		}
 	}
+	if err := t.Commit(g.next); err != nil {
+		cl.Close()
+		g.close()
+		return fmt.Errorf("kafkaio: checkpointing the global tables: %w", err)
+	}
+	t.BulkLoad(false)
 	a.log.Info("kstream: global tables bootstrapped", "records", g.applied.Load(), "from_checkpoint", ckpt != nil, "took", time.Since(began))
 	a.mu.Lock() // Stats reads it from other goroutines
 	a.global = g
@@ -293,7 +300,8 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 		}
 	})
 	g.applied.Add(n)
-	if ferr == nil && moved && !g.closed {
+	// Bulk loading (bootstrap), the loader commits in large chunks.
+	if ferr == nil && moved && !g.closed && (ends == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
 		if err := g.task.Commit(g.next); err != nil {
 			ferr = fmt.Errorf("kafkaio: checkpointing the global tables: %w", err)
 		}
