@@ -34,9 +34,22 @@ type globalTables struct {
 	closed bool
 	// next is, with a state directory, the next offset of each global
 	// partition ("topic/p"): the checkpoint.
-	next    map[string]int64
+	next map[string]int64
+	// boot is the bootstrap's progress of each global partition
+	// ("topic/p") it reads, until the bootstrap ends.
+	boot    map[string]*bootPart
 	applied atomic.Int64 // records applied to the stores, bootstrap included
 }
+
+// bootPart is a partition's bootstrap: its progress entry, the records
+// applied, and the end offset it reads to.
+type bootPart struct {
+	prog         *restoreEntry
+	n, left, end int64
+}
+
+// globalTask names the global tables' bootstrap in RestoreProgress.
+const globalTask = "global"
 
 // close closes the global task once the reading goroutine is out of it.
 func (g *globalTables) close() {
@@ -152,6 +165,11 @@ func (a *App) startGlobal(ctx context.Context) error {
 			}
 		}
 	}
+	stores := map[string]string{} // the global store of each topic
+	for _, spec := range a.g.SubTopologies[gsub].Stores {
+		stores[spec.Changelog.Resolve(a.cfg.appID)] = spec.Name
+	}
+	g.boot = map[string]*bootPart{}
 	ends := map[string]map[int32]int64{}
 	consume := map[string]map[int32]kgo.Offset{}
 	for topic, ps := range listed {
@@ -164,6 +182,8 @@ func (a *App) startGlobal(ctx context.Context) error {
 			}
 			if end > from {
 				ends[topic][p] = end
+				g.boot[partKey(topic, p)] = &bootPart{end: end, left: end - from, prog: a.progress.start(RestoreProgress{Task: globalTask,
+					Store: stores[topic], Topic: topic, Partition: p, Remaining: end - from, Started: time.Now()})}
 			}
 			if g.next != nil {
 				g.next[partKey(topic, p)] = from
@@ -183,6 +203,7 @@ func (a *App) startGlobal(ctx context.Context) error {
 	g.cl = cl
 	began := time.Now()
 	t.BulkLoad(true) // nothing reads the stores until the bootstrap ends
+	lastLog := time.Now()
 	for remaining(ends) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -195,7 +216,16 @@ func (a *App) startGlobal(ctx context.Context) error {
 			g.close()
 			return err
 		}
+		if time.Since(lastLog) >= restoreLogInterval {
+			lastLog = time.Now()
+			var left int64
+			for _, bp := range g.boot {
+				left += bp.left
+			}
+			a.log.Info("kstream: bootstrapping global tables", "records", g.applied.Load(), "remaining", left)
+		}
 	}
+	g.boot = nil
 	if err := t.Commit(g.next); err != nil {
 		cl.Close()
 		g.close()
@@ -294,9 +324,21 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 		if err := g.deadLetters(); err != nil && ferr == nil {
 			ferr = err
 		}
-		if g.next != nil && len(p.Records) > 0 {
-			g.next[partKey(p.Topic, p.Partition)] = p.Records[len(p.Records)-1].Offset + 1
+		if len(p.Records) == 0 {
+			return
+		}
+		next := p.Records[len(p.Records)-1].Offset + 1
+		if g.next != nil {
+			g.next[partKey(p.Topic, p.Partition)] = next
 			moved = true
+		}
+		if bp := g.boot[partKey(p.Topic, p.Partition)]; bp != nil {
+			bp.n, bp.left = bp.n+int64(len(recs)), bp.end-next
+			g.a.progress.update(bp.prog, bp.n, bp.left)
+			if next >= bp.end {
+				g.a.progress.finish(bp.prog)
+				delete(g.boot, partKey(p.Topic, p.Partition))
+			}
 		}
 	})
 	g.applied.Add(n)

@@ -77,6 +77,17 @@ func testGlobalTable(t *testing.T, c cluster, persistent bool) {
 		t.Fatal(err)
 	}
 	stop := runApp(t, a)
+	// The bootstrap's progress: an entry per partition read.
+	bootstrapped := func(a *kafkaio.App) (n int64) {
+		t.Helper()
+		for _, p := range a.RestoreProgress() {
+			if p.Task != "global" || p.Store != "customers" || p.Topic != customers || !p.Done || p.Remaining != 0 {
+				t.Errorf("restore progress %+v: want a finished bootstrap of store customers from %s", p, customers)
+			}
+			n += p.Restored
+		}
+		return n
+	}
 	latest := func() map[string]string {
 		m := map[string]string{}
 		for _, r := range consumeAll(t, c, out, false) {
@@ -88,6 +99,9 @@ func testGlobalTable(t *testing.T, c cluster, persistent bool) {
 	waitFor(t, time.Minute, "first orders", func() bool { return len(latest()) == 2 })
 	if m := latest(); m["o1"] != "Ada" || m["o2"] != "Bob" {
 		t.Fatalf("first orders: %v", m)
+	}
+	if n := bootstrapped(a); n != 2 {
+		t.Errorf("the bootstrap's progress sums to %d records, want 2", n)
 	}
 	// Interactive queries read the global store on every instance.
 	names, err := kafkaio.Store(a, "customers", serde.String, serde.String)
@@ -139,6 +153,9 @@ func testGlobalTable(t *testing.T, c cluster, persistent bool) {
 	}
 	if got := a.Stats().GlobalApplied; got != want {
 		t.Errorf("the restarted instance's global store applied %d records at its bootstrap, want %d", got, want)
+	}
+	if n := bootstrapped(a); n != want {
+		t.Errorf("the restarted instance's bootstrap progress sums to %d records, want %d", n, want)
 	}
 	if err := stop(); err != nil {
 		t.Fatal(err)

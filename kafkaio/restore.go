@@ -163,7 +163,7 @@ func (p *progress) start(r RestoreProgress) *restoreEntry {
 	if p.entries == nil {
 		p.entries = map[string]*restoreEntry{}
 	}
-	p.entries[r.Task+"/"+r.Store] = e
+	p.entries[r.Task+"/"+r.Store+"/"+strconv.Itoa(int(r.Partition))] = e
 	return e
 }
 
@@ -182,8 +182,11 @@ func (p *progress) finish(e *restoreEntry) time.Duration {
 
 // RestoreProgress returns the latest restore of each store partition this
 // instance has restored since it started, in progress or done, sorted by
-// task and store. A task restores its stores before it processes (see
-// StateDir for what is restored).
+// task, store and partition. A task restores its stores before it processes
+// (see StateDir for what is restored). The bootstrap of the global tables,
+// before any task runs, has an entry per partition of their topics read,
+// with Task "global" (its records count in Stats.GlobalApplied, not
+// Stats.Restored).
 func (a *App) RestoreProgress() []RestoreProgress {
 	a.progress.mu.Lock()
 	defer a.progress.mu.Unlock()
@@ -192,7 +195,7 @@ func (a *App) RestoreProgress() []RestoreProgress {
 		out = append(out, e.RestoreProgress)
 	}
 	slices.SortFunc(out, func(x, y RestoreProgress) int {
-		return cmp.Or(cmp.Compare(x.Task, y.Task), cmp.Compare(x.Store, y.Store))
+		return cmp.Or(cmp.Compare(x.Task, y.Task), cmp.Compare(x.Store, y.Store), cmp.Compare(x.Partition, y.Partition))
 	})
 	return out
 }
