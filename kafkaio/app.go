@@ -1878,6 +1878,24 @@ func (a *App) advertiseLocal() {
 	a.balancer.local.Store(&local)
 }
 
+// listEnds lists the last stable offsets of the partitions of topics, the
+// changelogs of what; nil (logged) if it cannot.
+func (a *App) listEnds(ctx context.Context, adm *kadm.Client, what string, topics []string) kadm.ListedOffsets {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	ends, err := adm.ListCommittedOffsets(lctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		if !isCtxErr(err) {
+			a.log.Warn("kstream: listing the changelog ends of "+what, "topics", topics, "error", err)
+		}
+		return nil
+	}
+	return ends
+}
+
 // localCaughtUp returns the tasks of local (App.advertiseLocal) whose
 // checkpoints are within the acceptable recovery lag of their changelogs'
 // ends (the last stable offsets): summed over a task's changelog
@@ -1906,16 +1924,8 @@ func (a *App) localCaughtUp(ctx context.Context, adm *kadm.Client, local []taskK
 			}
 		}
 	}
-	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	ends, err := adm.ListCommittedOffsets(lctx, topics...)
-	cancel()
-	if err == nil {
-		err = ends.Error()
-	}
-	if err != nil {
-		if !isCtxErr(err) {
-			a.log.Warn("kstream: listing the changelog ends of local state", "topics", topics, "error", err)
-		}
+	ends := a.listEnds(ctx, adm, "local state", topics)
+	if ends == nil {
 		return nil
 	}
 	var caught []taskKey

@@ -133,36 +133,40 @@ func testGlobalTable(t *testing.T, c cluster, persistent bool) {
 		t.Fatal(err)
 	}
 
-	// A restart: one more customer was added meanwhile.
+	// A restart reads the customers again (want: how many), then holds
+	// c2=Bea and c3=Cy.
+	restart := func(after string, want int64) {
+		t.Helper()
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, false, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, a)
+		names, err := kafkaio.Store(a, "customers", serde.String, serde.String)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, time.Minute, "the restarted instance's global store", func() bool { return a.State() == kafkaio.StateRunning })
+		all := map[string]string{}
+		if err := names.All(func(k, v string) bool { all[k] = v; return true }); err != nil || len(all) != 2 || all["c2"] != "Bea" || all["c3"] != "Cy" {
+			t.Errorf("after %s, query all: %v %v, want c2=Bea and c3=Cy", after, all, err)
+		}
+		if got := a.Stats().GlobalApplied; got != want {
+			t.Errorf("after %s, the global store applied %d records at its bootstrap, want %d", after, got, want)
+		}
+		if n := bootstrapped(a); n != want {
+			t.Errorf("after %s, the bootstrap's progress sums to %d records, want %d", after, n, want)
+		}
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+	}
 	produce(t, c, customers, []rec{{key: []byte("c3"), value: []byte("Cy")}})
-	if a, err = kafkaio.NewApp(topo, appOpts(c, app, false, opts...)...); err != nil {
-		t.Fatal(err)
-	}
-	stop = runApp(t, a)
-	if names, err = kafkaio.Store(a, "customers", serde.String, serde.String); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, time.Minute, "the restarted instance's global store", func() bool { return a.State() == kafkaio.StateRunning })
-	all = map[string]string{}
-	if err := names.All(func(k, v string) bool { all[k] = v; return true }); err != nil || len(all) != 2 || all["c2"] != "Bea" || all["c3"] != "Cy" {
-		t.Errorf("after the restart, query all: %v %v, want c2=Bea and c3=Cy", all, err)
-	}
-	want := int64(5) // the whole topic again
-	if persistent {
-		want = 1 // only the record after the checkpoint
-	}
-	if got := a.Stats().GlobalApplied; got != want {
-		t.Errorf("the restarted instance's global store applied %d records at its bootstrap, want %d", got, want)
-	}
-	if n := bootstrapped(a); n != want {
-		t.Errorf("the restarted instance's bootstrap progress sums to %d records, want %d", n, want)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
 	if !persistent {
+		restart("a restart", 5) // the whole topic again
 		return
 	}
+	restart("a restart", 1) // only the record after the checkpoint
 
 	// A checkpoint ahead of the topic (as if the topic had been recreated):
 	// the stores are wiped (a key written beside the checkpoint goes too)
@@ -184,24 +188,7 @@ func testGlobalTable(t *testing.T, c cluster, persistent bool) {
 	if err := errors.Join(batch.Commit(), batch.Close(), db.Close()); err != nil {
 		t.Fatal(err)
 	}
-	if a, err = kafkaio.NewApp(topo, appOpts(c, app, false, opts...)...); err != nil {
-		t.Fatal(err)
-	}
-	stop = runApp(t, a)
-	if names, err = kafkaio.Store(a, "customers", serde.String, serde.String); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, time.Minute, "the restarted instance's global store", func() bool { return a.State() == kafkaio.StateRunning })
-	all = map[string]string{}
-	if err := names.All(func(k, v string) bool { all[k] = v; return true }); err != nil || len(all) != 2 || all["c2"] != "Bea" || all["c3"] != "Cy" {
-		t.Errorf("after a checkpoint ahead of the topic, query all: %v %v, want c2=Bea and c3=Cy", all, err)
-	}
-	if got := a.Stats().GlobalApplied; got != 5 {
-		t.Errorf("after a checkpoint ahead of the topic, the global store applied %d records, want the whole topic's 5", got)
-	}
-	if err := stop(); err != nil {
-		t.Fatal(err)
-	}
+	restart("a checkpoint ahead of the topic", 5)
 }
 
 // TestGlobalTableErrorPolicies: a global table's records that do not decode

@@ -139,17 +139,7 @@ func (s *standbys) track(ctx context.Context) {
 	s.mu.Unlock()
 	if len(unknown) > 0 && time.Since(s.probedAt) >= time.Second {
 		s.probedAt = time.Now()
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		ends, err := kadm.NewClient(s.cl).ListCommittedOffsets(pctx, unknown...)
-		cancel()
-		if err == nil {
-			err = ends.Error()
-		}
-		if err != nil {
-			if !isCtxErr(err) {
-				a.log.Warn("kstream: listing the changelog ends of standby replicas", "topics", unknown, "error", err)
-			}
-		} else {
+		if ends := a.listEnds(ctx, kadm.NewClient(s.cl), "standby replicas", unknown); ends != nil {
 			s.mu.Lock()
 			ends.Each(func(o kadm.ListedOffset) {
 				key := partKey(o.Topic, o.Partition)
