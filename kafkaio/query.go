@@ -291,10 +291,13 @@ func (r *StoreReader[K, V]) scan(lo, hi []byte, fn func(K, V) bool) error {
 // active task of this instance holds p.
 func (a *App) withStore(spec *graph.StoreSpec, p int32, fn func(state.Store) error) error {
 	if spec.Global {
-		if a.global == nil {
+		a.mu.Lock()
+		g := a.global
+		a.mu.Unlock()
+		if g == nil {
 			return ErrNotRunning
 		}
-		return fn(a.global.reader(spec.Name)) // safe for concurrent reads
+		return fn(g.reader(spec.Name)) // safe for concurrent reads
 	}
 	a.storeMu.Lock() // also serializes readers: a store's reads may use its buffers
 	defer a.storeMu.Unlock()
