@@ -2094,6 +2094,11 @@ func (a *App) Lag(ctx context.Context) (int64, error) {
 		return 0, ctx.Err()
 	}
 	committed, err := a.adm.FetchOffsets(ctx, a.cfg.appID)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		// No member has joined yet (kfake says so; Kafka returns no
+		// offsets): nothing is committed.
+		committed, err = nil, nil
+	}
 	if err != nil {
 		return 0, err
 	}

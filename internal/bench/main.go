@@ -71,7 +71,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	brokers := fs.String("brokers", "", "bootstrap brokers host:port,...; default: a fresh embedded cluster (kafkaio.StartEmbedded) per run")
 	records := fs.Int("records", 2_000_000, "passthrough input records (-quick: 200,000)")
-	scenarios := fs.String("scenarios", "passthrough,latency,wordcount,windowed,join", "scenarios to run: passthrough, latency, wordcount, windowed, join, restore, count (opt-in)")
+	scenarios := fs.String("scenarios", "passthrough,latency,wordcount,windowed,join", "scenarios to run: passthrough, latency, wordcount, windowed, join, restore, global, count (opt-in)")
 	wordCountLines := fs.Int("wordcount-lines", 300_000, "wordcount scenario: input lines of 8 words (-quick: 20,000)")
 	windowedRecords := fs.Int("windowed-records", 1_000_000, "windowed scenario: input records (-quick: 100,000)")
 	joinRecords := fs.Int("join-records", 1_000_000, "join scenario: stream records, joined with a table of 10,000 users (-quick: 100,000)")
@@ -87,7 +87,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
-	restoreRecords := fs.Int("restore-records", 1_000_000, "restore scenario: changelog records (-quick: 200,000)")
+	restoreRecords := fs.Int("restore-records", 1_000_000, "restore and global scenarios: changelog (global table topic) records (-quick: 200,000)")
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
 	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
 	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
@@ -137,7 +137,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	c.scenarios = splitList(*scenarios)
 	c.modes = splitList(*modes)
 	for _, s := range c.scenarios {
-		if s != scenarioPassthrough && s != scenarioLatency && findStateful(s) == nil && s != scenarioRestore && s != scenarioCount {
+		if s != scenarioPassthrough && s != scenarioLatency && findStateful(s) == nil && s != scenarioRestore && s != scenarioGlobal && s != scenarioCount {
 			return nil, fmt.Errorf("unknown scenario %q (want passthrough, latency, wordcount, windowed, join, restore, count)", s)
 		}
 	}

@@ -145,7 +145,7 @@ func (res *results) computeRatios() {
 				if k.CPUSecPerMRec > 0 {
 					k.CPURatio = h.CPUSecPerMRec / k.CPUSecPerMRec
 				}
-			case k.Scenario == scenarioRestore && h.RecordsPerSec > 0:
+			case (k.Scenario == scenarioRestore || k.Scenario == scenarioGlobal) && h.RecordsPerSec > 0:
 				k.Ratio, k.RatioOf = k.RecordsPerSec/h.RecordsPerSec, "records/s"
 				if k.CPUSecPerMRec > 0 {
 					k.CPURatio = h.CPUSecPerMRec / k.CPUSecPerMRec

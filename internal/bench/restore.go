@@ -53,26 +53,9 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	}
 
 	// Raw: a consumer of the partition, from its creation to the last record.
-	var got atomic.Int64
-	prog.set(fmt.Sprintf("restore %s: raw consume", backend), got.Load)
-	cpu0, t0 := cpuSeconds(), time.Now()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...),
-		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{changelog: {0: kgo.NewOffset().AtStart()}}))
-	if err != nil {
-		return raw, ks, fmt.Errorf("bench: raw consumer: %w", err)
+	if err := rawConsume(ctx, c.brokers, changelog, 1, n, prog, fmt.Sprintf("restore %s: raw consume", backend), &raw); err != nil {
+		return raw, ks, err
 	}
-	for got.Load() < int64(n) {
-		fs := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			cl.Close()
-			return raw, ks, fmt.Errorf("bench: raw consume: %w", err)
-		}
-		got.Add(int64(fs.NumRecords()))
-	}
-	raw.Seconds = time.Since(t0).Seconds()
-	raw.CPUSeconds = cpuSeconds() - cpu0
-	cl.Close()
-	fill(&raw, int64(n))
 
 	// kstream: an app whose count store restores from that changelog,
 	// timed as its restore progress reports.
@@ -97,7 +80,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		return raw, ks, err
 	}
 	prog.set(fmt.Sprintf("restore %s: kstream", backend), func() int64 { return a.Stats().Restored })
-	cpu0 = cpuSeconds()
+	cpu0 := cpuSeconds()
 	runCtx, stop := context.WithCancel(ctx)
 	errc := make(chan error, 1)
 	go func() { errc <- a.Run(runCtx) }()
@@ -128,6 +111,35 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	fill(&ks, int64(n))
 	ks.Note = "timed from the store's restore start (RestoreProgress); CPU from the app's start"
 	return raw, ks, nil
+}
+
+// rawConsume reads the first n records of topic's partitions 0..parts-1
+// with a plain franz-go consumer, timed from its creation to the last
+// record, into r.
+func rawConsume(ctx context.Context, brokers []string, topic string, parts int32, n int, prog *progress, what string, r *row) error {
+	var got atomic.Int64
+	prog.set(what, got.Load)
+	cpu0, t0 := cpuSeconds(), time.Now()
+	offsets := map[int32]kgo.Offset{}
+	for p := range parts {
+		offsets[p] = kgo.NewOffset().AtStart()
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: offsets}))
+	if err != nil {
+		return fmt.Errorf("bench: raw consumer: %w", err)
+	}
+	defer cl.Close()
+	for got.Load() < int64(n) {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("bench: raw consume: %w", err)
+		}
+		got.Add(int64(fs.NumRecords()))
+	}
+	r.Seconds = time.Since(t0).Seconds()
+	r.CPUSeconds = cpuSeconds() - cpu0
+	fill(r, int64(n))
+	return nil
 }
 
 func fill(r *row, n int64) {

@@ -84,6 +84,22 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 					add(raw, nil)
 					add(ks, err)
 				}
+			case scenarioGlobal: // modes are the state backends: once
+				if mode != cfg.modes[0] {
+					break
+				}
+				for _, backend := range []string{backendMemory, backendPebble} {
+					if ctx.Err() != nil {
+						break
+					}
+					start := time.Now()
+					raw, first, again, err := runGlobal(ctx, cfg, prog, backend, stderr)
+					raw.RunSeconds = time.Since(start).Seconds()
+					first.RunSeconds, again.RunSeconds = raw.RunSeconds, raw.RunSeconds
+					add(raw, nil)
+					add(first, err)
+					add(again, err)
+				}
 			case scenarioCount: // no mode: once
 				if mode == cfg.modes[0] && ctx.Err() == nil {
 					start := time.Now()

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"context"
+	"io"
+	"testing"
+	"time"
+)
+
+// TestGlobalScenario runs the global scenario small on the embedded cluster,
+// for each backend: the first bootstrap reads every record, and a restart
+// reads them all again in memory and none from the state DB.
+func TestGlobalScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs embedded clusters")
+	}
+	cfg, err := parseConfig([]string{"-restore-records", "5000", "-kafka-streams", "off", "-out", t.TempDir()}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	prog := newProgress(io.Discard)
+	defer prog.stop()
+	for _, backend := range []string{backendMemory, backendPebble} {
+		raw, first, again, err := runGlobal(ctx, cfg, prog, backend, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", backend, err)
+		}
+		want := map[string]int64{backendMemory: 5000, backendPebble: 0}[backend]
+		if raw.Records != 5000 || first.Records != 5000 || first.StartupMs <= 0 || again.Records != want || again.StartupMs <= 0 {
+			t.Errorf("%s: raw %d records, first bootstrap %d in %.0f ms, restart %d in %.0f ms; want 5000, 5000 and %d",
+				backend, raw.Records, first.Records, first.StartupMs, again.Records, again.StartupMs, want)
+		}
+	}
+}
