@@ -391,7 +391,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	// Before the first join: a restarted instance's state, and how far
 	// behind it is.
 	a.advertiseLocal()
-	if l := a.balancer.local.Load(); l != nil && len(*l) > 0 {
+	if l := a.balancer.local.Load(); l != nil {
 		caught := a.localCaughtUp(ctx, a.adm, *l)
 		a.balancer.localCaught.Store(&caught)
 	}

@@ -1,7 +1,6 @@
 package kafkaio
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -262,7 +261,8 @@ func (g *globalTables) deadLetters() error {
 	recs := make([]*kgo.Record, out.Len())
 	for i := range recs {
 		r := out.At(i)
-		rec := &kgo.Record{Topic: r.Topic, Key: bytes.Clone(out.Key(r)), Value: bytes.Clone(out.Value(r)),
+		// The records are acknowledged before out is reset: no copies.
+		rec := &kgo.Record{Topic: r.Topic, Key: out.Key(r), Value: out.Value(r),
 			Timestamp: time.UnixMilli(r.Timestamp), Headers: graphToKgoHeaders(r.Headers), Partition: r.Partition}
 		if rec.Partition < 0 {
 			rec.Partition = g.a.outTopic(r.Topic).partition(rec.Key)
@@ -327,22 +327,22 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 		if len(p.Records) == 0 {
 			return
 		}
-		next := p.Records[len(p.Records)-1].Offset + 1
+		key, next := partKey(p.Topic, p.Partition), p.Records[len(p.Records)-1].Offset+1
 		if g.next != nil {
-			g.next[partKey(p.Topic, p.Partition)] = next
+			g.next[key] = next
 			moved = true
 		}
-		if bp := g.boot[partKey(p.Topic, p.Partition)]; bp != nil {
+		if bp := g.boot[key]; bp != nil {
 			bp.n, bp.left = bp.n+int64(len(recs)), bp.end-next
 			g.a.progress.update(bp.prog, bp.n, bp.left)
 			if next >= bp.end {
 				g.a.progress.finish(bp.prog)
-				delete(g.boot, partKey(p.Topic, p.Partition))
+				delete(g.boot, key)
 			}
 		}
 	})
 	g.applied.Add(n)
-	// Bulk loading (bootstrap), the loader commits in large chunks.
+	// While bulk loading (the bootstrap), commit only in large chunks.
 	if ferr == nil && moved && !g.closed && (ends == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
 		if err := g.task.Commit(g.next); err != nil {
 			ferr = fmt.Errorf("kafkaio: checkpointing the global tables: %w", err)
