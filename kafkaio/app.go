@@ -174,6 +174,10 @@ type task struct {
 	waitSince time.Time
 	polled    bool
 	gaveUp    bool
+	// idleSince is, for each input found caught up with nothing buffered,
+	// when it was first found so; records fetched for it clear it (the
+	// deadline of MaxTaskIdle, per input).
+	idleSince map[string]time.Time
 	// probedAt is when probeLags last looked again at the lags of the
 	// inputs it waits for; paused, the partitions pauseHeld paused.
 	probedAt time.Time
@@ -760,6 +764,7 @@ func (a *App) process(fetches kgo.Fetches) error {
 		}
 		t.lag[p.Topic] = max(end-p.Records[len(p.Records)-1].Offset-1, 0)
 		if len(t.raw) > start {
+			delete(t.idleSince, p.Topic)
 			t.batches = append(t.batches, batch{topic: p.Topic, start: start, next: start, reported: start, end: len(t.raw)})
 			if !t.polled {
 				t.polled = true

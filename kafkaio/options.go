@@ -181,7 +181,10 @@ func MaxBatch(n int) Opt { return func(c *config) { c.maxBatch = n } }
 //     backlog, say), and not for records not produced yet: a caught-up
 //     input never delays the others.
 //   - d > 0: it also waits up to d for records to be produced to a
-//     caught-up input.
+//     caught-up input, counted from when the task first found that input
+//     caught up with nothing buffered, until records come for it (Kafka
+//     Streams' per-partition idle deadline, KIP-695): an input that stays
+//     empty delays the others once, not every batch.
 //   - negative: it never waits, and orders only the records it has.
 //
 // A wait ends after max(d, 30 s) at most (longer than the transaction of a

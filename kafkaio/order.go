@@ -129,7 +129,8 @@ const (
 
 // waiter returns the wait function of inTimeOrder for task t at now: wait
 // for an input whose lag is unknown or positive, or (maxIdle > 0) for a
-// caught-up one until maxIdle has passed, unless the task has waited its
+// caught-up one until maxIdle has passed since it was first found caught up
+// with nothing buffered (t.idleSince), unless the task has waited its
 // limit: then it reports enforced (Kafka Streams' enforced processing: the
 // inputs may go out of time order). The wait function sets t.gaveUp when it
 // does not wait for a caught-up input (any more): if the task then
@@ -148,8 +149,18 @@ func (a *App) waiter(t *task, now time.Time) (wait func(topic string) bool, enfo
 		if lag, ok := t.lag[topic]; !ok || lag > 0 {
 			return true
 		}
-		if idle > 0 && (t.waitSince.IsZero() || now.Sub(t.waitSince) < idle) {
-			return true
+		if idle > 0 {
+			since, ok := t.idleSince[topic]
+			if !ok {
+				if t.idleSince == nil {
+					t.idleSince = map[string]time.Time{}
+				}
+				since = now
+				t.idleSince[topic] = now
+			}
+			if now.Sub(since) < idle {
+				return true
+			}
 		}
 		t.gaveUp = true
 		return false

@@ -148,50 +148,61 @@ func TestInTimeOrderStopsAtError(t *testing.T) {
 
 // TestWaiter checks the wait decisions of MaxTaskIdle: unknown or positive
 // lag waits, a caught-up input waits only with a positive MaxTaskIdle and
-// only that long, every wait ends at the limit (however many records are
-// held back: they are paused), and a negative MaxTaskIdle never waits.
+// only that long from when it was first found caught up (per input, not
+// per wait of the task: KIP-695), every wait ends at the limit (however
+// many records are held back: they are paused), and a negative MaxTaskIdle
+// never waits.
 func TestWaiter(t *testing.T) {
 	now := time.Now()
-	mk := func(idle time.Duration, since time.Duration, held int) (*App, *task) {
+	// since: how long the task has held records back (0: it starts now);
+	// idleFor: how long the caught-up input has been found so (0: never).
+	mk := func(idle, since, idleFor time.Duration, held int) (*App, *task) {
 		a := &App{cfg: config{maxTaskIdle: idle, maxBatch: 100}}
 		tk := &task{lag: map[string]int64{"lagging": 7, "caught-up": 0}}
 		if since > 0 {
 			tk.waitSince = now.Add(-since)
 		}
+		if idleFor > 0 {
+			tk.idleSince = map[string]time.Time{"caught-up": now.Add(-idleFor)}
+		}
 		tk.batches = []batch{{topic: "x", end: held}}
 		return a, tk
 	}
 	for _, tc := range []struct {
-		idle, since time.Duration
-		held        int
-		want        map[string]bool
-		enforced    bool
+		idle, since, idleFor time.Duration
+		held                 int
+		want                 map[string]bool
+		enforced             bool
 	}{
-		{0, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
-		{0, 4 * time.Second, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
-		{0, 30 * time.Second, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}, true},
-		{0, 29 * time.Second, minHeldCap + 1, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
-		{time.Second, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": true}, false},
-		{time.Second, 900 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
-		{time.Second, 1100 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": false}, false},
-		{time.Minute, 40 * time.Second, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
-		{time.Minute, time.Minute, 10, map[string]bool{"lagging": false, "caught-up": false}, true},
-		{-1, 0, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}, false},
+		{0, 0, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
+		{0, 4 * time.Second, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
+		{0, 30 * time.Second, 0, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}, true},
+		{0, 29 * time.Second, 0, minHeldCap + 1, map[string]bool{"lagging": true, "unknown": true, "caught-up": false}, false},
+		{time.Second, 0, 0, 10, map[string]bool{"lagging": true, "unknown": true, "caught-up": true}, false},
+		{time.Second, 900 * time.Millisecond, 900 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
+		{time.Second, 1100 * time.Millisecond, 1100 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": false}, false},
+		// The input has been caught up and empty for longer than the
+		// task's new wait: its deadline passed already.
+		{time.Second, 0, 1100 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": false}, false},
+		{time.Second, 1100 * time.Millisecond, 200 * time.Millisecond, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
+		{time.Minute, 40 * time.Second, 40 * time.Second, 10, map[string]bool{"lagging": true, "caught-up": true}, false},
+		{time.Minute, time.Minute, time.Minute, 10, map[string]bool{"lagging": false, "caught-up": false}, true},
+		{-1, 0, 0, 10, map[string]bool{"lagging": false, "unknown": false, "caught-up": false}, false},
 	} {
-		a, tk := mk(tc.idle, tc.since, tc.held)
+		a, tk := mk(tc.idle, tc.since, tc.idleFor, tc.held)
 		wait, enforced := a.waiter(tk, now)
 		if enforced != tc.enforced {
-			t.Errorf("MaxTaskIdle %v, holding for %v with %d records: enforced %v, want %v", tc.idle, tc.since, tc.held, enforced, tc.enforced)
+			t.Errorf("MaxTaskIdle %v, holding for %v (input idle %v) with %d records: enforced %v, want %v", tc.idle, tc.since, tc.idleFor, tc.held, enforced, tc.enforced)
 		}
 		for topic, want := range tc.want {
 			tk.gaveUp = false
 			if got := wait(topic); got != want {
-				t.Errorf("MaxTaskIdle %v, holding for %v with %d records: wait(%s) = %v, want %v", tc.idle, tc.since, tc.held, topic, got, want)
+				t.Errorf("MaxTaskIdle %v, holding for %v (input idle %v) with %d records: wait(%s) = %v, want %v", tc.idle, tc.since, tc.idleFor, tc.held, topic, got, want)
 			}
 			// Not waiting for a caught-up input is enforced processing
 			// (unless MaxTaskIdle is negative: no waiting at all).
 			if want := topic == "caught-up" && !want && tc.idle >= 0 && !tc.enforced; tk.gaveUp != want {
-				t.Errorf("MaxTaskIdle %v, holding for %v with %d records: wait(%s) gave up: %v, want %v", tc.idle, tc.since, tc.held, topic, tk.gaveUp, want)
+				t.Errorf("MaxTaskIdle %v, holding for %v (input idle %v) with %d records: wait(%s) gave up: %v, want %v", tc.idle, tc.since, tc.idleFor, tc.held, topic, tk.gaveUp, want)
 			}
 		}
 	}
