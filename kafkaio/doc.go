@@ -32,7 +32,10 @@
 // task processes. [StandbyReplicas] keeps warm copies of them on other
 // instances for failover; [WarmupReplicas] makes a stateful task move to
 // another instance (one that joined, say) only once a copy there has
-// caught up, so that it is not unavailable while it restores.
+// caught up, so that it is not unavailable while it restores. Global
+// tables are read in full by every instance before its tasks start, and kept
+// current on a goroutine of their own; with a [StateDir] they are kept on
+// disk too, and a restart reads only what was added since.
 //
 // [App.State] tells where an app is in its life, as Kafka Streams'
 // KafkaStreams.State does (REBALANCING while it joins the group or restores
