@@ -151,12 +151,11 @@ type task struct {
 	// Telemetry: the task's metric attributes; the lag of each input topic
 	// as of its last fetch (under App.mu); the skipped, dropped and node
 	// counts already reported.
-	attrs       metric.MeasurementOption
-	byTopic     map[string]metric.MeasurementOption // see topicAttrs
-	produced    []producedTopic                     // produce's per-topic counts, reused
-	lag         map[string]int64
-	skippedSeen int64
-	droppedSeen map[string]int64
+	attrs    metric.MeasurementOption
+	byTopic  map[string]metric.MeasurementOption // see topicAttrs
+	produced []producedTopic                     // produce's per-topic counts, reused
+	lag      map[string]int64
+	seen     failuresSeen // reported to the metrics
 	// nodeSeen and nodeAttrs are the node counts already reported and
 	// their attributes, by node ID (NodeMetrics).
 	nodeSeen  []int64
@@ -367,13 +366,13 @@ func (a *App) Run(ctx context.Context) (err error) {
 		defer a.db.Close()
 		a.rcfg.DB = a.db
 	}
-	if err := a.startGlobal(ctx); err != nil {
-		return err
-	}
 	if a.tel, err = newTelemetry(a); err != nil {
 		return err
 	}
 	defer func() { _ = a.tel.reg.Unregister() }()
+	if err := a.startGlobal(ctx); err != nil {
+		return err
+	}
 	a.balancer = &balancer{groups: make([][]string, len(a.g.SubTopologies)),
 		stateful: make([]bool, len(a.g.SubTopologies)), standbys: a.cfg.standbyReplicas, warmups: max(a.cfg.warmupReplicas, 0), addr: a.cfg.advertisedAddr}
 	if a.cfg.exactlyOnce {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
 
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
@@ -38,7 +40,11 @@ type globalTables struct {
 	// ("topic/p") it reads, until the bootstrap ends.
 	boot    map[string]*bootPart
 	applied atomic.Int64 // records applied to the stores, bootstrap included
+	seen    failuresSeen // reported to the metrics
 }
+
+// globalAttrs are the metric attributes of the global task.
+var globalAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("kstream.task", globalTask)))
 
 // bootPart is a partition's bootstrap: its progress entry, the records
 // applied, and the end offset it reads to.
@@ -342,6 +348,7 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 		}
 	})
 	g.applied.Add(n)
+	g.a.tel.failures(context.Background(), g.task, &g.seen, globalAttrs)
 	// While bulk loading (the bootstrap), commit only in large chunks.
 	if ferr == nil && moved && !g.closed && (ends == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
 		if err := g.task.Commit(g.next); err != nil {

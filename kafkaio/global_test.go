@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
 	kstream "github.com/kstreamgo/kstream"
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
@@ -242,11 +245,33 @@ func TestGlobalTableErrorPolicies(t *testing.T) {
 			}
 		})
 		t.Run("skip", func(t *testing.T) {
-			a, _ := setup(t, kafkaio.OnDeserializationError(kafkaio.PolicySkip))
+			reader := sdkmetric.NewManualReader()
+			a, _ := setup(t, kafkaio.OnDeserializationError(kafkaio.PolicySkip),
+				kafkaio.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(reader))))
 			stop := runApp(t, a)
 			checkStore(t, a)
 			if err := stop(); err != nil {
 				t.Fatal(err)
+			}
+			// The metric counts it too, for the global task.
+			var rm metricdata.ResourceMetrics
+			if err := reader.Collect(context.Background(), &rm); err != nil {
+				t.Fatal(err)
+			}
+			var skipped int64
+			for _, sm := range rm.ScopeMetrics {
+				for _, m := range sm.Metrics {
+					if d, ok := m.Data.(metricdata.Sum[int64]); ok && m.Name == "kstream.records.skipped" {
+						for _, p := range d.DataPoints {
+							if v, _ := p.Attributes.Value("kstream.task"); v.AsString() == "global" {
+								skipped += p.Value
+							}
+						}
+					}
+				}
+			}
+			if skipped != 1 {
+				t.Errorf("kstream.records.skipped of the global task = %d, want 1", skipped)
 			}
 		})
 		t.Run("dead-letter", func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/kstreamgo/kstream/internal/graph"
+	"github.com/kstreamgo/kstream/internal/runtime"
 )
 
 // instrumentation is the name of the tracer and meter of kafkaio.
@@ -94,11 +95,17 @@ func newTelemetry(a *App) (*telemetry, error) {
 			o.ObserveInt64(lag, n, t.attrs)
 		}
 		a.mu.Unlock()
+		// One observation per task and store: the global tables'
+		// bootstrap has an entry per partition.
+		type taskStore struct{ task, store string }
+		left := map[taskStore]int64{}
 		for _, p := range a.RestoreProgress() {
 			if !p.Done {
-				o.ObserveInt64(remaining, p.Remaining, metric.WithAttributes(
-					attribute.String("kstream.task", p.Task), attribute.String("kstream.store", p.Store)))
+				left[taskStore{p.Task, p.Store}] += p.Remaining
 			}
+		}
+		for k, n := range left {
+			o.ObserveInt64(remaining, n, metric.WithAttributes(attribute.String("kstream.task", k.task), attribute.String("kstream.store", k.store)))
 		}
 		o.ObserveInt64(restored, a.restored.Load())
 		if a.db != nil {
@@ -186,20 +193,33 @@ func (tel *telemetry) batchDone(t *task, batches []batch, took time.Duration, ol
 	}
 	tel.processTime.Record(ctx, took.Seconds(), t.attrs)
 	tel.e2e.Record(ctx, float64(now.UnixMilli()-oldest), t.attrs)
-	if s := t.rt.Skipped.Load(); s != t.skippedSeen {
-		tel.skipped.Add(ctx, s-t.skippedSeen, t.attrs)
-		t.skippedSeen = s
+	tel.failures(ctx, t.rt, &t.seen, t.attrs)
+	tel.nodesDone(ctx, t)
+}
+
+// failuresSeen is the records of a task already reported skipped and
+// dropped (by node).
+type failuresSeen struct {
+	skipped int64
+	dropped map[string]int64
+}
+
+// failures reports the records task rt skipped (error policies) and dropped
+// (late records, null keys) since the last report (seen).
+func (tel *telemetry) failures(ctx context.Context, rt *runtime.Task, seen *failuresSeen, attrs metric.AddOption) {
+	if s := rt.Skipped.Load(); s != seen.skipped {
+		tel.skipped.Add(ctx, s-seen.skipped, attrs)
+		seen.skipped = s
 	}
-	for node, d := range t.rt.Context().Dropped {
-		if seen := t.droppedSeen[node]; d != seen {
-			if t.droppedSeen == nil {
-				t.droppedSeen = map[string]int64{}
+	for node, d := range rt.Context().Dropped {
+		if was := seen.dropped[node]; d != was {
+			if seen.dropped == nil {
+				seen.dropped = map[string]int64{}
 			}
-			tel.dropped.Add(ctx, d-seen, metric.WithAttributes(attribute.String("kstream.node", node)))
-			t.droppedSeen[node] = d
+			tel.dropped.Add(ctx, d-was, metric.WithAttributes(attribute.String("kstream.node", node)))
+			seen.dropped[node] = d
 		}
 	}
-	tel.nodesDone(ctx, t)
 }
 
 // nodesDone reports the records each node of a task received since the
