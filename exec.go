@@ -226,17 +226,10 @@ func (r *tableReader[K, V]) get(k K) (v V, ts int64, found bool, err error) {
 	if r.kbuf, err = r.ks.Append(r.kbuf[:0], k); err != nil {
 		return v, 0, false, fmt.Errorf("encoding key: %w", err)
 	}
-	var b []byte
-	if ag, ok := r.st.(state.AppendGetter); ok {
-		r.vbuf, found, err = ag.GetAppend(r.vbuf[:0], r.kbuf)
-		b = r.vbuf
-	} else {
-		b, found, err = r.st.Get(r.kbuf)
-	}
-	if err != nil || !found {
+	if r.vbuf, found, err = state.GetAppend(r.st, r.vbuf[:0], r.kbuf); err != nil || !found {
 		return v, 0, false, err
 	}
-	if ts, v, err = decodeTimestamped(b, r.vs); err != nil {
+	if ts, v, err = decodeTimestamped(r.vbuf, r.vs); err != nil {
 		return v, 0, false, fmt.Errorf("decoding stored value: %w", err)
 	}
 	return v, ts, true, nil

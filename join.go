@@ -983,7 +983,7 @@ func streamGlobalJoin[K, V, GK, GV, VR any](s Stream[K, V], g GlobalTable[GK, GV
 		if err != nil {
 			return nil, err
 		}
-		var kbuf []byte
+		var kbuf, raw []byte
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			if m.Tombstone {
 				tc.Drop(n.Name)
@@ -996,7 +996,8 @@ func streamGlobalJoin[K, V, GK, GV, VR any](s Stream[K, V], g GlobalTable[GK, GV
 				tc.Fail(n.Name, fmt.Errorf("encoding global table key: %w", err))
 				return
 			}
-			raw, found, err := st.Get(kbuf)
+			var found bool
+			raw, found, err = state.GetAppend(st, raw[:0], kbuf)
 			if err != nil {
 				tc.Fail(n.Name, fmt.Errorf("reading global store %s: %w", g.store, err))
 				return

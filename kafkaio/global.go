@@ -96,6 +96,17 @@ func (r *globalReader) Get(k []byte) ([]byte, bool, error) {
 	return v, ok, err
 }
 
+// GetAppend implements state.AppendGetter: the value is appended to the
+// caller's buffer, so a lookup allocates nothing when the buffer has room.
+func (r *globalReader) GetAppend(dst, k []byte) ([]byte, bool, error) {
+	r.g.mu.RLock()
+	defer r.g.mu.RUnlock()
+	if r.g.closed {
+		return dst, false, state.ErrClosed
+	}
+	return state.GetAppend(r.s, dst, k)
+}
+
 func (r *globalReader) Range(lo, hi []byte, fn func(k, v []byte) bool) error {
 	r.g.mu.RLock()
 	defer r.g.mu.RUnlock()

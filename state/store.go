@@ -44,6 +44,20 @@ type AppendGetter interface {
 	GetAppend(dst, key []byte) ([]byte, bool, error)
 }
 
+// GetAppend appends the value of key in s to dst, as AppendGetter does:
+// through s's own GetAppend when it has one (a cached read then allocates
+// nothing), else through Get.
+func GetAppend(s Store, dst, key []byte) ([]byte, bool, error) {
+	if ag, ok := s.(AppendGetter); ok {
+		return ag.GetAppend(dst, key)
+	}
+	v, ok, err := s.Get(key)
+	if !ok || err != nil {
+		return dst, false, err
+	}
+	return append(dst, v...), true, nil
+}
+
 // ErrClosed is returned by a store used after Close.
 var ErrClosed = errors.New("state: store is closed")
 

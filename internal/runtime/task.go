@@ -293,6 +293,12 @@ func (r readOnly) Delete(_ []byte) error {
 
 func (r readOnly) Close() error { return nil }
 
+// GetAppend implements state.AppendGetter, so that lookups in a global store
+// (a stream–global table join's) allocate nothing when the store appends.
+func (r readOnly) GetAppend(dst, key []byte) ([]byte, bool, error) {
+	return state.GetAppend(r.Store, dst, key)
+}
+
 // Executor returns the executor of the node named name: for a processor, its
 // typed input function, such as func(K, V, *graph.Meta) for a stream node.
 // Benchmarks and tests use it to feed typed records past the source.
