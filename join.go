@@ -886,7 +886,7 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], op string
 		if err != nil {
 			return nil, err
 		}
-		var kbuf []byte
+		var kbuf, raw []byte
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			if m.Tombstone || (m.NullKey && !left) {
 				tc.Drop(n.Name)
@@ -900,7 +900,8 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], op string
 					tc.Fail(n.Name, fmt.Errorf("encoding key: %w", err))
 					return
 				}
-				raw, ok, err := st.Get(kbuf)
+				var ok bool
+				raw, ok, err = state.GetAppend(st, raw[:0], kbuf)
 				if err != nil {
 					tc.Fail(n.Name, fmt.Errorf("reading table store %s: %w", t.store, err))
 					return

@@ -239,19 +239,6 @@ func (x *suppressTask[K, V]) fail(what string, err error) {
 	x.tc.Fail(x.name, fmt.Errorf("%s: %w", what, err))
 }
 
-// getAppend reads key into dst through the store's AppendGetter when it has
-// one, so that a read allocates nothing.
-func getAppend(st state.Store, dst, key []byte) ([]byte, bool, error) {
-	if ag, ok := st.(state.AppendGetter); ok {
-		return ag.GetAppend(dst, key)
-	}
-	b, found, err := st.Get(key)
-	if found {
-		dst = append(dst, b...)
-	}
-	return dst, found, err
-}
-
 func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 	if m.NullKey {
 		x.tc.Drop(x.name)
@@ -279,7 +266,7 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		btime, oldSize = e.btime, e.size
 		x.dkey = appendDataKey(x.dkey[:0], btime, x.kbuf)
 		var ok bool
-		if x.hbuf, ok, err = getAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
+		if x.hbuf, ok, err = state.GetAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
 			if err == nil {
 				err = errBadHeld
 			}
@@ -409,7 +396,7 @@ func (x *suppressTask[K, V]) emit(slot uint32) bool {
 	x.dkey = appendDataKey(x.dkey[:0], e.btime, kb)
 	var ok bool
 	var err error
-	if x.hbuf, ok, err = getAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
+	if x.hbuf, ok, err = state.GetAppend(x.st, x.hbuf[:0], x.dkey); err != nil || !ok {
 		if err == nil {
 			err = errBadHeld
 		}

@@ -86,6 +86,7 @@ type windowTask[K, A any] struct {
 	emitOnClose bool
 	cache       *updateCache[Windowed[K], A] // kstream.Cached
 	cbuf        []byte                       // the cache's key of a window
+	rbuf        []byte                       // the value read by get
 
 	recovered  bool
 	streamTime int64 // largest timestamp aggregated, -1 before any
@@ -197,7 +198,9 @@ func appendIndexKey(dst []byte, time int64, dk []byte) []byte {
 
 // get reads the window dk: its timestamp and aggregate, if it exists.
 func (t *windowTask[K, A]) get(dk []byte) (ts int64, a A, found, ok bool) {
-	b, found, err := t.st.Get(dk)
+	var err error
+	t.rbuf, found, err = state.GetAppend(t.st, t.rbuf[:0], dk)
+	b := t.rbuf
 	if err != nil {
 		t.fail("reading window", err)
 		return 0, a, false, false
