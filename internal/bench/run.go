@@ -69,7 +69,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 						add(r, err)
 					}
 				}
-			case scenarioRestore: // modes are the state backends: once
+			case scenarioRestore, scenarioGlobal: // modes are the state backends: once
 				if mode != cfg.modes[0] {
 					break
 				}
@@ -78,27 +78,24 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 						break
 					}
 					start := time.Now()
-					raw, ks, err := runRestore(ctx, cfg, prog, backend, stderr)
-					raw.RunSeconds = time.Since(start).Seconds()
-					ks.RunSeconds = raw.RunSeconds
-					add(raw, nil)
-					add(ks, err)
-				}
-			case scenarioGlobal: // modes are the state backends: once
-				if mode != cfg.modes[0] {
-					break
-				}
-				for _, backend := range []string{backendMemory, backendPebble} {
-					if ctx.Err() != nil {
-						break
+					var raw row
+					var ks []row
+					var err error
+					if sc == scenarioRestore {
+						var r row
+						raw, r, err = runRestore(ctx, cfg, prog, backend, stderr)
+						ks = []row{r}
+					} else {
+						var first, again row
+						raw, first, again, err = runGlobal(ctx, cfg, prog, backend, stderr)
+						ks = []row{first, again}
 					}
-					start := time.Now()
-					raw, first, again, err := runGlobal(ctx, cfg, prog, backend, stderr)
 					raw.RunSeconds = time.Since(start).Seconds()
-					first.RunSeconds, again.RunSeconds = raw.RunSeconds, raw.RunSeconds
 					add(raw, nil)
-					add(first, err)
-					add(again, err)
+					for _, r := range ks {
+						r.RunSeconds = raw.RunSeconds
+						add(r, err)
+					}
 				}
 			case scenarioCount: // no mode: once
 				if mode == cfg.modes[0] && ctx.Err() == nil {
