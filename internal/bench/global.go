@@ -89,12 +89,9 @@ func bootstrapGlobal(ctx context.Context, topo *kstream.Topology, opts []kafkaio
 	}
 	prog.set(what, func() int64 { return a.Stats().GlobalApplied })
 	cpu0, t0 := cpuSeconds(), time.Now()
-	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(runCtx) }()
+	stop := runApp(ctx, a)
 	defer func() {
-		stop()
-		if rerr := <-errc; err == nil && rerr != nil {
+		if rerr := stop(); err == nil && rerr != nil {
 			err = rerr
 		}
 	}()

@@ -81,12 +81,9 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	}
 	prog.set(fmt.Sprintf("restore %s: kstream", backend), func() int64 { return a.Stats().Restored })
 	cpu0 := cpuSeconds()
-	runCtx, stop := context.WithCancel(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- a.Run(runCtx) }()
+	stop := runApp(ctx, a)
 	defer func() {
-		stop()
-		if rerr := <-errc; err == nil && rerr != nil {
+		if rerr := stop(); err == nil && rerr != nil {
 			err = rerr
 		}
 	}()
@@ -111,6 +108,17 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	fill(&ks, int64(n))
 	ks.Note = "timed from the store's restore start (RestoreProgress); CPU from the app's start"
 	return raw, ks, nil
+}
+
+// runApp runs a until stop, which returns Run's error.
+func runApp(ctx context.Context, a *kafkaio.App) (stop func() error) {
+	ctx, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	return func() error {
+		cancel()
+		return <-errc
+	}
 }
 
 // rawConsume reads the first n records of topic's partitions 0..parts-1
