@@ -186,10 +186,9 @@ func (a *App) startGlobal(ctx context.Context) error {
 		stores[spec.Changelog.Resolve(a.cfg.appID)] = spec.Name
 	}
 	g.boot = map[string]*bootPart{}
-	ends := map[string]map[int32]int64{}
 	consume := map[string]map[int32]kgo.Offset{}
 	for topic, ps := range listed {
-		ends[topic], consume[topic] = map[int32]int64{}, map[int32]kgo.Offset{}
+		consume[topic] = map[int32]kgo.Offset{}
 		for p, end := range ps {
 			from := ckpt[partKey(topic, p)]
 			consume[topic][p] = kgo.NewOffset().At(from)
@@ -197,7 +196,6 @@ func (a *App) startGlobal(ctx context.Context) error {
 				consume[topic][p] = kgo.NewOffset().AtStart()
 			}
 			if end > from {
-				ends[topic][p] = end
 				g.boot[partKey(topic, p)] = &bootPart{end: end, left: end - from, prog: a.progress.start(RestoreProgress{Task: globalTask,
 					Store: stores[topic], Topic: topic, Partition: p, Remaining: end - from, Started: time.Now()})}
 			}
@@ -220,14 +218,14 @@ func (a *App) startGlobal(ctx context.Context) error {
 	began := time.Now()
 	t.BulkLoad(true) // nothing reads the stores until the bootstrap ends
 	lastLog := time.Now()
-	for remaining(ends) > 0 {
+	for len(g.boot) > 0 {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			cl.Close()
 			g.close()
 			return err
 		}
-		if err := g.apply(fetches, ends); err != nil {
+		if err := g.apply(fetches); err != nil {
 			cl.Close()
 			g.close()
 			return err
@@ -256,7 +254,7 @@ func (a *App) startGlobal(ctx context.Context) error {
 		defer cl.Close()
 		for ctx.Err() == nil {
 			fetches := cl.PollFetches(ctx)
-			if err := g.apply(fetches, nil); err != nil {
+			if err := g.apply(fetches); err != nil {
 				a.setFatal(err)
 				return
 			}
@@ -294,18 +292,10 @@ func (g *globalTables) deadLetters() error {
 	return nil
 }
 
-func remaining(ends map[string]map[int32]int64) int {
-	n := 0
-	for _, ps := range ends {
-		n += len(ps)
-	}
-	return n
-}
-
-// apply feeds fetched records to the global task, strikes partitions that
-// reached their bootstrap end from ends (when not nil), and with a state
-// directory commits the stores' writes with the offsets reached.
-func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int64) error {
+// apply feeds fetched records to the global task, during the bootstrap
+// strikes the partitions that reached their end from g.boot, and with a
+// state directory commits the stores' writes with the offsets reached.
+func (g *globalTables) apply(fetches kgo.Fetches) error {
 	var n int64
 	var ferr error
 	g.mu.Lock()
@@ -323,11 +313,6 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 		}
 		recs := make([]graph.RawRecord, 0, len(p.Records))
 		for _, r := range p.Records {
-			if ends != nil {
-				if end, ok := ends[r.Topic][r.Partition]; ok && r.Offset+1 >= end {
-					delete(ends[r.Topic], r.Partition)
-				}
-			}
 			if r.Attrs.IsControl() {
 				continue
 			}
@@ -361,7 +346,7 @@ func (g *globalTables) apply(fetches kgo.Fetches, ends map[string]map[int32]int6
 	g.applied.Add(n)
 	g.a.tel.failures(context.Background(), g.task, &g.seen, globalAttrs)
 	// While bulk loading (the bootstrap), commit only in large chunks.
-	if ferr == nil && moved && !g.closed && (ends == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
+	if ferr == nil && moved && !g.closed && (g.boot == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
 		if err := g.task.Commit(g.next); err != nil {
 			ferr = fmt.Errorf("kafkaio: checkpointing the global tables: %w", err)
 		}
