@@ -1,10 +1,12 @@
 package state
 
 import (
-	"context"
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"math/bits"
+	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -14,38 +16,43 @@ import (
 // Commit. Until then they are visible only through the batch's views
 // (Batch.Store), which read the batch's writes first and the DB after.
 //
-// A Batch is a Pebble indexed batch. Every write is kept until Commit, also
-// repeated writes of one key, so its size grows with the number of writes
-// since the last Commit (see Size).
+// A Batch keeps the last write of each key, in an arena with a hash index
+// over it: a write of a key written before replaces it (in place when the
+// new value fits), and a read of a written key costs a hash lookup. Commit
+// writes the keys into a Pebble batch in key order, one record per key, so
+// a key written many times between commits costs Pebble one write, and
+// Pebble inserts the sorted records into its memtable more cheaply. Range
+// merges the writes over the DB through a Pebble indexed batch, filled at
+// the first Range after a Commit or Discard and kept current until the
+// next: a task that never scans its stores does not pay for it.
 //
 // A Batch is reusable: Commit and Discard leave it empty, with its views
 // still valid. Close releases it. A Batch is for one goroutine at a time.
 type Batch struct {
-	db     *DB
-	pb     *pebble.Batch
-	dirty  map[string]int32 // index in keys of each store key written
-	keys   []dirtyKey       // store keys written since the last Commit or Discard
-	buf    []byte           // scratch for Pebble keys
-	arena  []byte           // cache updates of the commit in progress (collect)
-	spans  []cacheSpan
-	closed bool
+	db        *DB
+	recordBuf            // the last write of each key written, in order of first write
+	keys      []dirtyKey // what the batch knows of each record of recordBuf
+	index     hindex     // hash of each written Pebble key -> its record
+	ckpts     checkpoints
+	order     []loadRecord  // scratch: the records in key order, for Commit
+	wb        *pebble.Batch // the Pebble batch of Commit, reused
+	ib        *pebble.Batch // the writes again, indexed for Range, if indexed
+	indexed   bool          // ib holds every write since the last Commit or Discard
+	buf       []byte        // scratch for Pebble keys
+	closed    bool
 }
 
 // dirtyKey is what the batch knows about a store key it wrote.
 type dirtyKey struct {
-	key    string // the Pebble key
 	part   *partState
-	stripe uint32
-	cached bool // collect recorded its value for the cache
+	stripe uint32 // DB.stripe of the Pebble key
+	room   uint32 // bytes after the key in the arena that a new value may fill
 }
 
 // NewBatch returns an empty batch. A batch of a closed DB returns ErrClosed
 // from every method.
 func (db *DB) NewBatch() *Batch {
-	if db.closed.Load() {
-		return &Batch{db: db, closed: true}
-	}
-	return &Batch{db: db, pb: db.pdb.NewIndexedBatch(), dirty: map[string]int32{}}
+	return &Batch{db: db, closed: db.closed.Load()}
 }
 
 func (b *Batch) check() error {
@@ -75,26 +82,22 @@ func (b *Batch) SetCheckpoint(task string, offsets map[string]int64) error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	if err := b.pb.Set(checkpointKey(task), encodeCheckpoint(offsets), nil); err != nil {
-		return fmt.Errorf("state: checkpoint of task %q: %w", task, err)
-	}
+	b.ckpts.set(task, offsets)
 	return nil
 }
 
-// Count returns the number of writes in the batch.
-func (b *Batch) Count() int {
-	if b.pb == nil {
-		return 0
-	}
-	return int(b.pb.Count())
-}
+// Count returns the number of keys written and checkpoints set since the
+// last Commit or Discard.
+func (b *Batch) Count() int { return len(b.recs) + len(b.ckpts.recs) }
 
-// Size returns the size of the batch's writes in bytes.
+// Size returns the size in bytes of the Pebble batch that Commit would
+// write: the last write of each key, with its store prefix, and the
+// checkpoints.
 func (b *Batch) Size() int {
-	if b.pb == nil {
+	if b.Count() == 0 {
 		return 0
 	}
-	return b.pb.Len()
+	return batchHeaderLen + b.size + b.ckpts.size
 }
 
 // Commit applies the batch's writes to the DB in one atomic Pebble commit,
@@ -104,7 +107,7 @@ func (b *Batch) Commit() error {
 	if err := b.check(); err != nil {
 		return err
 	}
-	if b.pb.Empty() {
+	if b.Count() == 0 {
 		return nil
 	}
 	db := b.db
@@ -118,15 +121,46 @@ func (b *Batch) Commit() error {
 	forStripes(&stripes, func(i int) { db.stripes[i].Lock() })
 	defer forStripes(&stripes, func(i int) { db.stripes[i].Unlock() })
 
-	b.collect()
-	if err := b.pb.Commit(pebble.NoSync); err != nil {
-		b.uncache(true)
+	b.order = append(b.order[:0], b.recs...)
+	b.sort(b.order)
+	if b.wb == nil {
+		b.wb = db.pdb.NewBatch()
+	}
+	err := b.write(b.wb, b.order)
+	if err == nil {
+		err = b.ckpts.write(b.wb)
+	}
+	if err == nil {
+		err = b.wb.Commit(pebble.NoSync)
+	}
+	b.wb.Reset()
+	if err != nil {
+		b.updateCache(true)
 		return fmt.Errorf("state: commit: %w", err)
 	}
-	b.uncache(false)
-	b.recache()
+	b.updateCache(false)
 	b.reset()
 	return nil
+}
+
+// updateCache puts the value of each key written into the cache, or
+// deletes its entry (a deletion, a value too large to cache, or, if
+// uncache, every key: after a failed commit). The caller holds the keys'
+// stripes.
+func (b *Batch) updateCache(uncache bool) {
+	if b.db.cache == nil {
+		return
+	}
+	for i := range b.recs {
+		r, d := &b.recs[i], &b.keys[i]
+		epoch := d.part.epoch.Load()
+		key := b.key(r)[len(d.part.prefix):]
+		if uncache || r.deleted {
+			b.db.cacheDel(epoch, key)
+		} else {
+			b.db.cacheSet(epoch, key, b.value(r))
+		}
+	}
 }
 
 // forStripes calls fn for each stripe set in s, in ascending order.
@@ -140,86 +174,6 @@ func forStripes(s *[numStripes / 64]uint64, fn func(int)) {
 	}
 }
 
-// uncache deletes the cache entries of the keys the batch wrote, all of
-// them or those whose new value recache does not put into the cache.
-func (b *Batch) uncache(all bool) {
-	if b.db.cache == nil {
-		return
-	}
-	for i := range b.keys {
-		d := &b.keys[i]
-		if all || !d.cached {
-			// b.buf, not b.arena: the arena holds recache's entries.
-			b.buf = appendCacheKey(b.buf[:0], d.part.epoch.Load(), d.key[len(d.part.prefix):])
-			b.db.cache.Del(b.buf)
-		}
-	}
-}
-
-// collect records, before the commit, what recache puts into the cache after
-// it: the last value of each key the batch wrote, read from the batch alone,
-// copied into b.arena. (A Pebble batch may not be read after its commit: a
-// large batch is handed over to the memtable.) Keys whose last write is a
-// deletion are not in the batch's view, and values too large for the cache
-// are skipped: uncache deletes the cache entries of both.
-func (b *Batch) collect() {
-	b.arena, b.spans = b.arena[:0], b.spans[:0]
-	if b.db.cache == nil {
-		return
-	}
-	it, err := b.pb.NewBatchOnlyIter(context.Background(), &pebble.IterOptions{
-		LowerBound: []byte{nsData},
-		UpperBound: []byte{nsData + 1},
-	})
-	if err != nil {
-		return // the keys are only uncached: still coherent
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		idx, ok := b.dirty[string(it.Key())]
-		if !ok {
-			continue
-		}
-		d := &b.keys[idx]
-		val, err := it.ValueAndErr()
-		if err != nil {
-			for i := range b.keys {
-				b.keys[i].cached = false
-			}
-			b.arena, b.spans = b.arena[:0], b.spans[:0]
-			return
-		}
-		start := len(b.arena)
-		b.arena = appendCacheKey(b.arena, d.part.epoch.Load(), it.Key()[len(d.part.prefix):])
-		keyEnd := len(b.arena)
-		if keyEnd-start+len(val) >= maxCacheEntry {
-			b.arena = b.arena[:start]
-			continue
-		}
-		b.arena = append(b.arena, val...)
-		b.spans = append(b.spans, cacheSpan{start, keyEnd, len(b.arena)})
-		d.cached = true
-	}
-}
-
-// recache puts the values recorded by collect into the cache.
-func (b *Batch) recache() {
-	for _, sp := range b.spans {
-		b.db.cache.Set(b.arena[sp.start:sp.keyEnd], b.arena[sp.keyEnd:sp.end])
-	}
-	if cap(b.arena) > maxRetainedArena {
-		b.arena, b.spans = nil, nil
-	}
-}
-
-// maxRetainedArena bounds the cache-update buffer a batch keeps between
-// commits.
-const maxRetainedArena = 1 << 20
-
-// cacheSpan locates one cache entry in Batch.arena: the cache key is
-// arena[start:keyEnd] and the value arena[keyEnd:end].
-type cacheSpan struct{ start, keyEnd, end int }
-
 // Discard drops the batch's writes and checkpoints, for example when the
 // transaction they belong to aborts. The batch stays usable.
 func (b *Batch) Discard() error {
@@ -231,10 +185,18 @@ func (b *Batch) Discard() error {
 }
 
 func (b *Batch) reset() {
-	b.pb.Reset()
-	clear(b.dirty)
-	clear(b.keys) // drop the partState pointers and key strings
+	b.recordBuf.reset()
+	clear(b.keys) // drop the partState pointers
 	b.keys = b.keys[:0]
+	if cap(b.keys)*int(unsafe.Sizeof(dirtyKey{})) > maxRetainedRecords {
+		b.keys, b.order = nil, nil
+	}
+	b.index.empty()
+	b.ckpts.reset()
+	if b.indexed {
+		b.ib.Reset()
+		b.indexed = false
+	}
 }
 
 // Close drops the batch's writes and releases it. Its views return ErrClosed
@@ -244,11 +206,18 @@ func (b *Batch) Close() error {
 		return ErrClosed
 	}
 	b.closed = true
-	if b.pb == nil || b.db.closed.Load() {
+	b.release()
+	b.keys, b.order, b.index, b.ckpts = nil, nil, hindex{}, checkpoints{}
+	if b.db.closed.Load() {
 		return nil
 	}
-	if err := b.pb.Close(); err != nil && !errors.Is(err, pebble.ErrClosed) {
-		return fmt.Errorf("state: closing batch: %w", err)
+	for _, pb := range []*pebble.Batch{b.wb, b.ib} {
+		if pb == nil {
+			continue
+		}
+		if err := pb.Close(); err != nil && !errors.Is(err, pebble.ErrClosed) {
+			return fmt.Errorf("state: closing batch: %w", err)
+		}
 	}
 	return nil
 }
@@ -294,25 +263,17 @@ func (bv *bufferedView) GetAppend(dst, key []byte) ([]byte, bool, error) {
 		return dst, false, err
 	}
 	b := bv.b
-	if len(b.keys) == 0 { // nothing written since the last commit
+	if len(b.recs) == 0 { // nothing written since the last commit
 		return bv.v.GetAppend(dst, key)
 	}
-	full := b.pebbleKey(bv.v.part, key)
-	if _, ok := b.dirty[string(full)]; !ok {
+	_, i, ok := b.find(b.pebbleKey(bv.v.part, key))
+	if !ok {
 		return bv.v.GetAppend(dst, key)
 	}
-	val, closer, err := b.pb.Get(full)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return dst, false, nil // deleted in the batch
+	if r := &b.recs[i]; !r.deleted {
+		return append(dst, b.value(r)...), true, nil
 	}
-	if err != nil {
-		return dst, false, fmt.Errorf("state: get: %w", err)
-	}
-	out := append(dst, val...)
-	if err := closer.Close(); err != nil {
-		return dst, false, fmt.Errorf("state: get: %w", err)
-	}
-	return out, true, nil
+	return dst, false, nil // deleted in the batch
 }
 
 // Put implements Store: it writes into the batch.
@@ -320,13 +281,7 @@ func (bv *bufferedView) Put(key, value []byte) error {
 	if err := bv.check(); err != nil {
 		return err
 	}
-	b := bv.b
-	full := b.pebbleKey(bv.v.part, key)
-	if err := b.pb.Set(full, value, nil); err != nil {
-		return fmt.Errorf("state: put: %w", err)
-	}
-	b.markDirty(full, bv.v.part)
-	return nil
+	return bv.b.set(bv.v.part, key, value, false)
 }
 
 // Delete implements Store: it writes a deletion into the batch.
@@ -334,21 +289,74 @@ func (bv *bufferedView) Delete(key []byte) error {
 	if err := bv.check(); err != nil {
 		return err
 	}
-	b := bv.b
-	full := b.pebbleKey(bv.v.part, key)
-	if err := b.pb.Delete(full, nil); err != nil {
-		return fmt.Errorf("state: delete: %w", err)
+	return bv.b.set(bv.v.part, key, nil, true)
+}
+
+// find returns the hash of a Pebble key and whether the batch wrote it, at
+// which record.
+func (b *Batch) find(full []byte) (h uint64, i int, ok bool) {
+	h = maphash.Bytes(b.db.seed, full)
+	s, _, ok := b.index.find(uint32(h>>32), func(s uint32) bool { return bytes.Equal(b.key(&b.recs[s]), full) })
+	return h, int(s), ok
+}
+
+// set writes key of partition p (value is nil for a deletion) into the batch.
+func (b *Batch) set(p *partState, key, value []byte, deleted bool) error {
+	full := b.pebbleKey(p, key)
+	h, i, ok := b.find(full)
+	if !ok {
+		i, err := b.add(p.prefix, key, value, deleted)
+		if err != nil {
+			return fmt.Errorf("state: %s: %w", opName(deleted), err)
+		}
+		b.keys = append(b.keys, dirtyKey{part: p, stripe: uint32(h % numStripes), room: uint32(len(value))})
+		b.index.insert(uint32(h>>32), uint32(i))
+	} else if err := b.rewrite(i, value, deleted); err != nil {
+		return fmt.Errorf("state: %s: %w", opName(deleted), err)
 	}
-	b.markDirty(full, bv.v.part)
+	if !b.indexed {
+		return nil
+	}
+	var err error
+	if deleted {
+		err = b.ib.Delete(full, nil)
+	} else {
+		err = b.ib.Set(full, value, nil)
+	}
+	if err != nil {
+		return fmt.Errorf("state: %s: %w", opName(deleted), err)
+	}
 	return nil
 }
 
-func (b *Batch) markDirty(full []byte, p *partState) {
-	if _, ok := b.dirty[string(full)]; !ok {
-		k := string(full)
-		b.dirty[k] = int32(len(b.keys))
-		b.keys = append(b.keys, dirtyKey{key: k, part: p, stripe: b.db.stripe(full)})
+func opName(deleted bool) string {
+	if deleted {
+		return "delete"
 	}
+	return "put"
+}
+
+// rewrite replaces the write of record i: in place if value fits in the
+// room after the key, or else in a copy of the key at the end of the arena.
+func (b *Batch) rewrite(i int, value []byte, deleted bool) error {
+	r, d := &b.recs[i], &b.keys[i]
+	b.size -= batchRecordSize(int(r.klen), int(r.vlen), r.deleted)
+	if len(value) > int(d.room) {
+		off := len(b.arena)
+		if off+int(r.klen)+len(value) > maxRecordBytes {
+			return fmt.Errorf("more than %d bytes written since the last commit", maxRecordBytes)
+		}
+		// The copy reads the arena before append may move it.
+		b.arena = append(b.arena, b.key(r)...)
+		r.off = uint32(off)
+		d.room = uint32(len(value))
+		b.arena = append(b.arena, value...)
+	} else {
+		copy(b.arena[r.off+r.klen:], value)
+	}
+	r.vlen, r.deleted = uint32(len(value)), deleted
+	b.size += batchRecordSize(int(r.klen), len(value), deleted)
+	return nil
 }
 
 // Range implements Store: it scans the batch's writes merged over the DB.
@@ -358,7 +366,31 @@ func (bv *bufferedView) Range(lo, hi []byte, fn func(key, value []byte) bool) er
 	if err := bv.check(); err != nil {
 		return err
 	}
-	return bv.b.db.scan(bv.b.pb, bv.v.part.prefix, lo, hi, fn)
+	b := bv.b
+	if len(b.recs) == 0 {
+		return b.db.scan(b.db.pdb, bv.v.part.prefix, lo, hi, fn)
+	}
+	if err := b.fillIndexed(); err != nil {
+		return err
+	}
+	return b.db.scan(b.ib, bv.v.part.prefix, lo, hi, fn)
+}
+
+// fillIndexed writes the batch's writes into its indexed batch, unless it
+// holds them already.
+func (b *Batch) fillIndexed() error {
+	if b.indexed {
+		return nil
+	}
+	if b.ib == nil {
+		b.ib = b.db.pdb.NewIndexedBatch()
+	}
+	if err := b.write(b.ib, b.recs); err != nil {
+		b.ib.Reset()
+		return fmt.Errorf("state: range: %w", err)
+	}
+	b.indexed = true
+	return nil
 }
 
 // Close implements Store. It marks the view closed; the batch and its

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -190,6 +192,78 @@ func TestBatchManyKeys(t *testing.T) {
 			}
 			for k, v := range model {
 				wantGet(t, db.Store("m", int32(k[0]-'0')), k[2:], v, true)
+			}
+		})
+	}
+}
+
+// TestBatchModel runs random writes of keys of two partitions, with values
+// that grow and shrink (rewritten in place or moved in the batch's arena),
+// deletions, reads, scans, commits and discards, through a Batch and
+// against a model: what the batch's views read and scan is the model's
+// pending state, and what the DB holds is its committed state.
+func TestBatchModel(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(1, 2))
+			db := be.open(t)
+			b := db.NewBatch()
+			defer b.Close()
+			views := []Store{db.Store("m", 0), db.Store("m", 1)}
+			bviews := []Store{b.Store(views[0]), b.Store(views[1])}
+			committed := []map[string]string{{}, {}}
+			pending := []map[string]string{{}, {}}
+			check := func(step int, stores []Store, model []map[string]string) {
+				t.Helper()
+				for p, s := range stores {
+					got := map[string]string{}
+					for _, kv := range collect(t, s, nil, nil) {
+						k, v, _ := strings.Cut(kv, "=")
+						got[k] = v
+					}
+					if !maps.Equal(got, model[p]) {
+						t.Fatalf("step %d, partition %d: Range = %v, want %v", step, p, got, model[p])
+					}
+				}
+			}
+			for step := range 3000 {
+				p := r.IntN(2)
+				k := fmt.Sprintf("k%02d", r.IntN(40))
+				switch op := r.IntN(100); {
+				case op < 50:
+					v := strings.Repeat(string(rune('a'+step%26)), r.IntN(30))
+					mustPut(t, bviews[p], k, v)
+					pending[p][k] = v
+				case op < 65:
+					mustDelete(t, bviews[p], k)
+					delete(pending[p], k)
+				case op < 85:
+					v, ok := pending[p][k]
+					wantGet(t, bviews[p], k, v, ok)
+				case op < 92:
+					check(step, bviews, pending)
+				case op < 97:
+					if err := b.Commit(); err != nil {
+						t.Fatal(err)
+					}
+					for p := range pending {
+						committed[p] = maps.Clone(pending[p])
+					}
+					check(step, views, committed)
+					for p := range views {
+						for k, v := range committed[p] {
+							wantGet(t, views[p], k, v, true) // the cache after the commit
+						}
+					}
+				default:
+					if err := b.Discard(); err != nil {
+						t.Fatal(err)
+					}
+					for p := range pending {
+						pending[p] = maps.Clone(committed[p])
+					}
+					check(step, bviews, pending)
+				}
 			}
 		})
 	}

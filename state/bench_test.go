@@ -394,6 +394,53 @@ const (
 	rssReads = 200_000
 )
 
+// BenchmarkBatchUpdate is a count aggregation's store traffic: each
+// operation reads an 8-byte count through a Batch's view, adds one and
+// writes it back; the batch commits every 1000 operations, as a task
+// commits. Keys cycle over a key space of:
+//   - keys=100: every key is written again within a commit, so most reads
+//     find the key in the batch;
+//   - keys=100000: most keys are new to each commit (read from the cache).
+func BenchmarkBatchUpdate(b *testing.B) {
+	for _, n := range []int{100, 100_000} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			db := openDB(b, b.TempDir())
+			batch := db.NewBatch()
+			defer batch.Close()
+			s := batch.Store(db.Store("bench", 0))
+			var key, val []byte
+			b.ReportAllocs()
+			cpu := startCPU()
+			i := 0
+			for b.Loop() {
+				i++
+				key = benchKey(key, (i*stride)%n)
+				v, found, err := GetAppend(s, val[:0], key)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var c uint64
+				if found {
+					c = binary.BigEndian.Uint64(v)
+				}
+				val = binary.BigEndian.AppendUint64(v[:0], c+1)
+				if err := s.Put(key, val); err != nil {
+					b.Fatal(err)
+				}
+				if i%1000 == 0 {
+					if err := batch.Commit(); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			if err := batch.Commit(); err != nil {
+				b.Fatal(err)
+			}
+			cpu.report(b)
+		})
+	}
+}
+
 // BenchmarkMemoryBudgetRSS writes 2M distinct 16-byte keys with 8-byte
 // values in a child process, through batches of 10,000, then reads 200k of
 // them, and reports the child's peak RSS (VmHWM). It reports; it asserts

@@ -28,6 +28,24 @@ func (x *hindex) home(h uint32) int { return int(h) & (len(x.cells) - 1) }
 // next returns the position after pos, wrapping.
 func (x *hindex) next(pos int) int { return (pos + 1) & (len(x.cells) - 1) }
 
+// find returns the slot of the key whose hash is h, for which match (a
+// comparison of the slot's key with the key looked up) holds, and the
+// position of its cell; or false and the position where the probe ended.
+func (x *hindex) find(h uint32, match func(slot uint32) bool) (slot uint32, pos int, ok bool) {
+	if len(x.cells) == 0 {
+		return 0, 0, false
+	}
+	for pos = x.home(h); ; pos = x.next(pos) {
+		c := x.cells[pos]
+		if c == 0 {
+			return 0, pos, false
+		}
+		if uint32(c) == h && match(cellSlot(c)) {
+			return cellSlot(c), pos, true
+		}
+	}
+}
+
 // reserve sizes an empty index for n keys.
 func (x *hindex) reserve(n int) {
 	size := hindexMinCells
@@ -89,3 +107,16 @@ func (x *hindex) remove(pos int) {
 
 // reset empties the index and releases its table.
 func (x *hindex) reset() { x.cells, x.n = nil, 0 }
+
+// maxRetainedCells bounds the table that empty keeps.
+const maxRetainedCells = 1 << 16
+
+// empty empties the index, keeping its table unless it grew large.
+func (x *hindex) empty() {
+	if len(x.cells) > maxRetainedCells {
+		x.reset()
+		return
+	}
+	clear(x.cells)
+	x.n = 0
+}

@@ -1,12 +1,7 @@
 package state
 
 import (
-	"bytes"
-	"encoding/binary"
 	"fmt"
-	"math/bits"
-	"slices"
-	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -15,15 +10,11 @@ import (
 // Loader.Commit during a restore. See Loader for the measurements behind it.
 const LoaderCommitBytes = 16 << 20
 
-// maxLoaderBytes bounds the records a Loader holds between commits: its
-// offsets are 32-bit.
-const maxLoaderBytes = 1 << 31
-
 // Loader bulk-writes restored records into store partitions of a DB, for
 // example a changelog replayed into a task's stores before the task
 // processes. It is much cheaper per record than a Batch: Put and Delete only
-// append the record to a buffer (no cache fill, no tracking of the keys
-// written, no read-your-writes, no Pebble index), and Commit sorts the
+// append the record to a buffer (no cache fill, no index of the keys
+// written, no read-your-writes, no locks), and Commit sorts the
 // buffered records by key and applies them, with the checkpoints recorded
 // by SetCheckpoint, in one atomic Pebble commit. Reads see the loaded
 // records only after Commit.
@@ -48,9 +39,9 @@ const maxLoaderBytes = 1 << 31
 // (BenchmarkLoader: 1M 16-byte keys in scattered order, 100-byte values,
 // into a new DB in a directory, default budget, until the last Commit
 // returns): 0.64-0.75 M records/s and 2.1-2.5 µs of CPU per record (both
-// cores: the background flushes and compactions count), against 0.16-0.19
-// M records/s and 9-10 µs for the same writes through a Batch committed
-// every 4096 records. Commits of 1 to 4 MiB, which Pebble inserts into the
+// cores: the background flushes and compactions count), against 0.25-0.27
+// M records/s and 6.3-6.7 µs for the same writes through a Batch committed
+// every 4096 records, whose commits Pebble inserts into its memtable. Commits of 1 to 4 MiB, which Pebble inserts into the
 // memtable, ran at 0.45-0.66 M records/s; commits of 32 MiB at 0.81-0.88 M
 // records/s, for twice the memory. The background work, about 0.7 µs per
 // record to flush and as much to compact, is what bounds a long restore on
@@ -64,29 +55,12 @@ const maxLoaderBytes = 1 << 31
 // A Loader is for one goroutine at a time. It is reusable: Commit leaves it
 // empty. Close releases it.
 type Loader struct {
-	db    *DB
-	arena []byte       // the Pebble key and value of each record, in arrival order
-	recs  []loadRecord // one per record, in arrival order until Commit sorts them
-	tmp   []loadRecord // scratch space of the sort
-	lcp   int          // length of the prefix shared by every Pebble key in recs
-	size  int          // Pebble batch size of recs and ckpts
-	ckpts [][2][]byte  // checkpoint key and record, in call order
-	// arenaHint and recsHint are the sizes of the buffers that the last
-	// Commit dropped: the next commit allocates them at once.
-	arenaHint, recsHint int
-	parts               []*partState // partitions written since the last Commit
-	last                *partState   // the partition of the previous write
-	closed              bool
-}
-
-// loadRecord locates a buffered record in Loader.arena: its Pebble key is
-// arena[off:off+klen] and its value the vlen bytes after it.
-type loadRecord struct {
-	abbr    uint64 // the 8 key bytes after the common prefix, big-endian, zero-padded
-	off     uint32
-	klen    uint32
-	vlen    uint32
-	deleted bool
+	db        *DB
+	recordBuf // the records, in arrival order until Commit sorts them
+	ckpts     checkpoints
+	parts     []*partState // partitions written since the last Commit
+	last      *partState   // the partition of the previous write
+	closed    bool
 }
 
 // NewLoader returns an empty loader. A loader of a closed DB returns
@@ -140,65 +114,11 @@ func (l *Loader) add(s Store, key, value []byte, deleted bool) error {
 	if err != nil {
 		return err
 	}
-	if l.arena == nil && l.arenaHint > 0 {
-		l.arena = make([]byte, 0, l.arenaHint+l.arenaHint/8)
-		l.arenaHint = 0
+	if _, err := l.recordBuf.add(p.prefix, key, value, deleted); err != nil {
+		return fmt.Errorf("state: loader: %w", err)
 	}
-	if l.recs == nil && l.recsHint > 0 {
-		l.recs = make([]loadRecord, 0, l.recsHint+l.recsHint/8)
-		l.recsHint = 0
-	}
-	off := len(l.arena)
-	klen := len(p.prefix) + len(key)
-	if off+klen+len(value) > maxLoaderBytes {
-		return fmt.Errorf("state: loader: more than %d bytes since the last commit", maxLoaderBytes)
-	}
-	l.arena = append(append(append(l.arena, p.prefix...), key...), value...)
-	full := l.arena[off : off+klen]
-	if len(l.recs) == 0 {
-		l.lcp = klen
-	} else {
-		first := l.arena[l.recs[0].off:][:l.lcp]
-		l.lcp = commonPrefix(first, full)
-	}
-	l.recs = append(l.recs, loadRecord{off: uint32(off), klen: uint32(klen), vlen: uint32(len(value)), deleted: deleted})
-	l.size += batchRecordSize(klen, len(value), deleted)
 	return nil
 }
-
-// commonPrefix returns the length of the longest common prefix of a and b.
-func commonPrefix(a, b []byte) int {
-	n := min(len(a), len(b))
-	i := 0
-	for ; i+8 <= n; i += 8 {
-		if x := binary.LittleEndian.Uint64(a[i:]) ^ binary.LittleEndian.Uint64(b[i:]); x != 0 {
-			return i + bits.TrailingZeros64(x)/8
-		}
-	}
-	for ; i < n && a[i] == b[i]; i++ {
-	}
-	return i
-}
-
-// batchRecordSize is the size of a record in a Pebble batch: its kind, the
-// key and the value (not for a deletion), each after its uvarint length.
-func batchRecordSize(klen, vlen int, deleted bool) int {
-	n := 1 + uvarintLen(klen) + klen
-	if !deleted {
-		n += uvarintLen(vlen) + vlen
-	}
-	return n
-}
-
-func uvarintLen(n int) int { return (bits.Len64(uint64(n)|1) + 6) / 7 }
-
-// batchSlack is more than the room Pebble reserves, beyond a record's
-// encoded size, when it appends the record to a batch.
-const batchSlack = 32
-
-// batchHeaderLen is the size of a Pebble batch's header: a sequence number
-// and a count.
-const batchHeaderLen = 12
 
 // Put writes key with value into the store partition viewed by s (a view
 // from DB.Store, or from Batch.Store of a batch of the same DB, whose batch
@@ -221,15 +141,14 @@ func (l *Loader) SetCheckpoint(task string, offsets map[string]int64) error {
 	if err := l.check(); err != nil {
 		return err
 	}
-	k, v := checkpointKey(task), encodeCheckpoint(offsets)
-	l.ckpts = append(l.ckpts, [2][]byte{k, v})
-	l.size += batchRecordSize(len(k), len(v), false)
+	l.ckpts.set(task, offsets)
 	return nil
 }
 
-// Count returns the number of writes (records, deletions and checkpoints)
-// since the last Commit.
-func (l *Loader) Count() int { return len(l.recs) + len(l.ckpts) }
+// Count returns the number of writes since the last Commit: records,
+// deletions, and checkpoints (one per task: a task's last SetCheckpoint
+// replaces the one before).
+func (l *Loader) Count() int { return len(l.recs) + len(l.ckpts.recs) }
 
 // Size returns the size in bytes of the writes since the last Commit as
 // Pebble encodes them in a batch: keys with their store prefix, values, and
@@ -238,7 +157,7 @@ func (l *Loader) Size() int {
 	if l.Count() == 0 {
 		return 0
 	}
-	return batchHeaderLen + l.size
+	return batchHeaderLen + l.size + l.ckpts.size
 }
 
 // Commit applies the writes since the last Commit to the DB in one atomic
@@ -254,33 +173,16 @@ func (l *Loader) Commit() error {
 	if l.Count() == 0 {
 		return nil
 	}
-	l.sort()
+	l.sort(l.recs)
 	// Pebble reserves room for the longest length prefixes before each
 	// record it appends: the slack keeps the last one from reallocating.
 	pb := l.db.pdb.NewBatchWithSize(l.Size() + batchSlack)
 	defer pb.Close()
-	for i := range l.recs {
-		r := &l.recs[i]
-		key := l.arena[r.off : r.off+r.klen]
-		var err error
-		if r.deleted {
-			op := pb.DeleteDeferred(len(key))
-			copy(op.Key, key)
-			err = op.Finish()
-		} else {
-			op := pb.SetDeferred(len(key), int(r.vlen))
-			copy(op.Key, key)
-			copy(op.Value, l.arena[r.off+r.klen:][:r.vlen])
-			err = op.Finish()
-		}
-		if err != nil {
-			return fmt.Errorf("state: loader: commit: %w", err)
-		}
+	if err := l.write(pb, l.recs); err != nil {
+		return fmt.Errorf("state: loader: commit: %w", err)
 	}
-	for _, c := range l.ckpts {
-		if err := pb.Set(c[0], c[1], nil); err != nil {
-			return fmt.Errorf("state: loader: commit: %w", err)
-		}
+	if err := l.ckpts.write(pb); err != nil {
+		return fmt.Errorf("state: loader: commit: %w", err)
 	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("state: loader: commit: %w", err)
@@ -295,105 +197,12 @@ func (l *Loader) Commit() error {
 	return nil
 }
 
-// sort orders l.recs by Pebble key, then by arrival. It computes each
-// record's abbreviated key, the 8 key bytes after the prefix that all keys
-// share, sorts by it with a stable radix sort (which keeps the arrival order
-// of equal keys), then orders the runs of equal abbreviated keys by the rest
-// of their keys, stably.
-func (l *Loader) sort() {
-	lcp, arena := uint32(l.lcp), l.arena
-	sorted := true
-	var prev uint64
-	for i := range l.recs {
-		r := &l.recs[i]
-		var b [8]byte
-		copy(b[:], arena[r.off+lcp:r.off+r.klen])
-		r.abbr = binary.BigEndian.Uint64(b[:])
-		if r.abbr < prev {
-			sorted = false
-		}
-		prev = r.abbr
-	}
-	if !sorted {
-		l.tmp = radixSort(l.recs, l.tmp)
-	}
-	// Runs of equal abbreviated keys: keys longer than lcp+8 that differ
-	// after it, and repeated keys.
-	recs := l.recs
-	for i := 0; i < len(recs); {
-		j := i + 1
-		for j < len(recs) && recs[j].abbr == recs[i].abbr {
-			j++
-		}
-		if j-i > 1 {
-			slices.SortStableFunc(recs[i:j], func(a, b loadRecord) int {
-				return bytes.Compare(arena[a.off+lcp:a.off+a.klen], arena[b.off+lcp:b.off+b.klen])
-			})
-		}
-		i = j
-	}
-}
-
-// radixSort sorts recs by abbr, stably, with tmp as scratch space (grown as
-// needed and returned for reuse): one pass per byte of abbr, least
-// significant first, skipping the bytes that all records share.
-func radixSort(recs, tmp []loadRecord) []loadRecord {
-	if cap(tmp) < len(recs) {
-		tmp = make([]loadRecord, len(recs))
-	}
-	tmp = tmp[:len(recs)]
-	var counts [8][256]int
-	for i := range recs {
-		a := recs[i].abbr
-		for b := range 8 {
-			counts[b][byte(a>>(8*b))]++
-		}
-	}
-	src, dst := recs, tmp
-	for b := range 8 {
-		c := &counts[b]
-		if c[byte(src[0].abbr>>(8*b))] == len(src) {
-			continue // every record has the same byte here
-		}
-		pos := 0
-		for i, n := range c {
-			c[i] = pos
-			pos += n
-		}
-		shift := 8 * b
-		for i := range src {
-			k := byte(src[i].abbr >> shift)
-			dst[c[k]] = src[i]
-			c[k]++
-		}
-		src, dst = dst, src
-	}
-	if &src[0] != &recs[0] {
-		copy(recs, src)
-	}
-	return tmp
-}
-
-// maxRetainedLoader bounds the buffers a loader keeps between commits, so
-// that the loaders of tasks that are done restoring hold little memory;
-// buffers of LoaderCommitBytes are allocated again for each commit (a few
-// percent of its cost).
-const maxRetainedLoader = 1 << 20
-
 // reset empties the loader, keeping its buffers unless they grew large.
 func (l *Loader) reset() {
-	if cap(l.arena) > maxRetainedLoader {
-		l.arena, l.arenaHint = nil, len(l.arena)
-	}
-	if cap(l.recs)*int(unsafe.Sizeof(loadRecord{})) > maxRetainedLoader {
-		l.recs, l.tmp, l.recsHint = nil, nil, len(l.recs)
-	}
-	l.arena, l.recs = l.arena[:0], l.recs[:0]
-	clear(l.ckpts)
-	l.ckpts = l.ckpts[:0]
+	l.recordBuf.reset()
+	l.ckpts.reset()
 	clear(l.parts)
 	l.parts, l.last = l.parts[:0], nil
-	l.lcp, l.size = 0, 0
 }
 
 // Close drops the writes since the last Commit and releases the loader.
@@ -404,6 +213,7 @@ func (l *Loader) Close() error {
 	}
 	l.closed = true
 	l.reset()
-	l.arena, l.recs, l.tmp, l.ckpts, l.parts = nil, nil, nil, nil, nil
+	l.release()
+	l.ckpts, l.parts = checkpoints{}, nil
 	return nil
 }

@@ -224,18 +224,7 @@ func (m *Memory) less(a, b uint32) bool { return bytes.Compare(m.key(a), m.key(b
 // find returns the slot of key and the position of its index cell, or
 // false and the position where the probe for h ended.
 func (m *Memory) find(h uint32, key []byte) (slot uint32, pos int, ok bool) {
-	if len(m.index.cells) == 0 {
-		return 0, 0, false
-	}
-	for pos = m.index.home(h); ; pos = m.index.next(pos) {
-		c := m.index.cells[pos]
-		if c == 0 {
-			return 0, pos, false
-		}
-		if uint32(c) == h && bytes.Equal(m.keyOf(m.at(cellSlot(c))), key) {
-			return cellSlot(c), pos, true
-		}
-	}
+	return m.index.find(h, func(s uint32) bool { return bytes.Equal(m.keyOf(m.at(s)), key) })
 }
 
 // Get implements Store.

@@ -9,6 +9,7 @@ import (
 	"github.com/kstreamgo/kstream/internal/graph"
 	"github.com/kstreamgo/kstream/internal/runtime"
 	"github.com/kstreamgo/kstream/serde"
+	"github.com/kstreamgo/kstream/state"
 )
 
 const batchSize = 1024
@@ -211,19 +212,16 @@ func BenchmarkBatchBytes(b *testing.B) {
 	})
 }
 
-// BenchmarkCount runs GroupByKey -> Count over raw batches with 1,000
-// distinct keys on the in-memory store, changelog records included.
-func BenchmarkCount(b *testing.B) {
+// countTask returns a task of GroupByKey -> Count (to a sink), on the
+// in-memory store or on a state DB in a directory, and a batch of raw
+// records over 1,000 distinct keys; step processes the batch and commits.
+func countTask(tb testing.TB, withDB bool) (step func()) {
 	bld := kstream.NewBuilder()
 	kstream.Source(bld, "in", serde.String, serde.Int64).GroupByKey().Count(kstream.Named("counts")).
 		ToStream().To("out", serde.String, serde.Int64)
 	topo, err := bld.Build()
 	if err != nil {
-		b.Fatal(err)
-	}
-	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bench"}, 0, 0)
-	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	recs := make([]graph.RawRecord, batchSize)
 	for i := range recs {
@@ -231,13 +229,61 @@ func BenchmarkCount(b *testing.B) {
 		v, _ := serde.Int64.Append(nil, int64(i))
 		recs[i] = graph.RawRecord{Key: k, Value: v, Timestamp: int64(i), Offset: int64(i)}
 	}
-	b.ReportAllocs()
-	for b.Loop() {
+	cfg := &runtime.Config{AppID: "bench"}
+	if withDB {
+		db, err := state.Open(tb.TempDir())
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		cfg.DB = db
+	}
+	task, err := runtime.NewTask(topo, cfg, 0, 0)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { task.Close() })
+	return func() {
 		if err := task.Process("in", recs); err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		task.Output().Reset()
+		if err := task.Commit(nil); err != nil {
+			tb.Fatal(err)
+		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
-	b.ReportMetric(float64(testing.AllocsPerRun(1, func() { _ = task.Process("in", recs); task.Output().Reset() }))/batchSize, "allocs/record")
+}
+
+// TestCountAllocations holds a count aggregation to one allocation per
+// record (the decoded string key) on either store, with a few more per
+// commit: on a state DB, a write of a key costs no allocation, whether the
+// key is new to the commit or written again, and neither does a read of a
+// key written since the last commit.
+func TestCountAllocations(t *testing.T) {
+	for _, withDB := range []bool{false, true} {
+		t.Run(map[bool]string{false: "memory", true: "db"}[withDB], func(t *testing.T) {
+			step := countTask(t, withDB)
+			step()
+			if allocs := testing.AllocsPerRun(20, step); allocs > batchSize+16 {
+				t.Errorf("%v allocations per batch of %d records and a commit, want at most %d", allocs, batchSize, batchSize+16)
+			}
+		})
+	}
+}
+
+// BenchmarkCount runs countTask's batches and commits, changelog records
+// included: on the in-memory store ("memory"), and on a state DB in a
+// directory ("db").
+func BenchmarkCount(b *testing.B) {
+	for _, withDB := range []bool{false, true} {
+		b.Run(map[bool]string{false: "memory", true: "db"}[withDB], func(b *testing.B) {
+			step := countTask(b, withDB)
+			b.ReportAllocs()
+			for b.Loop() {
+				step()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*batchSize), "ns/record")
+			b.ReportMetric(testing.AllocsPerRun(1, step)/batchSize, "allocs/record")
+		})
+	}
 }
