@@ -714,7 +714,7 @@ func (a *App) work(ctx context.Context, fetches kgo.Fetches, lastCommit *time.Ti
 	}
 	// When idle, lastCommit stays old, so the first work after it commits
 	// at once.
-	if a.dirty.Load() && time.Since(*lastCommit) >= a.cfg.commitInterval {
+	if a.dirty.Load() && (time.Since(*lastCommit) >= a.cfg.commitInterval || a.pendingState() >= maxPendingState) {
 		_, span := a.tel.tracer.Start(ctx, "kstream.commit", trace.WithSpanKind(trace.SpanKindInternal))
 		began := time.Now()
 		err := a.commit(ctx)
@@ -731,6 +731,30 @@ func (a *App) work(ctx context.Context, fetches kgo.Fetches, lastCommit *time.Ti
 		return a.commitSealed(ctx)
 	}
 	return nil
+}
+
+// maxPendingState is the size of the active tasks' store writes not yet
+// committed to the state DB (runtime.Task.PendingBytes, summed) at which the
+// app commits before its commit interval has passed: a long interval (30 s
+// by default at-least-once) over many distinct keys would otherwise hold an
+// unbounded batch on the Go heap, outside the memory budget. A third of the
+// heap that state.GoMemoryLimit allows beyond the fastcache. A variable for
+// tests.
+var maxPendingState = 32 << 20
+
+// pendingState returns the size of the active tasks' uncommitted store
+// writes.
+func (a *App) pendingState() int {
+	if a.db == nil {
+		return 0
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	n := 0
+	for _, t := range a.tasks {
+		n += t.rt.PendingBytes()
+	}
+	return n
 }
 
 // process converts the fetched records and runs each task's batches, tasks

@@ -27,3 +27,11 @@ func LocalTasks(a *App) []string {
 // WarmupsReceived returns the number of warmup tasks in the assignments an
 // app received, summed over them.
 func WarmupsReceived(a *App) int64 { return a.balancer.warmupsReceived.Load() }
+
+// SetMaxPendingState sets the size of uncommitted store writes at which
+// apps commit early, and returns a function that restores it.
+func SetMaxPendingState(n int) (restore func()) {
+	old := maxPendingState
+	maxPendingState = n
+	return func() { maxPendingState = old }
+}

@@ -156,7 +156,10 @@ func ExactlyOnce() Opt { return func(c *config) { c.exactlyOnce = true } }
 
 // CommitInterval sets how often offsets (and transactions) are committed.
 // Default: 30 s at-least-once (Kafka Streams' default), 100 ms exactly-once,
-// and 100 ms at-least-once when MaxBatch is 1 (latency-oriented).
+// and 100 ms at-least-once when MaxBatch is 1 (latency-oriented). With a
+// StateDir, the app also commits sooner when its tasks' store writes not yet
+// committed reach 32 MiB (the last value of each key written), so that
+// their write batches stay bounded.
 func CommitInterval(d time.Duration) Opt { return func(c *config) { c.commitInterval = d } }
 
 // Workers sets the number of goroutines that run tasks. Default: GOMAXPROCS.

@@ -2,6 +2,7 @@ package kafkaio_test
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -178,5 +179,37 @@ func TestAppsShareStateDir(t *testing.T) {
 				t.Errorf("app %s has no directory of its own in the StateDir: %v", a.id, err)
 			}
 		}
+	})
+}
+
+// TestLargePendingStateCommitsEarly runs a count with a state directory and
+// a commit interval of an hour: once the tasks' uncommitted store writes
+// pass the limit (2 KiB here, 32 MiB by default), the app commits anyway,
+// so that its write batches stay bounded; the counts are exact.
+func TestLargePendingStateCommitsEarly(t *testing.T) {
+	defer kafkaio.SetMaxPendingState(2 << 10)()
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("pending-in"), unique("pending-out"), unique("pending")
+		mustCreate(t, c, 1, in, out)
+		a, err := kafkaio.NewApp(wordCount(t, in, out), kafkaio.AppID(app), kafkaio.Brokers(c.brokers...),
+			kafkaio.StateDir(t.TempDir()), kafkaio.MemoryBudget(64<<20), kafkaio.CommitInterval(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, a)
+		want := map[string]int64{}
+		var recs []rec
+		for i := range 1000 { // about 20 bytes a key in the batch
+			w := fmt.Sprintf("word%05d", i)
+			recs = append(recs, rec{key: []byte(w), value: []byte(w)})
+			want[w]++
+		}
+		produce(t, c, in, recs)
+		// Only the limit can make the app commit within the hour.
+		waitFor(t, time.Minute, "a commit of the pending writes", func() bool { return a.Stats().Commits >= 1 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		checkCounts(t, latestCounts(t, c, out, false), want, true)
 	})
 }
