@@ -4,10 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/kstreamgo/kstream/serde"
 )
 
 // view is a Store over one store partition of a DB, returned by DB.Store.
@@ -157,19 +157,48 @@ type iterSource interface {
 	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
 }
 
+// scanBuf holds a scan's iterator options and bounds. Scans take one from
+// scanBufs and put it back when their iterator is closed, so that a scan
+// allocates nothing (a window store scans on every record).
+type scanBuf struct {
+	opts   pebble.IterOptions
+	bounds []byte
+}
+
+var scanBufs = sync.Pool{New: func() any { return new(scanBuf) }}
+
+// maxPooledBounds bounds the bounds buffer a scanBuf keeps in the pool.
+const maxPooledBounds = 4 << 10
+
 // scan calls fn for the keys in [prefix+lo, prefix+hi) of src, with prefix
 // cut off. A nil lo is the start and a nil hi the end of the prefix's range.
 func (db *DB) scan(src iterSource, prefix, lo, hi []byte, fn func(key, value []byte) bool) (err error) {
 	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
 		return nil
 	}
-	opts := &pebble.IterOptions{LowerBound: concat(prefix, lo)}
+	sb := scanBufs.Get().(*scanBuf)
+	// Both bounds in one buffer: the lower one is taken after both are
+	// appended, and the upper one is not moved by a later append.
+	b := append(append(sb.bounds[:0], prefix...), lo...)
+	n := len(b)
 	if hi == nil {
-		opts.UpperBound = serde.PrefixEnd(prefix)
+		b = appendPrefixEnd(b, prefix)
 	} else {
-		opts.UpperBound = concat(prefix, hi)
+		b = append(append(b, prefix...), hi...)
 	}
-	it, err := src.NewIter(opts)
+	sb.bounds = b
+	sb.opts = pebble.IterOptions{LowerBound: b[:n:n], UpperBound: b[n:]}
+	if hi == nil && len(b) == n {
+		sb.opts.UpperBound = nil // the prefix is all 0xff: no end
+	}
+	defer func() {
+		sb.opts = pebble.IterOptions{}
+		if cap(sb.bounds) > maxPooledBounds {
+			sb.bounds = nil
+		}
+		scanBufs.Put(sb)
+	}()
+	it, err := src.NewIter(&sb.opts)
 	if err != nil {
 		return fmt.Errorf("state: range: %w", err)
 	}
@@ -181,7 +210,7 @@ func (db *DB) scan(src iterSource, prefix, lo, hi []byte, fn func(key, value []b
 			err = fmt.Errorf("state: range: %w", cerr)
 		}
 	}()
-	n := len(prefix)
+	n = len(prefix)
 	for ok := it.First(); ok; ok = it.Next() {
 		val, verr := it.ValueAndErr()
 		if verr != nil {
@@ -197,9 +226,16 @@ func (db *DB) scan(src iterSource, prefix, lo, hi []byte, fn func(key, value []b
 	return nil
 }
 
-// concat returns a+b in a new slice.
-func concat(a, b []byte) []byte {
-	out := make([]byte, 0, len(a)+len(b))
-	out = append(out, a...)
-	return append(out, b...)
+// appendPrefixEnd appends to dst the smallest key greater than every key
+// that starts with prefix (serde.PrefixEnd), or nothing if there is none
+// (prefix is empty or all 0xff).
+func appendPrefixEnd(dst, prefix []byte) []byte {
+	for i := len(prefix) - 1; i >= 0; i-- {
+		if prefix[i] != 0xff {
+			dst = append(dst, prefix[:i+1]...)
+			dst[len(dst)-1]++
+			return dst
+		}
+	}
+	return dst
 }
