@@ -64,11 +64,11 @@ type partState struct {
 	epoch atomic.Uint64
 }
 
-// fullKey returns prefix+key in a new slice.
-func (p *partState) fullKey(key []byte) []byte {
-	k := make([]byte, 0, len(p.prefix)+len(key))
-	k = append(k, p.prefix...)
-	return append(k, key...)
+// fullKey returns prefix+key in sc's key buffer, valid until sc goes back
+// to the pool.
+func (p *partState) fullKey(sc *scratch, key []byte) []byte {
+	sc.key = append(append(sc.key[:0], p.prefix...), key...)
+	return sc.key
 }
 
 // Open opens, creating it if needed, the state database in directory dir.

@@ -73,7 +73,9 @@ func (v *view) GetAppend(dst, key []byte) ([]byte, bool, error) {
 // cache.
 func (v *view) load(dst []byte, epoch uint64, key []byte) ([]byte, bool, error) {
 	db := v.db
-	full := v.part.fullKey(key)
+	sc := getScratch()
+	defer putScratch(sc)
+	full := v.part.fullKey(sc, key)
 	if db.cache != nil {
 		mu := &db.stripes[db.stripe(full)]
 		mu.Lock()
@@ -103,7 +105,9 @@ func (v *view) Put(key, value []byte) error {
 		return err
 	}
 	db := v.db
-	full := v.part.fullKey(key)
+	sc := getScratch()
+	defer putScratch(sc)
+	full := v.part.fullKey(sc, key)
 	mu := &db.stripes[db.stripe(full)]
 	mu.Lock()
 	defer mu.Unlock()
@@ -123,7 +127,9 @@ func (v *view) Delete(key []byte) error {
 		return err
 	}
 	db := v.db
-	full := v.part.fullKey(key)
+	sc := getScratch()
+	defer putScratch(sc)
+	full := v.part.fullKey(sc, key)
 	mu := &db.stripes[db.stripe(full)]
 	mu.Lock()
 	defer mu.Unlock()
@@ -157,18 +163,30 @@ type iterSource interface {
 	NewIter(*pebble.IterOptions) (*pebble.Iterator, error)
 }
 
-// scanBuf holds a scan's iterator options and bounds. Scans take one from
-// scanBufs and put it back when their iterator is closed, so that a scan
-// allocates nothing (a window store scans on every record).
-type scanBuf struct {
-	opts   pebble.IterOptions
-	bounds []byte
+// scratch holds the Pebble key of a point read or write (fullKey), or a
+// scan's iterator options and bounds. Reads, writes and scans of a view take
+// one from the pool (getScratch) and put it back when Pebble is done with
+// it (putScratch), so that they allocate nothing: a read that misses the
+// cache, or a window store's scan, happens on every record.
+type scratch struct {
+	opts pebble.IterOptions
+	key  []byte
 }
 
-var scanBufs = sync.Pool{New: func() any { return new(scanBuf) }}
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
 
-// maxPooledBounds bounds the bounds buffer a scanBuf keeps in the pool.
-const maxPooledBounds = 4 << 10
+// maxPooledKey bounds the key buffer a scratch keeps in the pool.
+const maxPooledKey = 4 << 10
+
+func getScratch() *scratch { return scratches.Get().(*scratch) }
+
+func putScratch(sc *scratch) {
+	sc.opts = pebble.IterOptions{}
+	if cap(sc.key) > maxPooledKey {
+		sc.key = nil
+	}
+	scratches.Put(sc)
+}
 
 // scan calls fn for the keys in [prefix+lo, prefix+hi) of src, with prefix
 // cut off. A nil lo is the start and a nil hi the end of the prefix's range.
@@ -176,29 +194,23 @@ func (db *DB) scan(src iterSource, prefix, lo, hi []byte, fn func(key, value []b
 	if lo != nil && hi != nil && bytes.Compare(lo, hi) >= 0 {
 		return nil
 	}
-	sb := scanBufs.Get().(*scanBuf)
+	sc := getScratch()
+	defer putScratch(sc)
 	// Both bounds in one buffer: the lower one is taken after both are
 	// appended, and the upper one is not moved by a later append.
-	b := append(append(sb.bounds[:0], prefix...), lo...)
+	b := append(append(sc.key[:0], prefix...), lo...)
 	n := len(b)
 	if hi == nil {
 		b = appendPrefixEnd(b, prefix)
 	} else {
 		b = append(append(b, prefix...), hi...)
 	}
-	sb.bounds = b
-	sb.opts = pebble.IterOptions{LowerBound: b[:n:n], UpperBound: b[n:]}
+	sc.key = b
+	sc.opts = pebble.IterOptions{LowerBound: b[:n:n], UpperBound: b[n:]}
 	if hi == nil && len(b) == n {
-		sb.opts.UpperBound = nil // the prefix is all 0xff: no end
+		sc.opts.UpperBound = nil // the prefix is all 0xff: no end
 	}
-	defer func() {
-		sb.opts = pebble.IterOptions{}
-		if cap(sb.bounds) > maxPooledBounds {
-			sb.bounds = nil
-		}
-		scanBufs.Put(sb)
-	}()
-	it, err := src.NewIter(&sb.opts)
+	it, err := src.NewIter(&sc.opts)
 	if err != nil {
 		return fmt.Errorf("state: range: %w", err)
 	}
