@@ -340,11 +340,10 @@ func opName(deleted bool) string {
 // room after the key, or else in a copy of the key at the end of the arena.
 func (b *Batch) rewrite(i int, value []byte, deleted bool) error {
 	r, d := &b.recs[i], &b.keys[i]
-	b.size -= batchRecordSize(int(r.klen), int(r.vlen), r.deleted)
 	if len(value) > int(d.room) {
 		off := len(b.arena)
 		if off+int(r.klen)+len(value) > maxRecordBytes {
-			return fmt.Errorf("more than %d bytes written since the last commit", maxRecordBytes)
+			return errRecordBytes
 		}
 		// The copy reads the arena before append may move it.
 		b.arena = append(b.arena, b.key(r)...)
@@ -354,8 +353,8 @@ func (b *Batch) rewrite(i int, value []byte, deleted bool) error {
 	} else {
 		copy(b.arena[r.off+r.klen:], value)
 	}
+	b.size += batchRecordSize(int(r.klen), len(value), deleted) - batchRecordSize(int(r.klen), int(r.vlen), r.deleted)
 	r.vlen, r.deleted = uint32(len(value)), deleted
-	b.size += batchRecordSize(int(r.klen), len(value), deleted)
 	return nil
 }
 

@@ -38,6 +38,9 @@ type loadRecord struct {
 // maxRecordBytes bounds the bytes a recordBuf holds: its offsets are 32-bit.
 const maxRecordBytes = 1 << 31
 
+// errRecordBytes is the error of a write past maxRecordBytes.
+var errRecordBytes = fmt.Errorf("more than %d bytes written since the last commit", maxRecordBytes)
+
 // add appends a record of the Pebble key prefix+key (value is nil for a
 // deletion) and returns its index in recs.
 func (r *recordBuf) add(prefix, key, value []byte, deleted bool) (int, error) {
@@ -52,7 +55,7 @@ func (r *recordBuf) add(prefix, key, value []byte, deleted bool) (int, error) {
 	off := len(r.arena)
 	klen := len(prefix) + len(key)
 	if off+klen+len(value) > maxRecordBytes {
-		return 0, fmt.Errorf("state: more than %d bytes written since the last commit", maxRecordBytes)
+		return 0, errRecordBytes
 	}
 	r.arena = append(append(append(r.arena, prefix...), key...), value...)
 	full := r.arena[off : off+klen]
