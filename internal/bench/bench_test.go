@@ -112,6 +112,37 @@ func TestHarness(t *testing.T) {
 	}
 }
 
+// TestHarnessStateDB runs the stateful scenarios with -state db, exactly
+// once: kstream keeps its stores in a state DB, the rows say so, and the
+// outputs are the expected ones.
+func TestHarnessStateDB(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs three scenarios on embedded clusters (about 10 s)")
+	}
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"-quick", "-scenarios", "wordcount,windowed,join", "-modes", "eos", "-state", "db",
+		"-wordcount-lines", "2000", "-windowed-records", "3000", "-join-records", "4000", "-kafka-streams", "off", "-out", dir}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var table strings.Builder
+	res, err := run(ctx, cfg, &table, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, table.String())
+	}
+	if len(res.Rows) != 3 {
+		t.Fatalf("%d rows, want 3:\n%s", len(res.Rows), table.String())
+	}
+	for _, r := range res.Rows {
+		n := map[string]int64{scenarioWordCount: 2000, scenarioWindowed: 3000, scenarioJoin: 4000}[r.Scenario]
+		if r.Variant != "batch=10000 linger=default(10ms) state=db" || r.Error != "" || r.Records != n || strings.Contains(r.Note, "output has") {
+			t.Errorf("row %s %s %q: error %q, %d records (want %d), note %q", r.Scenario, r.Mode, r.Variant, r.Error, r.Records, n, r.Note)
+		}
+	}
+}
+
 // TestHarnessKafkaStreams runs the passthrough and latency scenarios with
 // Kafka Streams in a child JVM (building internal/javaref with mvn if
 // needed) and checks its rows and kstream's ratios to them.
@@ -198,7 +229,10 @@ func TestParseConfig(t *testing.T) {
 		!slices.Equal(cfg.scenarios, []string{scenarioWindowed, scenarioJoin}) {
 		t.Errorf("explicit flags: %+v", cfg)
 	}
-	for _, bad := range [][]string{{"-scenarios", "joins"}, {"-wordcount-lines", "0"}, {"-windowed-records", "0"}, {"-join-records", "-1"}, {"-modes", "exactly"}, {"-records", "0"}, {"-batches", "x"}, {"extra"}, {"-kafka-streams", "maybe"}, {"-streams-threads", "0"}} {
+	if cfg.stateDB {
+		t.Errorf("the stateful scenarios run on a state DB by default")
+	}
+	for _, bad := range [][]string{{"-state", "rocksdb"}, {"-scenarios", "joins"}, {"-wordcount-lines", "0"}, {"-windowed-records", "0"}, {"-join-records", "-1"}, {"-modes", "exactly"}, {"-records", "0"}, {"-batches", "x"}, {"extra"}, {"-kafka-streams", "maybe"}, {"-streams-threads", "0"}} {
 		if _, err := parseConfig(bad, io.Discard); err == nil {
 			t.Errorf("%q: no error", bad)
 		}

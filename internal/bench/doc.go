@@ -128,4 +128,7 @@
 // implementations) and reports the medians: use it on a busy machine.
 // -quick is a smoke run for CI (200,000 records, 3 s latency runs, 20,000
 // word-count lines, 100,000 windowed and join records).
+// -state db runs kstream's wordcount, windowed and join scenarios on a state
+// DB in a temporary kafkaio.StateDir (variant "state=db"), as Kafka Streams
+// keeps its stores in RocksDB; the default, memory, uses in-memory stores.
 package main

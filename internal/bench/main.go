@@ -45,6 +45,7 @@ type config struct {
 
 	repeat     int           // passthrough runs per implementation (median reported)
 	commit     time.Duration // commit interval of both implementations; 0: kstream's defaults
+	stateDB    bool          // the stateful scenarios run kstream on a state DB (kafkaio.StateDir)
 	cpuProfile string        // CPU profile path of the measured runs (suffixed per run)
 	timeout    time.Duration
 
@@ -85,6 +86,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	batches := fs.String("batches", "1,100", "records per poll (kafkaio.MaxBatch) in the latency scenario")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency, wordcount, windowed and join run's measured window to this path, suffixed -<mode>-<impl> (passthrough), -<mode>-latency-<impl>-batch<n>, -<mode>-<scenario>-<impl> (stateful scenarios)")
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
+	stateStores := fs.String("state", "memory", "kstream's stores in the wordcount, windowed and join scenarios: memory, or db (a state DB in a temporary kafkaio.StateDir, as Kafka Streams keeps its stores in RocksDB)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
 	restoreRecords := fs.Int("restore-records", 1_000_000, "restore and global scenarios: changelog (global table topic) records (-quick: 200,000)")
@@ -101,7 +103,11 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *stateStores != "memory" && *stateStores != "db" {
+		return nil, fmt.Errorf("-state %q: want memory or db", *stateStores)
+	}
 	c := &config{
+		stateDB: *stateStores == "db",
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
 		restoreRecords: *restoreRecords, countKeys: *countKeys, countPartitions: *countPartitions, countBudget: int64(*countBudget) << 20,

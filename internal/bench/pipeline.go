@@ -24,6 +24,7 @@ type params struct {
 	linger     time.Duration // producer linger; < 0: franz-go's default (10 ms)
 	partitions int32         // input partitions: ready when all are assigned
 	commit     time.Duration // commit interval; 0: kstream's default
+	stateDir   string        // kstream's kafkaio.StateDir; "": in-memory stores
 }
 
 // defaultLinger marks "franz-go's default producer linger".
@@ -37,6 +38,9 @@ func (p params) variant() string {
 	}
 	if p.commit > 0 {
 		v += " commit=" + p.commit.String()
+	}
+	if p.stateDir != "" {
+		v += " state=db"
 	}
 	return v
 }
@@ -133,6 +137,9 @@ func startApp(ctx context.Context, topo *kstream.Topology, brokers []string, gro
 	}
 	if p.commit > 0 {
 		opts = append(opts, kafkaio.CommitInterval(p.commit))
+	}
+	if p.stateDir != "" {
+		opts = append(opts, kafkaio.StateDir(p.stateDir))
 	}
 	app, err := kafkaio.NewApp(topo, opts...)
 	if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"os"
 	"slices"
 	"sync/atomic"
 
@@ -85,6 +86,15 @@ func runStateful(ctx context.Context, cfg *config, prog *progress, sc *statefulS
 	input, expected, note, err := sc.fill(ctx, cfg, c.brokers, in, &filled)
 	if err != nil {
 		return r, err
+	}
+	if cfg.stateDB && impl == implKstream {
+		dir, err := os.MkdirTemp("", "kstream-bench-state-")
+		if err != nil {
+			return r, err
+		}
+		defer os.RemoveAll(dir)
+		p.stateDir = dir
+		r.Variant = p.variant()
 	}
 	start := func() (pipeline, error) {
 		topo, err := sc.topology(in, out)
