@@ -733,7 +733,7 @@ func (a *App) work(ctx context.Context, fetches kgo.Fetches, lastCommit *time.Ti
 	return nil
 }
 
-// maxPendingState is the size of the active tasks' store writes not yet
+// maxPendingState is the memory of the active tasks' store writes not yet
 // committed to the state DB (runtime.Task.PendingBytes, summed) at which the
 // app commits before its commit interval has passed: a long interval (30 s
 // by default at-least-once) over many distinct keys would otherwise hold an

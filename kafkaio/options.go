@@ -158,8 +158,8 @@ func ExactlyOnce() Opt { return func(c *config) { c.exactlyOnce = true } }
 // Default: 30 s at-least-once (Kafka Streams' default), 100 ms exactly-once,
 // and 100 ms at-least-once when MaxBatch is 1 (latency-oriented). With a
 // StateDir, the app also commits sooner when its tasks' store writes not yet
-// committed reach 32 MiB (the last value of each key written), so that
-// their write batches stay bounded.
+// committed take 32 MiB (the last value of each key written, and about 80
+// bytes per key of bookkeeping), so that their write batches stay bounded.
 func CommitInterval(d time.Duration) Opt { return func(c *config) { c.commitInterval = d } }
 
 // Workers sets the number of goroutines that run tasks. Default: GOMAXPROCS.

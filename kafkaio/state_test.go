@@ -199,7 +199,7 @@ func TestLargePendingStateCommitsEarly(t *testing.T) {
 		stop := runApp(t, a)
 		want := map[string]int64{}
 		var recs []rec
-		for i := range 1000 { // about 20 bytes a key in the batch
+		for i := range 1000 { // about 100 bytes a key in the batch (Footprint)
 			w := fmt.Sprintf("word%05d", i)
 			recs = append(recs, rec{key: []byte(w), value: []byte(w)})
 			want[w]++

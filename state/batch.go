@@ -100,6 +100,24 @@ func (b *Batch) Size() int {
 	return batchHeaderLen + b.size + b.ckpts.size
 }
 
+// keyOverhead is the memory a batch spends per key written beyond its key
+// and value: its record (24 bytes), what it knows of the key (16), about
+// two index cells (8 each) and the record's copy that Commit sorts (24).
+const keyOverhead = 24 + 16 + 2*8 + 24
+
+// Footprint estimates the memory in bytes that the batch's writes since the
+// last Commit or Discard take: the arena of keys and values (with the old
+// copies of values that outgrew their room), the bookkeeping of each key,
+// and the Pebble indexed batch of scans, when filled, at twice its size.
+// It does not count buffers kept from earlier commits.
+func (b *Batch) Footprint() int {
+	n := len(b.arena) + len(b.recs)*keyOverhead
+	if b.indexed {
+		n += 2 * b.ib.Len()
+	}
+	return n
+}
+
 // Commit applies the batch's writes to the DB in one atomic Pebble commit,
 // without fsync (see Open), updates the cache, and empties the batch. If it
 // fails, the batch is left as it was, and the caller should Discard it.

@@ -268,3 +268,38 @@ func TestBatchModel(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchFootprint checks the batch's memory estimate: it covers the
+// writes' bytes and per-key bookkeeping, grows when a scan fills the
+// indexed batch, does not grow when a key is rewritten in place, and is 0
+// after a commit.
+func TestBatchFootprint(t *testing.T) {
+	db := backends[0].open(t)
+	b := db.NewBatch()
+	defer b.Close()
+	s := b.Store(db.Store("f", 0))
+	if b.Footprint() != 0 {
+		t.Fatalf("empty batch: Footprint %d", b.Footprint())
+	}
+	for i := range 100 {
+		mustPut(t, s, fmt.Sprintf("key-%03d", i), "0123456789")
+	}
+	fp := b.Footprint()
+	if fp < b.Size() || fp < 100*keyOverhead {
+		t.Errorf("Footprint %d for 100 keys (Size %d)", fp, b.Size())
+	}
+	mustPut(t, s, "key-000", "9876543210") // in place
+	if b.Footprint() != fp {
+		t.Errorf("an in-place rewrite changed Footprint from %d to %d", fp, b.Footprint())
+	}
+	collect(t, s, nil, nil)
+	if b.Footprint() <= fp {
+		t.Errorf("Footprint %d after a scan filled the indexed batch, want more than %d", b.Footprint(), fp)
+	}
+	if err := b.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if b.Footprint() != 0 {
+		t.Errorf("Footprint %d after Commit, want 0", b.Footprint())
+	}
+}

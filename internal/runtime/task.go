@@ -692,14 +692,14 @@ func (b *bulkStore) Put(key, value []byte) error { return b.ld.Put(b.target, key
 func (b *bulkStore) Delete(key []byte) error     { return b.ld.Delete(b.target, key) }
 func (b *bulkStore) Close() error                { return b.target.Close() }
 
-// PendingBytes returns the size in bytes of the task's store writes that
-// Commit has yet to apply (the last write of each key written since the
-// last Commit or Discard; 0 without a DB).
+// PendingBytes estimates the memory in bytes held by the task's store
+// writes that Commit has yet to apply (state.Batch.Footprint; 0 without a
+// DB).
 func (t *Task) PendingBytes() int {
 	if t.batch == nil {
 		return 0
 	}
-	return t.batch.Size()
+	return t.batch.Footprint()
 }
 
 // RestorePending returns the size in bytes of the restored records that
