@@ -201,7 +201,9 @@ func TestBatchManyKeys(t *testing.T) {
 // that grow and shrink (rewritten in place or moved in the batch's arena),
 // deletions, reads, scans, commits and discards, through a Batch and
 // against a model: what the batch's views read and scan is the model's
-// pending state, and what the DB holds is its committed state.
+// pending state, what the DB holds is its committed state, and the batch's
+// Count and Size are those of the last write of each key since the last
+// commit or discard.
 func TestBatchModel(t *testing.T) {
 	for _, be := range backends {
 		t.Run(be.name, func(t *testing.T) {
@@ -213,6 +215,30 @@ func TestBatchModel(t *testing.T) {
 			bviews := []Store{b.Store(views[0]), b.Store(views[1])}
 			committed := []map[string]string{{}, {}}
 			pending := []map[string]string{{}, {}}
+			// written is the last write of each key since the last Commit
+			// or Discard (nil: a deletion), from which Count and Size follow.
+			written := []map[string]*string{{}, {}}
+			checkSize := func(step int) {
+				t.Helper()
+				count, size := 0, 0
+				for p, w := range written {
+					plen := len(storePrefix("m", int32(p)))
+					for k, v := range w {
+						count++
+						if v == nil {
+							size += batchRecordSize(plen+len(k), 0, true)
+						} else {
+							size += batchRecordSize(plen+len(k), len(*v), false)
+						}
+					}
+				}
+				if count > 0 {
+					size += batchHeaderLen
+				}
+				if b.Count() != count || b.Size() != size {
+					t.Fatalf("step %d: Count %d, Size %d; want %d, %d", step, b.Count(), b.Size(), count, size)
+				}
+			}
 			check := func(step int, stores []Store, model []map[string]string) {
 				t.Helper()
 				for p, s := range stores {
@@ -234,9 +260,13 @@ func TestBatchModel(t *testing.T) {
 					v := strings.Repeat(string(rune('a'+step%26)), r.IntN(30))
 					mustPut(t, bviews[p], k, v)
 					pending[p][k] = v
+					written[p][k] = &v
+					checkSize(step)
 				case op < 65:
 					mustDelete(t, bviews[p], k)
 					delete(pending[p], k)
+					written[p][k] = nil
+					checkSize(step)
 				case op < 85:
 					v, ok := pending[p][k]
 					wantGet(t, bviews[p], k, v, ok)
@@ -248,7 +278,9 @@ func TestBatchModel(t *testing.T) {
 					}
 					for p := range pending {
 						committed[p] = maps.Clone(pending[p])
+						clear(written[p])
 					}
+					checkSize(step)
 					check(step, views, committed)
 					for p := range views {
 						for k, v := range committed[p] {
@@ -261,7 +293,9 @@ func TestBatchModel(t *testing.T) {
 					}
 					for p := range pending {
 						pending[p] = maps.Clone(committed[p])
+						clear(written[p])
 					}
+					checkSize(step)
 					check(step, bviews, pending)
 				}
 			}
