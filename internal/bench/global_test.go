@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"io"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -31,6 +33,39 @@ func TestGlobalScenario(t *testing.T) {
 		if raw.Records != 5000 || first.Records != 5000 || first.StartupMs <= 0 || again.Records != want || again.StartupMs <= 0 {
 			t.Errorf("%s: raw %d records, first bootstrap %d in %.0f ms, restart %d in %.0f ms; want 5000, 5000 and %d",
 				backend, raw.Records, first.Records, first.StartupMs, again.Records, again.StartupMs, want)
+		}
+	}
+}
+
+// TestRestoreScenario runs the restore scenario small on the embedded
+// cluster, for each backend: both rows count every record, and the CPU
+// profiles of both measured windows are written.
+func TestRestoreScenario(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: runs embedded clusters")
+	}
+	dir := t.TempDir()
+	cfg, err := parseConfig([]string{"-restore-records", "5000", "-kafka-streams", "off", "-out", dir, "-cpuprofile", filepath.Join(dir, "cpu")}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	prog := newProgress(io.Discard)
+	defer prog.stop()
+	for _, backend := range []string{backendMemory, backendPebble} {
+		raw, ks, err := runRestore(ctx, cfg, prog, backend, io.Discard)
+		if err != nil {
+			t.Fatalf("%s: %v", backend, err)
+		}
+		if raw.Records != 5000 || ks.Records != 5000 || raw.RecordsPerSec <= 0 || ks.RecordsPerSec <= 0 {
+			t.Errorf("%s: raw %d records at %.0f/s, kstream %d at %.0f/s; want 5000 each", backend, raw.Records, raw.RecordsPerSec, ks.Records, ks.RecordsPerSec)
+		}
+		for _, impl := range []string{"hand", "kstream"} {
+			name := filepath.Join(dir, "cpu-"+backend+"-restore-"+impl+".prof")
+			if fi, err := os.Stat(name); err != nil || fi.Size() == 0 {
+				t.Errorf("%s: CPU profile %s: %v (want a non-empty file)", backend, name, err)
+			}
 		}
 	}
 }

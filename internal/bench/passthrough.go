@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -186,7 +187,8 @@ func waitOutput(ctx context.Context, c *cluster, pl pipeline, eos bool, reads []
 }
 
 // startProfile starts a CPU profile to path-<mode>-<impl>.prof (path "":
-// none) and returns the function that stops it.
+// none) and returns the function that stops it, which may be called more
+// than once.
 func startProfile(path, mode, impl string) (func(), error) {
 	if path == "" {
 		return func() {}, nil
@@ -203,9 +205,12 @@ func startProfile(path, mode, impl string) (func(), error) {
 		f.Close()
 		return nil, fmt.Errorf("bench: cpu profile: %w", err)
 	}
+	var once sync.Once
 	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			f.Close()
+		})
 	}, nil
 }
 

@@ -53,7 +53,13 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	}
 
 	// Raw: a consumer of the partition, from its creation to the last record.
-	if err := rawConsume(ctx, c.brokers, changelog, 1, n, prog, fmt.Sprintf("restore %s: raw consume", backend), &raw); err != nil {
+	stopProfile, err := startProfile(cfg.cpuProfile, backend, "restore-hand")
+	if err != nil {
+		return raw, ks, err
+	}
+	err = rawConsume(ctx, c.brokers, changelog, 1, n, prog, fmt.Sprintf("restore %s: raw consume", backend), &raw)
+	stopProfile()
+	if err != nil {
 		return raw, ks, err
 	}
 
@@ -80,6 +86,11 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		return raw, ks, err
 	}
 	prog.set(fmt.Sprintf("restore %s: kstream", backend), func() int64 { return a.Stats().Restored })
+	stopProfile, err = startProfile(cfg.cpuProfile, backend, "restore-kstream")
+	if err != nil {
+		return raw, ks, err
+	}
+	defer stopProfile()
 	cpu0 := cpuSeconds()
 	stop := runApp(ctx, a)
 	defer func() {
@@ -92,6 +103,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		if len(p) == 1 && p[0].Done {
 			ks.Seconds = p[0].Took.Seconds()
 			ks.CPUSeconds = cpuSeconds() - cpu0 // includes the app's start
+			stopProfile()
 			if p[0].Restored != int64(n) {
 				return raw, ks, fmt.Errorf("bench: restored %d records, want %d", p[0].Restored, n)
 			}
