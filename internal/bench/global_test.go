@@ -16,14 +16,7 @@ func TestGlobalScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs embedded clusters")
 	}
-	cfg, err := parseConfig([]string{"-restore-records", "5000", "-kafka-streams", "off", "-out", t.TempDir()}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	prog := newProgress(io.Discard)
-	defer prog.stop()
+	ctx, cfg, prog := smallRestoreRun(t, t.TempDir())
 	for _, backend := range []string{backendMemory, backendPebble} {
 		raw, first, again, err := runGlobal(ctx, cfg, prog, backend, io.Discard)
 		if err != nil {
@@ -45,14 +38,7 @@ func TestRestoreScenario(t *testing.T) {
 		t.Skip("-short: runs embedded clusters")
 	}
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-restore-records", "5000", "-kafka-streams", "off", "-out", dir, "-cpuprofile", filepath.Join(dir, "cpu")}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	prog := newProgress(io.Discard)
-	defer prog.stop()
+	ctx, cfg, prog := smallRestoreRun(t, dir, "-cpuprofile", filepath.Join(dir, "cpu"))
 	for _, backend := range []string{backendMemory, backendPebble} {
 		raw, ks, err := runRestore(ctx, cfg, prog, backend, io.Discard)
 		if err != nil {
@@ -68,4 +54,19 @@ func TestRestoreScenario(t *testing.T) {
 			}
 		}
 	}
+}
+
+// smallRestoreRun returns what a test needs to run the restore and global
+// scenarios on 5,000 records, writing to dir, with the flags of extra.
+func smallRestoreRun(t *testing.T, dir string, extra ...string) (context.Context, *config, *progress) {
+	t.Helper()
+	cfg, err := parseConfig(append([]string{"-restore-records", "5000", "-kafka-streams", "off", "-out", dir}, extra...), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	prog := newProgress(io.Discard)
+	t.Cleanup(prog.stop)
+	return ctx, cfg, prog
 }
