@@ -25,17 +25,8 @@ func TestHarness(t *testing.T) {
 		t.Skip("-short: runs the whole harness on embedded clusters (about 20 s)")
 	}
 	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "3000", "-join-records", "4000",
-		"-duration", "500ms", "-warmup", "100ms", "-rate", "1000", "-kafka-streams", "off", "-out", dir}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var table strings.Builder
-	if _, err := run(ctx, cfg, &table, io.Discard); err != nil {
-		t.Fatalf("run: %v\n%s", err, table.String())
-	}
+	_, table := runHarness(t, dir, 2*time.Minute, "-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "3000", "-join-records", "4000",
+		"-duration", "500ms", "-warmup", "100ms", "-rate", "1000", "-kafka-streams", "off")
 
 	b, err := os.ReadFile(filepath.Join(dir, "results.json"))
 	if err != nil {
@@ -107,8 +98,8 @@ func TestHarness(t *testing.T) {
 	if !strings.HasPrefix(string(svg), "<svg") || strings.Count(string(svg), `class="bar"`) != bars {
 		t.Errorf("results.svg does not have a bar per row:\n%s", svg)
 	}
-	if !strings.Contains(table.String(), "CPU includes the broker") {
-		t.Errorf("the table does not say that the CPU includes the broker:\n%s", table.String())
+	if !strings.Contains(table, "CPU includes the broker") {
+		t.Errorf("the table does not say that the CPU includes the broker:\n%s", table)
 	}
 }
 
@@ -119,21 +110,10 @@ func TestHarnessStateDB(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs three scenarios on embedded clusters (about 10 s)")
 	}
-	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-quick", "-scenarios", "wordcount,windowed,join", "-modes", "eos", "-state", "db",
-		"-wordcount-lines", "2000", "-windowed-records", "3000", "-join-records", "4000", "-kafka-streams", "off", "-out", dir}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var table strings.Builder
-	res, err := run(ctx, cfg, &table, io.Discard)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, table.String())
-	}
+	res, table := runHarness(t, t.TempDir(), 2*time.Minute, "-quick", "-scenarios", "wordcount,windowed,join", "-modes", "eos", "-state", "db",
+		"-wordcount-lines", "2000", "-windowed-records", "3000", "-join-records", "4000", "-kafka-streams", "off")
 	if len(res.Rows) != 3 {
-		t.Fatalf("%d rows, want 3:\n%s", len(res.Rows), table.String())
+		t.Fatalf("%d rows, want 3:\n%s", len(res.Rows), table)
 	}
 	for _, r := range res.Rows {
 		n := map[string]int64{scenarioWordCount: 2000, scenarioWindowed: 3000, scenarioJoin: 4000}[r.Scenario]
@@ -153,26 +133,15 @@ func TestHarnessKafkaStreams(t *testing.T) {
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("java is not installed: Kafka Streams cannot run")
 	}
-	dir := t.TempDir()
-	cfg, err := parseConfig([]string{"-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "2000", "-join-records", "2000",
-		"-duration", "500ms", "-warmup", "500ms", "-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on", "-out", dir}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	var table strings.Builder
-	res, err := run(ctx, cfg, &table, io.Discard)
-	if err != nil {
-		t.Fatalf("run: %v\n%s", err, table.String())
-	}
+	res, table := runHarness(t, t.TempDir(), 3*time.Minute, "-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "2000", "-join-records", "2000",
+		"-duration", "500ms", "-warmup", "500ms", "-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on")
 	rows := map[string]row{}
 	for _, r := range res.Rows {
 		rows[r.Scenario+" "+r.Impl+" "+r.Variant] = r
 	}
 	ks := rows["passthrough kafka-streams batch=10000 linger=default(10ms)"]
 	if ks.Error != "" || ks.Records != 5000 || ks.RecordsPerSec <= 0 || ks.CPUSecPerMRec <= 0 {
-		t.Errorf("passthrough Kafka Streams row: %+v\n%s", ks, table.String())
+		t.Errorf("passthrough Kafka Streams row: %+v\n%s", ks, table)
 	}
 	if k := rows["passthrough kstream batch=10000 linger=default(10ms)"]; k.RatioStreams <= 0 {
 		t.Errorf("passthrough kstream row has no ratio to Kafka Streams: %+v", k)
@@ -180,7 +149,7 @@ func TestHarnessKafkaStreams(t *testing.T) {
 	for _, linger := range []string{"default(10ms)", "0s"} {
 		l := rows["latency kafka-streams linger="+linger]
 		if l.Error != "" || l.Records <= 0 || l.P99Ms < l.P50Ms || l.P50Ms <= 0 {
-			t.Errorf("latency Kafka Streams row, linger %s: %+v\n%s", linger, l, table.String())
+			t.Errorf("latency Kafka Streams row, linger %s: %+v\n%s", linger, l, table)
 		}
 		if k := rows["latency kstream batch=100 linger="+linger]; k.RatioStreams <= 0 {
 			t.Errorf("latency kstream row, linger %s, has no ratio to Kafka Streams: %+v", linger, k)
@@ -192,15 +161,15 @@ func TestHarnessKafkaStreams(t *testing.T) {
 	for _, sc := range []string{scenarioWordCount, scenarioWindowed, scenarioJoin} {
 		k, ok := rows[sc+" kstream batch=10000 linger=default(10ms)"]
 		if !ok || k.RatioStreams <= 0 {
-			t.Errorf("no kstream %s row with a ratio to Kafka Streams: %+v\n%s", sc, k, table.String())
+			t.Errorf("no kstream %s row with a ratio to Kafka Streams: %+v\n%s", sc, k, table)
 		}
 		j := rows[sc+" kafka-streams batch=10000 linger=default(10ms)"]
 		if j.Error != "" || j.Records != 2000 || j.RecordsPerSec <= 0 || strings.Contains(j.Note, "output has") {
-			t.Errorf("%s Kafka Streams row: %+v\n%s", sc, j, table.String())
+			t.Errorf("%s Kafka Streams row: %+v\n%s", sc, j, table)
 		}
 	}
-	if !strings.HasPrefix(res.KafkaStreams, "Kafka Streams 4.") || !strings.Contains(table.String(), "vs KS") {
-		t.Errorf("results say %q; table:\n%s", res.KafkaStreams, table.String())
+	if !strings.HasPrefix(res.KafkaStreams, "Kafka Streams 4.") || !strings.Contains(table, "vs KS") {
+		t.Errorf("results say %q; table:\n%s", res.KafkaStreams, table)
 	}
 }
 
@@ -344,4 +313,22 @@ func TestWorkload(t *testing.T) {
 	if sent, warm, ok := readStamp(v); !ok || !warm || sent != now.UnixNano() {
 		t.Errorf("readStamp = %d %v %v", sent, warm, ok)
 	}
+}
+
+// runHarness runs the harness with args, writing its results to dir, within
+// timeout, and returns the results and the table it printed.
+func runHarness(t *testing.T, dir string, timeout time.Duration, args ...string) (*results, string) {
+	t.Helper()
+	cfg, err := parseConfig(append(args, "-out", dir), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var table strings.Builder
+	res, err := run(ctx, cfg, &table, io.Discard)
+	if err != nil {
+		t.Fatalf("run: %v\n%s", err, table.String())
+	}
+	return res, table.String()
 }
