@@ -210,7 +210,10 @@ func runCountChild(ctx context.Context, exe string, p countParams, done *atomic.
 	cmd := exec.CommandContext(ctx, exe, countChildArg,
 		"-keys", strconv.Itoa(p.Keys), "-partitions", strconv.Itoa(p.Partitions),
 		"-budget", strconv.FormatInt(p.Budget, 10), "-dir", p.Dir)
-	cmd.Env = os.Environ()
+	// The child's peak RSS is what it measures: freed heap must leave it
+	// (MADV_DONTNEED), not stay counted until the kernel wants it back
+	// (MADV_FREE, which this process runs with: reexecMadvFree).
+	cmd.Env = godebugSet(os.Environ(), "madvdontneed", "1")
 	if _, ok := os.LookupEnv(countArenaEnv); !ok {
 		cmd.Env = append(cmd.Env, countArenaEnv+"="+countArenas)
 	}

@@ -54,6 +54,19 @@ type config struct {
 	streamsThreads int      // num.stream.threads
 	streams        *javaRef // set by resolveStreams; nil: not run
 	streamsSkipped string   // why Kafka Streams does not run (auto)
+
+	closed *closedClusters // the embedded clusters of earlier runs, until collected
+}
+
+// settleTimeout bounds the wait for the clusters of earlier runs to be
+// collected before a measurement (closedClusters.settle): 10 s, which a
+// closed cluster's timers (5 s at most, seen) fit in; none with -quick,
+// whose clusters are small and whose figures are a smoke test's.
+func (c *config) settleTimeout() time.Duration {
+	if c.quick {
+		return 0
+	}
+	return 10 * time.Second
 }
 
 const (
@@ -107,6 +120,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 		return nil, fmt.Errorf("-state %q: want memory or db", *stateStores)
 	}
 	c := &config{
+		closed:  &closedClusters{},
 		stateDB: *stateStores == "db",
 		records: *records, out: *out, valueSize: *valueSize, partitions: 6, quick: *quick,
 		duration: *duration, warmup: *warmup, rate: *rate, cpuProfile: *cpuProfile, timeout: *timeout, repeat: *repeat, commit: *commit,
@@ -221,6 +235,7 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == countChildArg {
 		os.Exit(countChild(os.Args[2:], os.Stdout, os.Stderr))
 	}
+	reexecMadvFree()
 	cfg, err := parseConfig(os.Args[1:], os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return

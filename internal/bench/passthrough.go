@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -93,14 +92,14 @@ func (r *row) label() string { return fmt.Sprintf("%s %s %s", r.Scenario, r.Mode
 func measure(ctx context.Context, cfg *config, prog *progress, c *cluster, r *row, profile string,
 	streams *streamsPipeline, start func() (pipeline, error), reads []string, out string, input, expected int64) error {
 	eos := r.Mode == modeEOS
-	runtime.GC()
+	cfg.closed.settle(cfg.settleTimeout())
 	stopProfile, err := startProfile(cfg.cpuProfile, r.Mode, profile)
 	if err != nil {
 		return err
 	}
 	var pl pipeline
 	var childCPU0, childCPU1 float64 // Kafka Streams' JVM
-	cpu0, t0 := cpuSeconds(), time.Now()
+	faults0, cpu0, t0 := pageFaults(), cpuSeconds(), time.Now()
 	if streams != nil {
 		pl = streams
 		childCPU0, err = streams.resume()
@@ -113,7 +112,7 @@ func measure(ctx context.Context, cfg *config, prog *progress, c *cluster, r *ro
 	}
 	prog.set(r.label(), pl.processed)
 	first, done, werr := waitOutput(ctx, c, pl, eos, reads, out, input, expected)
-	cpu1 := cpuSeconds()
+	cpu1, faults1 := cpuSeconds(), pageFaults()
 	if streams != nil && werr == nil {
 		childCPU1, werr = streams.cpu()
 	}
@@ -135,6 +134,7 @@ func measure(ctx context.Context, cfg *config, prog *progress, c *cluster, r *ro
 	}
 	r.CPUSeconds = cpu1 - cpu0 + childCPU1 - childCPU0
 	r.CPUSecPerMRec = r.CPUSeconds / (float64(r.Records) / 1e6)
+	r.PageFaults = faults1 - faults0
 	if !eos {
 		// No transaction markers at-least-once: the end offsets count the
 		// records, and more than expected means duplicates.

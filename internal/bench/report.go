@@ -35,6 +35,10 @@ type row struct {
 	SteadyRecordsPerSec float64 `json:"steady_records_per_sec,omitempty"`
 	CPUSeconds          float64 `json:"cpu_seconds"`
 	CPUSecPerMRec       float64 `json:"cpu_seconds_per_million_records"`
+	// PageFaults counts this process's page faults during the run
+	// (throughput scenarios): fresh memory touched, which on the embedded
+	// cluster costs more CPU than anything else that varies between runs.
+	PageFaults int64 `json:"page_faults,omitempty"`
 
 	// Latency scenario: end-to-end latency from the send time in the
 	// value (ns precision); P99TimestampMs from the record timestamps
@@ -85,6 +89,7 @@ type results struct {
 	ValueSize         int     `json:"value_size"`
 	LatencySeconds    float64 `json:"latency_seconds"`
 	LoadAvgStart      string  `json:"loadavg_start,omitempty"` // /proc/loadavg: other work on the machine skews the numbers
+	GoDebug           string  `json:"godebug,omitempty"`       // GODEBUG: madvdontneed=0 unless set otherwise (reexecMadvFree)
 	LoadAvgEnd        string  `json:"loadavg_end,omitempty"`
 	// KafkaStreams says how Kafka Streams ran (version, stream threads),
 	// or why it did not.
@@ -97,7 +102,7 @@ type results struct {
 func newResults(cfg *config) *results {
 	r := &results{Started: time.Now().UTC().Truncate(time.Second), GoVersion: runtime.Version(), GOOS: runtime.GOOS,
 		GOARCH: runtime.GOARCH, GOMAXPROCS: runtime.GOMAXPROCS(0), NumCPU: runtime.NumCPU(),
-		Partitions: cfg.partitions, ValueSize: cfg.valueSize, LatencySeconds: cfg.duration.Seconds(), LoadAvgStart: loadAvg()}
+		Partitions: cfg.partitions, ValueSize: cfg.valueSize, LatencySeconds: cfg.duration.Seconds(), LoadAvgStart: loadAvg(), GoDebug: os.Getenv("GODEBUG")}
 	switch {
 	case cfg.streams != nil:
 		r.KafkaStreams = fmt.Sprintf("Kafka Streams %s in a child JVM, num.stream.threads=%d", cfg.streams.version, cfg.streams.threads)

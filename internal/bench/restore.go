@@ -53,6 +53,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 	}
 
 	// Raw: a consumer of the partition, from its creation to the last record.
+	cfg.closed.settle(cfg.settleTimeout())
 	stopProfile, err := startProfile(cfg.cpuProfile, backend, "restore-hand")
 	if err != nil {
 		return raw, ks, err
@@ -86,6 +87,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		return raw, ks, err
 	}
 	prog.set(fmt.Sprintf("restore %s: kstream", backend), func() int64 { return a.Stats().Restored })
+	cfg.closed.settle(cfg.settleTimeout())
 	stopProfile, err = startProfile(cfg.cpuProfile, backend, "restore-kstream")
 	if err != nil {
 		return raw, ks, err

@@ -19,6 +19,11 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 		return nil, err
 	}
 	res := newResults(cfg)
+	if len(cfg.brokers) == 0 {
+		// The embedded cluster's logs live in this heap: about 640
+		// bytes per passthrough record at its peak.
+		warmHeap(min(max(cfg.records*640, 64<<20), 2<<30))
+	}
 	prog := newProgress(stderr)
 	var failed []error
 	add := func(r row, err error) {
