@@ -40,16 +40,30 @@ type cluster struct {
 // garbage that much less often, and spends its time in page faults on fresh
 // memory (measured: 190,000 faults and half the records/s, against 15,000
 // faults for the same run on a settled heap). For the same reason the
-// harness is built with madvdontneed=0 (main.go): the heap that the runtime
-// gives back between runs goes with MADV_FREE, and stays mapped for the next
-// run to reuse without faulting it in again, where MADV_DONTNEED (the
-// default) still cost 10,000-140,000 faults per run.
+// harness runs with GODEBUG madvdontneed=0 (reexecMadvFree): the heap that
+// the runtime gives back between runs goes with MADV_FREE, and stays mapped
+// for the next run to reuse without faulting it in again, where
+// MADV_DONTNEED (the default) still cost 10,000-140,000 faults per run.
 type closedClusters struct{ pending atomic.Int64 }
 
 // add tracks a cluster that was just closed.
 func (cc *closedClusters) add(c *kfake.Cluster) {
 	cc.pending.Add(1)
 	runtime.AddCleanup(c, func(p *atomic.Int64) { p.Add(-1) }, &cc.pending)
+}
+
+// settle collects garbage until every closed cluster is gone, or for at
+// most timeout: a measured run starts from the same heap whatever ran
+// before it.
+func (cc *closedClusters) settle(timeout time.Duration) {
+	deadline := time.Now().Add(timeout)
+	for {
+		runtime.GC()
+		if cc.pending.Load() == 0 || time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // warmHeap grows the heap by n bytes, touching every page, and frees it
@@ -66,23 +80,8 @@ func warmHeap(n int) {
 		}
 		blocks = append(blocks, b)
 	}
-	runtime.KeepAlive(blocks)
-	blocks = nil
+	runtime.KeepAlive(blocks) // the blocks are garbage after this
 	runtime.GC()
-}
-
-// settle collects garbage until every closed cluster is gone, or for at
-// most timeout: a measured run starts from the same heap whatever ran
-// before it.
-func (cc *closedClusters) settle(timeout time.Duration) {
-	deadline := time.Now().Add(timeout)
-	for {
-		runtime.GC()
-		if cc.pending.Load() == 0 || time.Now().After(deadline) {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // openCluster opens the cluster of one run, and the run's context: ctx,
