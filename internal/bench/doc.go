@@ -118,7 +118,14 @@
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups
-// with a fresh random prefix, deleted afterwards.
+// with a fresh random prefix, deleted afterwards. The embedded clusters keep
+// their logs in this process's heap, so that page faults on fresh heap
+// would be the largest difference between runs: the harness re-executes
+// itself with GODEBUG=madvdontneed=0 (unless GODEBUG sets madvdontneed),
+// grows and frees its heap once before the first run, and before each
+// throughput measurement waits (at most 10 s, not with -quick) until the
+// clusters of earlier runs are garbage. results.json gives each run's
+// page faults.
 //
 // The table goes to stdout, a progress line to stderr, and results.json and
 // results.svg (records/s per scenario, mode and implementation) to -out.
