@@ -130,7 +130,8 @@
 // The table goes to stdout, a progress line to stderr, and results.json and
 // results.svg (records/s per scenario, mode and implementation) to -out.
 // -cpuprofile writes a CPU profile of each passthrough, latency, wordcount,
-// windowed and join run's measured window.
+// windowed and join run's measured window, and of the restore scenario's raw
+// consume and restore.
 // -repeat runs the passthrough several times (alternating the order of the
 // implementations) and reports the medians: use it on a busy machine.
 // -quick is a smoke run for CI (200,000 records, 3 s latency runs, 20,000
