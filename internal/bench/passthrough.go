@@ -99,7 +99,8 @@ func measure(ctx context.Context, cfg *config, prog *progress, c *cluster, r *ro
 	}
 	var pl pipeline
 	var childCPU0, childCPU1 float64 // Kafka Streams' JVM
-	faults0, cpu0, t0 := pageFaults(), cpuSeconds(), time.Now()
+	cpu0, faults0 := usage()
+	t0 := time.Now()
 	if streams != nil {
 		pl = streams
 		childCPU0, err = streams.resume()
@@ -112,7 +113,7 @@ func measure(ctx context.Context, cfg *config, prog *progress, c *cluster, r *ro
 	}
 	prog.set(r.label(), pl.processed)
 	first, done, werr := waitOutput(ctx, c, pl, eos, reads, out, input, expected)
-	cpu1, faults1 := cpuSeconds(), pageFaults()
+	cpu1, faults1 := usage()
 	if streams != nil && werr == nil {
 		childCPU1, werr = streams.cpu()
 	}

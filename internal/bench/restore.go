@@ -93,7 +93,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		return raw, ks, err
 	}
 	defer stopProfile()
-	faults0, cpu0 := pageFaults(), cpuSeconds()
+	cpu0, faults0 := usage()
 	stop := runApp(ctx, a)
 	defer func() {
 		if rerr := stop(); err == nil && rerr != nil {
@@ -104,8 +104,9 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		p := a.RestoreProgress()
 		if len(p) == 1 && p[0].Done {
 			ks.Seconds = p[0].Took.Seconds()
-			ks.CPUSeconds = cpuSeconds() - cpu0 // includes the app's start
-			ks.PageFaults = pageFaults() - faults0
+			cpu1, faults1 := usage()
+			ks.CPUSeconds = cpu1 - cpu0 // includes the app's start
+			ks.PageFaults = faults1 - faults0
 			stopProfile()
 			if p[0].Restored != int64(n) {
 				return raw, ks, fmt.Errorf("bench: restored %d records, want %d", p[0].Restored, n)
@@ -142,7 +143,8 @@ func runApp(ctx context.Context, a *kafkaio.App) (stop func() error) {
 func rawConsume(ctx context.Context, brokers []string, topic string, parts int32, n int, prog *progress, what string, r *row) error {
 	var got atomic.Int64
 	prog.set(what, got.Load)
-	faults0, cpu0, t0 := pageFaults(), cpuSeconds(), time.Now()
+	cpu0, faults0 := usage()
+	t0 := time.Now()
 	offsets := map[int32]kgo.Offset{}
 	for p := range parts {
 		offsets[p] = kgo.NewOffset().AtStart()
@@ -160,7 +162,8 @@ func rawConsume(ctx context.Context, brokers []string, topic string, parts int32
 		got.Add(int64(fs.NumRecords()))
 	}
 	r.Seconds = time.Since(t0).Seconds()
-	r.CPUSeconds, r.PageFaults = cpuSeconds()-cpu0, pageFaults()-faults0
+	cpu1, faults1 := usage()
+	r.CPUSeconds, r.PageFaults = cpu1-cpu0, faults1-faults0
 	fill(r, int64(n))
 	return nil
 }

@@ -6,20 +6,18 @@ import "syscall"
 
 // cpuSeconds returns the user plus system CPU time of this process.
 func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
-	return tv(ru.Utime) + tv(ru.Stime)
+	cpu, _ := usage()
+	return cpu
 }
 
-// pageFaults returns the page faults of this process so far: on the
-// embedded cluster mostly first touches of fresh heap memory.
-func pageFaults() int64 {
+// usage returns the user plus system CPU time of this process and its page
+// faults so far (on the embedded cluster mostly first touches of fresh heap
+// memory), from one getrusage.
+func usage() (cpu float64, faults int64) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return 0, 0
 	}
-	return ru.Minflt + ru.Majflt
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime), ru.Minflt + ru.Majflt
 }
