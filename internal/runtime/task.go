@@ -772,12 +772,17 @@ func (t *Task) Wipe() error {
 	if err := t.batch.Discard(); err != nil {
 		return err
 	}
+	// The checkpoint goes first: a crash in between must not leave a
+	// checkpoint over stores that lost their data.
+	if err := t.cfg.DB.DeleteCheckpoint(t.CheckpointName()); err != nil {
+		return err
+	}
 	for name := range t.stores {
 		if err := t.cfg.DB.DropPartition(name, t.ID.Partition); err != nil {
 			return err
 		}
 	}
-	return t.cfg.DB.DeleteCheckpoint(t.CheckpointName())
+	return nil
 }
 
 // Close runs the processors' Close and closes the stores. Writes not
