@@ -158,6 +158,7 @@ func (b *Batch) Commit() error {
 	}
 	b.updateCache(false)
 	b.reset()
+	b.db.committed()
 	return nil
 }
 

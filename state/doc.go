@@ -33,8 +33,13 @@
 // Kafka transaction commits, and [Batch.Discard] drops it when the
 // transaction aborts. On restart, [DB.Checkpoint] says where to resume the
 // changelog; a checkpoint that fails its checksum is reported as
-// [ErrCorruptCheckpoint], and a full restore starts with [DB.DropPartition]
-// and [DB.DeleteCheckpoint].
+// [ErrCorruptCheckpoint], and a full restore starts with [DB.DeleteCheckpoint]
+// and [DB.DropPartition], in that order.
+//
+// Pebble runs without its write-ahead log, as RocksDB does under Kafka
+// Streams: a crash loses the commits since the last flush of the memtables,
+// whole, and recovery replays them from the changelogs. Commits start a
+// flush every [FlushInterval] (30 s by default), and Close flushes.
 //
 // # Restores
 //

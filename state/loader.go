@@ -31,8 +31,9 @@ const LoaderCommitBytes = 16 << 20
 // Commit about every LoaderCommitBytes bytes (Size). A commit of at least
 // half a memtable (MemoryBudget/32, 8 MiB by default) is a "large batch"
 // for Pebble, which does not insert its records into the memtable: it sorts
-// them on the committing goroutine, writes them to the write-ahead log, and
-// flushes them to an sstable in the background, on another core. Pebble's
+// them on the committing goroutine and flushes them to an sstable in the
+// background, on another core (the DB has no write-ahead log for them to
+// cross first: see Open). Pebble's
 // sort compares the keys in the batch; the loader's own sort (a radix sort
 // of 8-byte key prefixes) is several times cheaper and leaves Pebble a
 // sorted batch. Measured on 2 cores shared with other work
@@ -194,6 +195,7 @@ func (l *Loader) Commit() error {
 		p.epoch.Store(l.db.nextEpoch.Add(1))
 	}
 	l.reset()
+	l.db.committed()
 	return nil
 }
 

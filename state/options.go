@@ -1,5 +1,7 @@
 package state
 
+import "time"
+
 // Option configures Open.
 type Option func(*config)
 
@@ -7,6 +9,28 @@ type config struct {
 	budget   int64
 	inMemory bool
 	noCache  bool
+	flush    time.Duration
+}
+
+// DefaultFlushInterval is the FlushInterval of a DB opened without the
+// option: 30 s, Kafka Streams' default commit interval, at which it flushes
+// its RocksDB stores.
+const DefaultFlushInterval = 30 * time.Second
+
+// FlushInterval sets how often, at most, a commit starts a flush of Pebble's
+// memtables to sstables (default DefaultFlushInterval). The DB runs Pebble
+// without a write-ahead log (see Open): what is not flushed is lost in a
+// crash, and the restart replays it from the changelogs. A shorter interval
+// shortens that replay and makes more, smaller sstables.
+func FlushInterval(d time.Duration) Option {
+	return func(c *config) { c.flush = d }
+}
+
+func (c *config) flushInterval() time.Duration {
+	if c.flush <= 0 {
+		return DefaultFlushInterval
+	}
+	return c.flush
 }
 
 const (
