@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"math/bits"
+	"slices"
 	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -22,9 +23,15 @@ import (
 // writes the keys into a Pebble batch in key order, one record per key, so
 // a key written many times between commits costs Pebble one write, and
 // Pebble inserts the sorted records into its memtable more cheaply. Range
-// merges the writes over the DB through a Pebble indexed batch, filled at
-// the first Range after a Commit or Discard and kept current until the
-// next: a task that never scans its stores does not pay for it.
+// merges the writes over the DB through a Pebble indexed batch. The indexed
+// batch holds only the writes under the key prefixes that scans covered
+// since the last Commit or Discard: a Range from lo to hi covers the longest
+// prefix that every key in [lo, hi) shares, the writes under it go into the
+// indexed batch then, and later writes under it as they come. A task that
+// never scans its stores does not pay for it, and a window store, which
+// scans only its index, does not insert its windows into the indexed batch
+// (each insertion costs a search of Pebble's skiplist). Past maxCovered
+// prefixes, the batch covers every key.
 //
 // A Batch is reusable: Commit and Discard leave it empty, with its views
 // still valid. Close releases it. A Batch is for one goroutine at a time.
@@ -36,10 +43,12 @@ type Batch struct {
 	ckpts     checkpoints
 	order     []loadRecord  // scratch: the records in key order, for Commit
 	wb        *pebble.Batch // the Pebble batch of Commit, reused
-	ib        *pebble.Batch // the writes again, indexed for Range, if indexed
-	indexed   bool          // ib holds every write since the last Commit or Discard
-	buf       []byte        // scratch for Pebble keys
-	closed    bool
+	ib        *pebble.Batch // the writes under covered again, indexed for Range
+	// covered are the Pebble key prefixes under which ib holds every write
+	// since the last Commit or Discard (an empty one: every key).
+	covered [][]byte
+	buf     []byte // scratch for Pebble keys
+	closed  bool
 }
 
 // dirtyKey is what the batch knows about a store key it wrote.
@@ -112,7 +121,7 @@ const keyOverhead = 24 + 16 + 2*8 + 24
 // It does not count buffers kept from earlier commits.
 func (b *Batch) Footprint() int {
 	n := len(b.arena) + len(b.recs)*keyOverhead
-	if b.indexed {
+	if len(b.covered) > 0 {
 		n += 2 * b.ib.Len()
 	}
 	return n
@@ -212,9 +221,10 @@ func (b *Batch) reset() {
 	}
 	b.index.empty()
 	b.ckpts.reset()
-	if b.indexed {
+	if len(b.covered) > 0 {
 		b.ib.Reset()
-		b.indexed = false
+		clear(b.covered)
+		b.covered = b.covered[:0]
 	}
 }
 
@@ -333,7 +343,7 @@ func (b *Batch) set(p *partState, key, value []byte, deleted bool) error {
 	} else if err := b.rewrite(i, value, deleted); err != nil {
 		return fmt.Errorf("state: %s: %w", opName(deleted), err)
 	}
-	if !b.indexed {
+	if !b.covers(full) {
 		return nil
 	}
 	var err error
@@ -388,26 +398,66 @@ func (bv *bufferedView) Range(lo, hi []byte, fn func(key, value []byte) bool) er
 	if len(b.recs) == 0 {
 		return b.db.scan(b.db.pdb, bv.v.part.prefix, lo, hi, fn)
 	}
-	if err := b.fillIndexed(); err != nil {
+	// Every key in [lo, hi) starts with the prefix that lo and hi share.
+	n := 0
+	if lo != nil && hi != nil {
+		n = commonPrefix(lo, hi)
+	}
+	b.buf = append(append(b.buf[:0], bv.v.part.prefix...), lo[:n]...)
+	if err := b.cover(b.buf); err != nil {
 		return err
 	}
 	return b.db.scan(b.ib, bv.v.part.prefix, lo, hi, fn)
 }
 
-// fillIndexed writes the batch's writes into its indexed batch, unless it
-// holds them already.
-func (b *Batch) fillIndexed() error {
-	if b.indexed {
+// maxCovered is the number of key prefixes a batch covers one by one (see
+// Batch); beyond, it covers every key.
+const maxCovered = 8
+
+// covers reports whether the indexed batch holds the writes of the Pebble
+// key full.
+func (b *Batch) covers(full []byte) bool {
+	for _, c := range b.covered {
+		if bytes.HasPrefix(full, c) {
+			return true
+		}
+	}
+	return false
+}
+
+// cover writes the batch's writes under the Pebble key prefix into its
+// indexed batch, unless it holds them already, and keeps it current with
+// later writes under it.
+func (b *Batch) cover(prefix []byte) error {
+	if b.covers(prefix) {
 		return nil
 	}
 	if b.ib == nil {
 		b.ib = b.db.pdb.NewIndexedBatch()
 	}
-	if err := b.write(b.ib, b.recs); err != nil {
+	if len(b.covered) >= maxCovered {
+		prefix = nil // every key
+	}
+	// The writes under prefix that ib holds already (under a longer
+	// covered prefix) are written again, unchanged; those prefixes go.
+	b.order = b.order[:0]
+	for i := range b.recs {
+		if bytes.HasPrefix(b.key(&b.recs[i]), prefix) {
+			b.order = append(b.order, b.recs[i])
+		}
+	}
+	if err := b.write(b.ib, b.order); err != nil {
+		// ib may hold some of them: start it over.
 		b.ib.Reset()
+		clear(b.covered)
+		b.covered = b.covered[:0]
 		return fmt.Errorf("state: range: %w", err)
 	}
-	b.indexed = true
+	b.covered = slices.DeleteFunc(b.covered, func(c []byte) bool { return bytes.HasPrefix(c, prefix) })
+	b.covered = append(b.covered, bytes.Clone(prefix))
+	if prefix == nil {
+		b.covered[len(b.covered)-1] = []byte{}
+	}
 	return nil
 }
 

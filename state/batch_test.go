@@ -199,7 +199,9 @@ func TestBatchManyKeys(t *testing.T) {
 
 // TestBatchModel runs random writes of keys of two partitions, with values
 // that grow and shrink (rewritten in place or moved in the batch's arena),
-// deletions, reads, scans, commits and discards, through a Batch and
+// deletions, reads, scans (of everything, and of ranges within one of five
+// key families, which the batch covers prefix by prefix, past maxCovered
+// too), commits and discards, through a Batch and
 // against a model: what the batch's views read and scan is the model's
 // pending state, what the DB holds is its committed state, and the batch's
 // Count and Size are those of the last write of each key since the last
@@ -239,22 +241,32 @@ func TestBatchModel(t *testing.T) {
 					t.Fatalf("step %d: Count %d, Size %d; want %d, %d", step, b.Count(), b.Size(), count, size)
 				}
 			}
-			check := func(step int, stores []Store, model []map[string]string) {
+			checkRange := func(step int, stores []Store, model []map[string]string, lo, hi string) {
 				t.Helper()
+				var blo, bhi []byte
+				if lo != "" {
+					blo, bhi = []byte(lo), []byte(hi)
+				}
 				for p, s := range stores {
 					got := map[string]string{}
-					for _, kv := range collect(t, s, nil, nil) {
+					for _, kv := range collect(t, s, blo, bhi) {
 						k, v, _ := strings.Cut(kv, "=")
 						got[k] = v
 					}
-					if !maps.Equal(got, model[p]) {
-						t.Fatalf("step %d, partition %d: Range = %v, want %v", step, p, got, model[p])
+					want := maps.Clone(model[p])
+					maps.DeleteFunc(want, func(k, _ string) bool { return lo != "" && (k < lo || k >= hi) })
+					if !maps.Equal(got, want) {
+						t.Fatalf("step %d, partition %d: Range(%q, %q) = %v, want %v", step, p, lo, hi, got, want)
 					}
 				}
 			}
+			check := func(step int, stores []Store, model []map[string]string) {
+				t.Helper()
+				checkRange(step, stores, model, "", "")
+			}
 			for step := range 3000 {
 				p := r.IntN(2)
-				k := fmt.Sprintf("k%02d", r.IntN(40))
+				k := fmt.Sprintf("%c%02d", 'a'+r.IntN(5), r.IntN(12))
 				switch op := r.IntN(100); {
 				case op < 50:
 					v := strings.Repeat(string(rune('a'+step%26)), r.IntN(30))
@@ -270,6 +282,15 @@ func TestBatchModel(t *testing.T) {
 				case op < 85:
 					v, ok := pending[p][k]
 					wantGet(t, bviews[p], k, v, ok)
+				case op < 88:
+					// Within one family: [a03, a07), say, or [b0, b1).
+					f := string(rune('a' + r.IntN(5)))
+					if r.IntN(2) == 0 {
+						i := r.IntN(12)
+						checkRange(step, bviews, pending, fmt.Sprintf("%s%02d", f, i), fmt.Sprintf("%s%02d", f, i+r.IntN(6)+1))
+					} else {
+						checkRange(step, bviews, pending, f+"0", f+"1")
+					}
 				case op < 92:
 					check(step, bviews, pending)
 				case op < 97:
@@ -335,5 +356,59 @@ func TestBatchFootprint(t *testing.T) {
 	}
 	if b.Footprint() != 0 {
 		t.Errorf("Footprint %d after Commit, want 0", b.Footprint())
+	}
+}
+
+// TestBatchCoversScannedPrefixes checks what the indexed batch of scans
+// holds: after a scan of one key family, the writes under that family's
+// prefix (the prefix that the scan's bounds share) and no others; past
+// maxCovered families, every write. Every scan sees the batch's writes
+// merged over the DB.
+func TestBatchCoversScannedPrefixes(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be.name, func(t *testing.T) {
+			db := be.open(t)
+			mustPut(t, db.Store("c", 0), "f0-committed", "old")
+			b := db.NewBatch()
+			defer b.Close()
+			s := b.Store(db.Store("c", 0))
+			families := maxCovered + 2
+			for f := range families {
+				mustPut(t, s, fmt.Sprintf("f%d-1", f), "x")
+			}
+			indexed := func() uint32 {
+				if b.ib == nil {
+					return 0
+				}
+				return b.ib.Count()
+			}
+			for f := range families {
+				lo, hi := fmt.Sprintf("f%d-", f), fmt.Sprintf("f%d.", f)
+				want := []string{lo + "1=x"}
+				if f == 0 {
+					want = []string{"f0-committed=old", "f0-1=x"}
+					slices.Sort(want)
+				}
+				if got := collect(t, s, []byte(lo), []byte(hi)); !slices.Equal(got, want) {
+					t.Fatalf("Range(%q, %q) = %v, want %v", lo, hi, got, want)
+				}
+				before := indexed()
+				mustPut(t, s, lo+"2", "y") // covered now
+				mustPut(t, s, "g-other", "z")
+				grew := indexed() - before
+				switch {
+				case f < maxCovered && grew != 1:
+					t.Errorf("family %d: a write under the scanned prefix and one outside it added %d records to the indexed batch, want 1", f, grew)
+				case f >= maxCovered && grew != 2:
+					t.Errorf("family %d, past maxCovered: two writes added %d records to the indexed batch, want 2 (every key covered)", f, grew)
+				}
+				if got, want := collect(t, s, []byte(lo), []byte(hi)), len(want)+1; len(got) != want {
+					t.Errorf("Range(%q, %q) after a write under it = %v, want %d entries", lo, hi, got, want)
+				}
+			}
+			if got := collect(t, s, []byte("g"), []byte("h")); !slices.Equal(got, []string{"g-other=z"}) {
+				t.Errorf(`Range("g", "h") = %v`, got)
+			}
+		})
 	}
 }
