@@ -190,9 +190,9 @@ func checkLayout(pdb *pebble.DB) error {
 
 // Close flushes the memtables to sstables, closes Pebble and empties the
 // cache. The flush matters: without a write-ahead log (see Open), the
-// memtables are lost otherwise. Every Range must have returned before Close; store views
-// and batches of the DB return ErrClosed afterwards. A second Close returns
-// ErrClosed.
+// memtables are lost otherwise. Every Range must have returned before
+// Close; store views and batches of the DB return ErrClosed afterwards. A
+// second Close returns ErrClosed.
 func (db *DB) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {
 		return ErrClosed

@@ -12,7 +12,7 @@ const LoaderCommitBytes = 16 << 20
 
 // Loader bulk-writes restored records into store partitions of a DB, for
 // example a changelog replayed into a task's stores before the task
-// processes. It is much cheaper per record than a Batch: Put and Delete only
+// processes. It does less per record than a Batch: Put and Delete only
 // append the record to a buffer (no cache fill, no index of the keys
 // written, no read-your-writes, no locks), and Commit sorts the
 // buffered records by key and applies them, with the checkpoints recorded
@@ -33,21 +33,22 @@ const LoaderCommitBytes = 16 << 20
 // for Pebble, which does not insert its records into the memtable: it sorts
 // them on the committing goroutine and flushes them to an sstable in the
 // background, on another core (the DB has no write-ahead log for them to
-// cross first: see Open). Pebble's
-// sort compares the keys in the batch; the loader's own sort (a radix sort
-// of 8-byte key prefixes) is several times cheaper and leaves Pebble a
-// sorted batch. Measured on 2 cores shared with other work
-// (BenchmarkLoader: 1M 16-byte keys in scattered order, 100-byte values,
-// into a new DB in a directory, default budget, until the last Commit
-// returns): 0.64-0.75 M records/s and 2.1-2.5 µs of CPU per record (both
-// cores: the background flushes and compactions count), against 0.25-0.27
-// M records/s and 6.3-6.7 µs for the same writes through a Batch committed
-// every 4096 records, whose commits Pebble inserts into its memtable. Commits of 1 to 4 MiB, which Pebble inserts into the
-// memtable, ran at 0.45-0.66 M records/s; commits of 32 MiB at 0.81-0.88 M
-// records/s, for twice the memory. The background work, about 0.7 µs per
-// record to flush and as much to compact, is what bounds a long restore on
-// 2 cores: the loader waits for the flushes once a memtable budget of data
-// is queued.
+// cross first: see Open). Pebble's sort compares the keys in the batch;
+// the loader's own sort (a radix sort of 8-byte key prefixes) is several
+// times cheaper and leaves Pebble a sorted batch. Measured on 2 cores (BenchmarkLoader: 1M 16-byte keys in
+// scattered order, 100-byte values, into a new DB in a directory, default
+// budget, until the last Commit returns): 2.2-2.5 M records/s and 0.74-0.86
+// µs of CPU per record (both cores: the background flushes and compactions
+// count), against 0.76-0.88 M records/s and 2.1-2.3 µs for the same writes
+// through a Batch committed every 4096 records, whose commits Pebble
+// inserts into its memtable. Commits of 4 and 8 MiB ran at 1.9-2.0 M
+// records/s; commits of 32 MiB at 3.0-3.4 M records/s, for twice the
+// memory. Before the DB dropped Pebble's write-ahead log (and compacted L0
+// at 2 files instead of 4), the loader ran at 1.6-1.7 M records/s and
+// 1.0-1.1 µs per record, the Batch at 0.60-0.64 M records/s and 2.8-3.0 µs.
+// The background work, flushing and compacting, is what bounds a long
+// restore on 2 cores: the loader waits for the flushes once a memtable
+// budget of data is queued.
 //
 // Commit drops buffers larger than 1 MiB, so that the loaders of tasks done
 // restoring hold little memory; while loading, a loader holds about twice
