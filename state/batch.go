@@ -436,7 +436,7 @@ func (b *Batch) cover(prefix []byte) error {
 		b.ib = b.db.pdb.NewIndexedBatch()
 	}
 	if len(b.covered) >= maxCovered {
-		prefix = nil // every key
+		prefix = []byte{} // every key (kept non-nil by bytes.Clone below)
 	}
 	// The writes under prefix that ib holds already (under a longer
 	// covered prefix) are written again, unchanged; those prefixes go.
@@ -455,9 +455,6 @@ func (b *Batch) cover(prefix []byte) error {
 	}
 	b.covered = slices.DeleteFunc(b.covered, func(c []byte) bool { return bytes.HasPrefix(c, prefix) })
 	b.covered = append(b.covered, bytes.Clone(prefix))
-	if prefix == nil {
-		b.covered[len(b.covered)-1] = []byte{}
-	}
 	return nil
 }
 
