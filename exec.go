@@ -49,13 +49,55 @@ func childFns[F any](children []any, wrap func(F, *int64) F) ([]F, error) {
 	return fns, nil
 }
 
-// uncount returns a child's executor and, when the task counts the records
-// each node receives, the child's counter.
+// uncount returns a child's typed input function and, when the task counts
+// the records each node receives, the child's counter.
 func uncount(c any) (any, *int64) {
 	if ce, ok := c.(graph.CountedExec); ok {
-		return ce.Exec, ce.N
+		return graph.ExecOf(ce.Exec), ce.N
 	}
-	return c, nil
+	return graph.ExecOf(c), nil
+}
+
+// stepExec is the executor of a node that keeps its input's types and
+// forwards each record to at most one child: Filter, FilterNot, Peek,
+// Foreach. A parent of which it is the only child may run the step in its
+// own frame (inlineStep), saving a call and a frame per record; every other
+// caller calls run. A parent runs it only on records that are not
+// tombstones: run is what handles those.
+type stepExec[K, V any] struct {
+	tc   *graph.TaskContext
+	id   int32
+	keep func(K, V) bool // Filter, FilterNot: forward when keep(k, v) != not
+	not  bool
+	each func(K, V)     // Peek, Foreach: called before forwarding
+	next streamFn[K, V] // nil: Foreach, which forwards nothing
+	run  streamFn[K, V]
+	// count, when the task counts the records each node receives, is the
+	// node's counter, which a parent running the step adds to.
+	count *int64
+}
+
+// Exec implements graph.Inlinable.
+func (s *stepExec[K, V]) Exec() any { return s.run }
+
+// inlineStep returns the step that a parent with these children may run
+// inline: its only child, when that child is a stepExec (with the child's
+// counter when the task counts records per node); else nil.
+func inlineStep[K, V any](children []any) *stepExec[K, V] {
+	if len(children) != 1 {
+		return nil
+	}
+	c, n := children[0], (*int64)(nil)
+	if ce, ok := c.(graph.CountedExec); ok {
+		c, n = ce.Exec, ce.N
+	}
+	st, ok := c.(*stepExec[K, V])
+	if !ok || n == nil {
+		return st
+	}
+	counted := *st
+	counted.count = n
+	return &counted
 }
 
 // onlyChild returns the executor of node n's one child.

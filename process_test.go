@@ -517,6 +517,30 @@ func TestPanicsInUserFunctions(t *testing.T) {
 		{"Map", func(s kstream.Stream[string, string]) {
 			kstream.Map(s, func(k, v string) (string, string) { boom(v); return k, v }, kstream.Named("the-map")).To("out", nil, nil)
 		}, "the-map"},
+		// A Filter, Peek or Foreach that is a Map's or MapValues' only
+		// child runs in its parent's frame: a panic still names its node.
+		{"MapBeforeFilter", func(s kstream.Stream[string, string]) {
+			kstream.Map(s, func(k, v string) (string, string) { boom(v); return k, v }, kstream.Named("the-map")).
+				Filter(func(string, string) bool { return true }, kstream.Named("the-filter")).To("out", nil, nil)
+		}, "the-map"},
+		{"FilterAfterMap", func(s kstream.Stream[string, string]) {
+			kstream.Map(s, func(k, v string) (string, string) { return k, v }, kstream.Named("the-map")).
+				Filter(func(_, v string) bool { boom(v); return true }, kstream.Named("the-filter")).To("out", nil, nil)
+		}, "the-filter"},
+		{"PeekAfterMapValues", func(s kstream.Stream[string, string]) {
+			kstream.MapValues(s, func(v string) string { return v }, kstream.Named("the-map-values")).
+				Peek(func(_, v string) { boom(v) }, kstream.Named("the-peek")).To("out", nil, nil)
+		}, "the-peek"},
+		{"MapValuesBeforeForeach", func(s kstream.Stream[string, string]) {
+			s.To("out", nil, nil)
+			kstream.MapValues(s, func(v string) string { boom(v); return v }, kstream.Named("the-map-values")).
+				Foreach(func(string, string) {}, kstream.Named("the-foreach"))
+		}, "the-map-values"},
+		{"ForeachAfterMapValues", func(s kstream.Stream[string, string]) {
+			s.To("out", nil, nil)
+			kstream.MapValues(s, func(v string) string { return v }, kstream.Named("the-map-values")).
+				Foreach(func(_, v string) { boom(v) }, kstream.Named("the-foreach"))
+		}, "the-foreach"},
 		{"MapValuesAfterFlatMap", func(s kstream.Stream[string, string]) {
 			fm := kstream.FlatMap(s, func(k, v string, emit func(string, string)) { emit(k, v) }, kstream.Named("the-flat-map"))
 			kstream.MapValues(fm, func(v string) string { boom(v); return v }, kstream.Named("the-map-values")).To("out", nil, nil)

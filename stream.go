@@ -261,7 +261,7 @@ func (s Stream[K, V]) filter(op string, pred func(K, V) bool, not bool, os []Opt
 		if err != nil {
 			return nil, err
 		}
-		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+		return &stepExec[K, V]{tc: tc, id: id, keep: pred, not: not, next: next, run: func(k K, v V, m *graph.Meta) {
 			if !m.Tombstone {
 				tc.Node = id
 				if pred(k, v) == not {
@@ -269,7 +269,7 @@ func (s Stream[K, V]) filter(op string, pred func(K, V) bool, not bool, os []Opt
 				}
 			}
 			next(k, v, m)
-		}), nil
+		}}, nil
 	}
 	return s.with(n)
 }
@@ -293,24 +293,24 @@ func peekMake[K, V any](n *graph.Node, fn func(K, V)) graph.MakeFunc {
 	id := int32(n.ID)
 	return func(tc *graph.TaskContext, children []any) (any, error) {
 		if len(children) == 0 { // Foreach: nothing to pass the record to
-			return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+			return &stepExec[K, V]{tc: tc, id: id, each: fn, run: func(k K, v V, m *graph.Meta) {
 				if !m.Tombstone {
 					tc.Node = id
 					fn(k, v)
 				}
-			}), nil
+			}}, nil
 		}
 		next, err := streamNext[K, V](children)
 		if err != nil {
 			return nil, err
 		}
-		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+		return &stepExec[K, V]{tc: tc, id: id, each: fn, next: next, run: func(k K, v V, m *graph.Meta) {
 			if !m.Tombstone {
 				tc.Node = id
 				fn(k, v)
 			}
 			next(k, v, m)
-		}), nil
+		}}, nil
 	}
 }
 
@@ -669,7 +669,7 @@ func Map[K, V, KR, VR any](s Stream[K, V], fn func(K, V) (KR, VR), opts ...Opt) 
 			return nil, err
 		}
 		var mm graph.Meta
-		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+		run := func(k K, v V, m *graph.Meta) {
 			if m.Tombstone {
 				tc.Drop(n.Name)
 				return
@@ -681,9 +681,39 @@ func Map[K, V, KR, VR any](s Stream[K, V], fn func(K, V) (KR, VR), opts ...Opt) 
 				m = &mm
 			}
 			next(kr, vr, m)
-		}), nil
+		}
+		if st := inlineStep[KR, VR](children); st != nil {
+			return mapThen(id, fn, st, run), nil
+		}
+		return streamFn[K, V](run), nil
 	}
 	return Stream[KR, VR]{b: s.b, node: n, keyChanged: true}
+}
+
+// mapThen returns the executor of a Map (node id) whose only child is the
+// step st, run in the Map's frame; tombstones and null keys go to run, the
+// Map's executor on its own.
+func mapThen[K, V, KR, VR any](id int32, fn func(K, V) (KR, VR), st *stepExec[KR, VR], run streamFn[K, V]) streamFn[K, V] {
+	return func(k K, v V, m *graph.Meta) {
+		if m.Tombstone || m.NullKey {
+			run(k, v, m)
+			return
+		}
+		st.tc.Node = id
+		kr, vr := fn(k, v)
+		if st.count != nil {
+			*st.count++
+		}
+		st.tc.Node = st.id
+		if st.keep != nil {
+			if st.keep(kr, vr) == st.not {
+				return
+			}
+		} else if st.each(kr, vr); st.next == nil {
+			return
+		}
+		st.next(kr, vr, m)
+	}
 }
 
 // MapValues transforms each record's value, keeping its key (no repartition).
@@ -696,7 +726,7 @@ func MapValues[K, V, VR any](s Stream[K, V], fn func(V) VR, opts ...Opt) Stream[
 		if err != nil {
 			return nil, err
 		}
-		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
+		run := func(k K, v V, m *graph.Meta) {
 			if m.Tombstone {
 				var zero VR
 				next(k, zero, m)
@@ -704,9 +734,39 @@ func MapValues[K, V, VR any](s Stream[K, V], fn func(V) VR, opts ...Opt) Stream[
 			}
 			tc.Node = id
 			next(k, fn(v), m)
-		}), nil
+		}
+		if st := inlineStep[K, VR](children); st != nil {
+			return mapValuesThen(id, fn, st, run), nil
+		}
+		return streamFn[K, V](run), nil
 	}
 	return Stream[K, VR]{b: s.b, node: n, ks: s.ks, keyChanged: s.keyChanged}
+}
+
+// mapValuesThen returns the executor of a MapValues (node id) whose only
+// child is the step st, run in the MapValues' frame; tombstones go to run,
+// the MapValues' executor on its own.
+func mapValuesThen[K, V, VR any](id int32, fn func(V) VR, st *stepExec[K, VR], run streamFn[K, V]) streamFn[K, V] {
+	return func(k K, v V, m *graph.Meta) {
+		if m.Tombstone {
+			run(k, v, m)
+			return
+		}
+		st.tc.Node = id
+		vr := fn(v)
+		if st.count != nil {
+			*st.count++
+		}
+		st.tc.Node = st.id
+		if st.keep != nil {
+			if st.keep(k, vr) == st.not {
+				return
+			}
+		} else if st.each(k, vr); st.next == nil {
+			return
+		}
+		st.next(k, vr, m)
+	}
 }
 
 // SelectKey sets each record's key to fn(key, value). A grouping downstream

@@ -3,6 +3,7 @@ package kstream_test
 import (
 	"fmt"
 	"reflect"
+	goruntime "runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -153,6 +154,8 @@ func TestStatelessOperators(t *testing.T) {
 		want    map[string][]R
 		calls   []string
 		dropped map[string]int64
+		// received maps nodes to the records they received (Driver.Received).
+		received map[string]int64
 	}{
 		{
 			name: "Filter",
@@ -228,6 +231,126 @@ func TestStatelessOperators(t *testing.T) {
 			},
 			want:  map[string][]R{},
 			calls: []string{"a=1", "second a=1", "c=3", "second c=3"},
+		},
+		{
+			// A Filter (or Peek, Foreach...) that is the only child of a Map
+			// or MapValues runs in its parent's frame: the same results,
+			// tombstones and null keys included.
+			name: "MapThenFilter",
+			build: func(_ *kstream.Builder, s S, log func(string)) {
+				m := kstream.Map(s, func(k, v string) (string, string) {
+					log("map " + k + "=" + v)
+					return strings.ToUpper(k), v + "!"
+				}, kstream.Named("m"))
+				m.Filter(func(k, v string) bool {
+					log("filter " + k + "=" + v)
+					return strings.HasPrefix(v, "+")
+				}, kstream.Named("f")).To("out", serde.String, serde.String)
+			},
+			in: []pipe[string, string]{
+				in(rec(1, "a", "+1", h1)),
+				in(rec(2, "b", "-2")),
+				in(tomb[string, string](3, "c")),
+				nullKey[string](4, "+null key"),
+				in(rec(5, "d", "+5", h2)),
+			},
+			want: map[string][]R{"out": {
+				rec(1, "A", "+1!", h1), rec(4, "", "+null key!"), rec(5, "D", "+5!", h2),
+			}},
+			calls: []string{"map a=+1", "filter A=+1!", "map b=-2", "filter B=-2!",
+				"map =+null key", "filter =+null key!", "map d=+5", "filter D=+5!"},
+			dropped:  map[string]int64{"m": 1},
+			received: map[string]int64{"m": 5, "f": 4},
+		},
+		{
+			name: "MapThenFilterNot",
+			build: func(_ *kstream.Builder, s S, _ func(string)) {
+				kstream.Map(s, func(k, v string) (string, string) { return v, k }, kstream.Named("m")).
+					FilterNot(func(k, _ string) bool { return k == "drop" }, kstream.Named("f")).
+					To("out", serde.String, serde.String)
+			},
+			in: []pipe[string, string]{
+				in(rec(1, "a", "keep", h1)),
+				in(rec(2, "b", "drop")),
+				in(rec(3, "c", "also")),
+			},
+			want:     map[string][]R{"out": {rec(1, "keep", "a", h1), rec(3, "also", "c")}},
+			received: map[string]int64{"m": 3, "f": 3},
+		},
+		{
+			name: "MapThenPeek",
+			build: func(_ *kstream.Builder, s S, log func(string)) {
+				kstream.Map(s, func(k, v string) (string, string) { return v, k }, kstream.Named("m")).
+					Peek(func(k, v string) { log("peek " + k + "=" + v) }, kstream.Named("p")).
+					To("out", serde.String, serde.String)
+			},
+			in: []pipe[string, string]{
+				in(rec(1, "a", "1", h1)),
+				in(tomb[string, string](2, "b")),
+				in(rec(3, "c", "3")),
+			},
+			want:     map[string][]R{"out": {rec(1, "1", "a", h1), rec(3, "3", "c")}},
+			calls:    []string{"peek 1=a", "peek 3=c"},
+			dropped:  map[string]int64{"m": 1},
+			received: map[string]int64{"m": 3, "p": 2},
+		},
+		{
+			name: "MapThenForeach",
+			build: func(_ *kstream.Builder, s S, log func(string)) {
+				kstream.Map(s, func(k, v string) (string, string) { return v, k }, kstream.Named("m")).
+					Foreach(func(k, v string) { log("each " + k + "=" + v) }, kstream.Named("e"))
+			},
+			in: []pipe[string, string]{
+				in(rec(1, "a", "1")),
+				in(tomb[string, string](2, "b")),
+				nullKey[string](3, "3"),
+			},
+			want:     map[string][]R{},
+			calls:    []string{"each 1=a", "each 3="},
+			received: map[string]int64{"m": 3, "e": 2},
+		},
+		{
+			name: "MapValuesThenFilterNotThenPeek",
+			build: func(_ *kstream.Builder, s S, log func(string)) {
+				mv := kstream.MapValues(s, func(v string) int64 {
+					log("map-values " + v)
+					return int64(len(v))
+				}, kstream.Named("mv"))
+				kept := mv.FilterNot(func(k string, v int64) bool {
+					log("filter-not " + k + "=" + strconv.FormatInt(v, 10))
+					return v > 2
+				}, kstream.Named("f")).
+					Peek(func(k string, v int64) { log("peek " + k + "=" + strconv.FormatInt(v, 10)) }, kstream.Named("p"))
+				kstream.MapValues(kept, func(v int64) string { return strconv.FormatInt(v, 10) }).
+					To("out", serde.String, serde.String)
+			},
+			in: []pipe[string, string]{
+				in(rec(1, "a", "xy", h1)),
+				in(rec(2, "b", "long")),
+				in(tomb[string, string](3, "c", h2)),
+				nullKey[string](4, "n"),
+			},
+			want: map[string][]R{"out": {
+				rec(1, "a", "2", h1), tomb[string, string](3, "c", h2), rec(4, "", "1"),
+			}},
+			calls: []string{"map-values xy", "filter-not a=2", "peek a=2", "map-values long", "filter-not b=4",
+				"map-values n", "filter-not =1", "peek =1"},
+			received: map[string]int64{"mv": 4, "f": 4, "p": 3},
+		},
+		{
+			name: "MapValuesThenForeach",
+			build: func(_ *kstream.Builder, s S, log func(string)) {
+				kstream.MapValues(s, strings.ToUpper, kstream.Named("mv")).
+					Foreach(func(k, v string) { log("each " + k + "=" + v) }, kstream.Named("e"))
+			},
+			in: []pipe[string, string]{
+				in(rec(1, "a", "x")),
+				in(tomb[string, string](2, "b")),
+				nullKey[string](3, "y"),
+			},
+			want:     map[string][]R{},
+			calls:    []string{"each a=X", "each =Y"},
+			received: map[string]int64{"mv": 3, "e": 3},
 		},
 		{
 			name: "Merge",
@@ -529,6 +652,11 @@ func TestStatelessOperators(t *testing.T) {
 						t.Errorf("Dropped(%q) = %d, want %d", node, got, want)
 					}
 				}
+				for node, want := range tt.received {
+					if got := d.Received(node); got != want {
+						t.Errorf("Received(%q) = %d, want %d", node, got, want)
+					}
+				}
 			})
 		}
 	}
@@ -716,5 +844,65 @@ func TestToFunc(t *testing.T) {
 	checkRecords(t, "late", out("late"), []strRec{rec(100, "a", "")})
 	if got := out("events-c"); len(got) != 0 {
 		t.Errorf("events-c: %v, want nothing", got)
+	}
+}
+
+// TestMapThenFilterRekeysNullKeys checks that a record with a null key gets
+// the key a Map gives it when a Filter runs in the Map's frame: the count
+// downstream counts it (aggregations drop null keys).
+func TestMapThenFilterRekeysNullKeys(t *testing.T) {
+	b := kstream.NewBuilder()
+	m := kstream.Map(kstream.Source(b, "in", serde.String, serde.String),
+		func(_, v string) (string, string) { return v, v })
+	m.Filter(func(string, string) bool { return true }).GroupByKey().Count(kstream.Named("c")).
+		ToStream().To("out", serde.String, serde.Int64)
+	d := kstest.NewDriver(t, mustBuild(t, b))
+	in := kstest.Input(d, "in", serde.String, serde.String)
+	in.PipeNullKeyAt(1, "x")
+	in.PipeAt(2, "k", "x")
+	got := kstest.LatestByKey(kstest.Output(d, "out", serde.String, serde.Int64))
+	checkEqual(t, "counts", got, map[string]int64{"x": 2})
+}
+
+// userFunctionCaller returns the name of the function that called the user
+// function calling it.
+func userFunctionCaller() string {
+	pc := make([]uintptr, 1)
+	goruntime.Callers(3, pc) // Callers, userFunctionCaller, the user function
+	f, _ := goruntime.CallersFrames(pc).Next()
+	return f.Function
+}
+
+// TestStepsRunInTheirParentsFrame checks that a Filter that is a Map's only
+// child, and a Foreach that is a MapValues' only child, are called from
+// their parent's frame, a call and a frame less per record: from the
+// function that called the parent's user function.
+func TestStepsRunInTheirParentsFrame(t *testing.T) {
+	callers := map[string]string{}
+	b := kstream.NewBuilder()
+	m := kstream.Map(kstream.Source(b, "in", serde.String, serde.String),
+		func(k, v string) (string, string) {
+			callers["map"] = userFunctionCaller()
+			return k, v
+		})
+	f := m.Filter(func(string, string) bool {
+		callers["filter"] = userFunctionCaller()
+		return true
+	})
+	mv := kstream.MapValues(f, func(v string) string {
+		callers["map-values"] = userFunctionCaller()
+		return v
+	})
+	mv.Foreach(func(string, string) { callers["foreach"] = userFunctionCaller() })
+	d := kstest.NewDriver(t, mustBuild(t, b))
+	kstest.Input(d, "in", serde.String, serde.String).Pipe("k", "v")
+	if callers["filter"] != callers["map"] {
+		t.Errorf("the Filter was called by %s, the Map's function by %s: want the same frame", callers["filter"], callers["map"])
+	}
+	if callers["foreach"] != callers["map-values"] {
+		t.Errorf("the Foreach was called by %s, the MapValues' function by %s: want the same frame", callers["foreach"], callers["map-values"])
+	}
+	if callers["map"] == callers["map-values"] || callers["map"] == "" {
+		t.Errorf("the Map's and the MapValues' functions were both called by %q: want two frames", callers["map"])
 	}
 }

@@ -60,6 +60,20 @@ type CountedExec struct {
 	N    *int64
 }
 
+// Inlinable is implemented by an executor that its parent may run in the
+// parent's own frame (a Filter or a Peek after a Map): Exec returns the
+// node's typed input function, which every other caller uses.
+type Inlinable interface{ Exec() any }
+
+// ExecOf returns the typed input function of executor e: e itself, or
+// e.Exec() when e is Inlinable.
+func ExecOf(e any) any {
+	if i, ok := e.(Inlinable); ok {
+		return i.Exec()
+	}
+	return e
+}
+
 // Node is one operator of the untyped topology graph.
 type Node struct {
 	ID       int

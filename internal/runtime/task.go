@@ -212,7 +212,7 @@ func (t *Task) Activate() (err error) {
 			return fmt.Errorf("runtime: task %s: %w", t.ID, err)
 		}
 		execs[n.ID] = e
-		t.execs[n.Name] = e
+		t.execs[n.Name] = graph.ExecOf(e)
 		if n.Kind == graph.KindSource {
 			src, ok := e.(func(*graph.RawRecord))
 			if !ok {
