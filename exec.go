@@ -60,10 +60,10 @@ func uncount(c any) (any, *int64) {
 
 // stepExec is the executor of a node that keeps its input's types and
 // forwards each record to at most one child: Filter, FilterNot, Peek,
-// Foreach. A parent of which it is the only child may run the step in its
-// own frame (inlineStep), saving a call and a frame per record; every other
-// caller calls run. A parent runs it only on records that are not
-// tombstones: run is what handles those.
+// Foreach. A source, Map or MapValues of which it is the only child runs the
+// step in its own frame (inlineStep), saving a call and a frame per record;
+// every other caller calls run. A parent runs it only on records that are
+// not tombstones: run is what handles those.
 type stepExec[K, V any] struct {
 	tc   *graph.TaskContext
 	id   int32

@@ -193,6 +193,7 @@ func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], e
 		if err != nil {
 			return nil, err
 		}
+		st := inlineStep[K, V](children)
 		var m graph.Meta
 		return func(r *graph.RawRecord) {
 			var k K
@@ -224,7 +225,23 @@ func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], e
 				tc.ObserveExtracted(m.Timestamp)
 			}
 			m.Headers = r.Headers
-			next(k, v, &m)
+			if st == nil || m.Tombstone {
+				next(k, v, &m)
+				return
+			}
+			// The only child is a step: run it here (see stepExec).
+			if st.count != nil {
+				*st.count++
+			}
+			tc.Node = st.id
+			if st.keep != nil {
+				if st.keep(k, v) == st.not {
+					return
+				}
+			} else if st.each(k, v); st.next == nil {
+				return
+			}
+			st.next(k, v, &m)
 		}, nil
 	}
 }

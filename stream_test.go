@@ -873,18 +873,23 @@ func userFunctionCaller() string {
 	return f.Function
 }
 
-// TestStepsRunInTheirParentsFrame checks that a Filter that is a Map's only
-// child, and a Foreach that is a MapValues' only child, are called from
-// their parent's frame, a call and a frame less per record: from the
-// function that called the parent's user function.
+// TestStepsRunInTheirParentsFrame checks that a Peek that is a source's only
+// child, a Filter that is a Map's, and a Foreach that is a MapValues', are
+// called from their parent's frame, a call and a frame less per record: from
+// the function that called the parent's user function.
 func TestStepsRunInTheirParentsFrame(t *testing.T) {
 	callers := map[string]string{}
 	b := kstream.NewBuilder()
-	m := kstream.Map(kstream.Source(b, "in", serde.String, serde.String),
-		func(k, v string) (string, string) {
-			callers["map"] = userFunctionCaller()
-			return k, v
-		})
+	src := kstream.Source(b, "in", serde.String, serde.String,
+		kstream.TimestampFrom(func(_, _ string, ts int64) int64 {
+			callers["source"] = userFunctionCaller()
+			return ts
+		}))
+	peeked := src.Peek(func(string, string) { callers["peek"] = userFunctionCaller() })
+	m := kstream.Map(peeked, func(k, v string) (string, string) {
+		callers["map"] = userFunctionCaller()
+		return k, v
+	})
 	f := m.Filter(func(string, string) bool {
 		callers["filter"] = userFunctionCaller()
 		return true
@@ -896,6 +901,9 @@ func TestStepsRunInTheirParentsFrame(t *testing.T) {
 	mv.Foreach(func(string, string) { callers["foreach"] = userFunctionCaller() })
 	d := kstest.NewDriver(t, mustBuild(t, b))
 	kstest.Input(d, "in", serde.String, serde.String).Pipe("k", "v")
+	if callers["peek"] != callers["source"] {
+		t.Errorf("the Peek was called by %s, the source's timestamp extractor by %s: want the same frame", callers["peek"], callers["source"])
+	}
 	if callers["filter"] != callers["map"] {
 		t.Errorf("the Filter was called by %s, the Map's function by %s: want the same frame", callers["filter"], callers["map"])
 	}
