@@ -63,7 +63,9 @@ func uncount(c any) (any, *int64) {
 // Foreach. A source, Map or MapValues of which it is the only child runs the
 // step in its own frame (inlineStep), saving a call and a frame per record;
 // every other caller calls run. A parent runs it only on records that are
-// not tombstones: run is what handles those.
+// not tombstones: run is what handles those. Each of those parents writes
+// the step's part out (sourceMake, mapThen, mapValuesThen): a function of
+// its own would cost the call that running it inline saves.
 type stepExec[K, V any] struct {
 	tc   *graph.TaskContext
 	id   int32

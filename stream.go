@@ -762,8 +762,7 @@ func MapValues[K, V, VR any](s Stream[K, V], fn func(V) VR, opts ...Opt) Stream[
 
 // mapValuesThen returns the executor of a MapValues (node id) whose only
 // child is the step st, run in the MapValues' frame; tombstones go to run,
-// the MapValues' executor on its own. The step's part is the same as
-// mapThen's: a function of its own would cost the call that inlining saves.
+// the MapValues' executor on its own.
 func mapValuesThen[K, V, VR any](id int32, fn func(V) VR, st *stepExec[K, VR], run streamFn[K, V]) streamFn[K, V] {
 	return func(k K, v V, m *graph.Meta) {
 		if m.Tombstone {
