@@ -133,8 +133,9 @@ func TestHarnessKafkaStreams(t *testing.T) {
 	if _, err := exec.LookPath("java"); err != nil {
 		t.Skip("java is not installed: Kafka Streams cannot run")
 	}
-	res, table := runHarness(t, t.TempDir(), 3*time.Minute, "-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "2000", "-join-records", "2000",
-		"-duration", "500ms", "-warmup", "500ms", "-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on")
+	res, table := runHarness(t, t.TempDir(), 4*time.Minute, "-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "2000", "-join-records", "2000",
+		"-duration", "500ms", "-warmup", "500ms", "-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on",
+		"-scenarios", "passthrough,latency,wordcount,windowed,join,restore", "-restore-records", "2000")
 	rows := map[string]row{}
 	for _, r := range res.Rows {
 		rows[r.Scenario+" "+r.Impl+" "+r.Variant] = r
@@ -166,6 +167,24 @@ func TestHarnessKafkaStreams(t *testing.T) {
 		j := rows[sc+" kafka-streams batch=10000 linger=default(10ms)"]
 		if j.Error != "" || j.Records != 2000 || j.RecordsPerSec <= 0 || strings.Contains(j.Note, "output has") {
 			t.Errorf("%s Kafka Streams row: %+v\n%s", sc, j, table)
+		}
+	}
+	// The restore scenario: Kafka Streams restores the same changelog into
+	// an in-memory store and into RocksDB.
+	for _, backend := range []string{backendMemory, backendPebble} {
+		j := rows["restore kafka-streams "+implRaw]
+		for _, r := range res.Rows {
+			if r.Scenario == scenarioRestore && r.Mode == backend && r.Impl == implStreams {
+				j = r
+			}
+		}
+		if j.Mode != backend || j.Error != "" || j.Records != 2000 || j.RecordsPerSec <= 0 || j.CPUSecPerMRec <= 0 {
+			t.Errorf("restore %s Kafka Streams row: %+v\n%s", backend, j, table)
+		}
+		for _, r := range res.Rows {
+			if r.Scenario == scenarioRestore && r.Mode == backend && r.Impl == implKstream && r.RatioStreams <= 0 {
+				t.Errorf("restore %s kstream row has no ratio to Kafka Streams: %+v", backend, r)
+			}
 		}
 	}
 	if !strings.HasPrefix(res.KafkaStreams, "Kafka Streams 4.") || !strings.Contains(table, "vs KS") {

@@ -73,6 +73,16 @@
 //     The time runs until it is all there (and, under exactly-once,
 //     committed, with both topics consumed); records/s counts stream
 //     records. kstream and Kafka Streams run it, as the word count.
+//   - restore (opt-in: -scenarios restore; it ignores -modes and runs once
+//     per state backend, memory and pebble): the changelog of a count
+//     store ("<app>-counts-changelog", one partition) is filled with
+//     -restore-records distinct keys, then read three times: by a raw
+//     franz-go consumer (row hand, the yardstick), by a kstream app whose
+//     store restores from it (in memory, or in a state DB in a temporary
+//     kafkaio.StateDir), timed by its restore progress, and by Kafka
+//     Streams with the same store (in memory, or in RocksDB), timed by its
+//     restore listener. The ratio column is kstream's records/s over the raw
+//     consume's; the target is 0.7x.
 //   - count (opt-in: -scenarios count; it needs no Kafka and ignores -modes
 //     and -timeout): a count aggregation, Source -> GroupByKey -> Count ->
 //     To, over -count-keys distinct keys (10,000,000) in -count-partitions
@@ -94,7 +104,8 @@
 // Kafka's version from internal/javaref/pom.xml) in a child JVM against the
 // same cluster: the passthrough's in the passthrough and latency scenarios,
 // and those of the stateful scenarios (wordcount, windowed, join), with
-// in-memory stores and the record cache off. The
+// in-memory stores and the record cache off, and the restore scenario's
+// (its CPU time there is the JVM's during the restore alone). The
 // bench builds it with mvn first when its classes are missing or older than
 // its source. It gets the settings the others have: the commit interval, the
 // producer linger (franz-go's default 10 ms unless 0), franz-go's default
@@ -113,8 +124,8 @@
 // ms after 6 s on a real broker). Its CPU time (the JVM's, reported by the
 // program) is added to this process's. KSTREAM_BENCH_JVM_OPTS passes JVM
 // options (for example -Xmx1g, or a flight recording). The "vs KS" column
-// compares kstream with it: records/s in the passthrough and the stateful
-// scenarios, p99 in latency.
+// compares kstream with it: records/s in the passthrough, the stateful
+// scenarios and restore, p99 in latency.
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups

@@ -40,9 +40,12 @@ func TestRestoreScenario(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cfg, prog := smallRestoreRun(t, dir, "-cpuprofile", filepath.Join(dir, "cpu"))
 	for _, backend := range []string{backendMemory, backendPebble} {
-		raw, ks, err := runRestore(ctx, cfg, prog, backend, io.Discard)
+		raw, ks, streams, err := runRestore(ctx, cfg, prog, backend, io.Discard)
 		if err != nil {
 			t.Fatalf("%s: %v", backend, err)
+		}
+		if streams != nil {
+			t.Errorf("%s: a Kafka Streams row with -kafka-streams off: %+v", backend, *streams)
 		}
 		if raw.Records != 5000 || ks.Records != 5000 || raw.RecordsPerSec <= 0 || ks.RecordsPerSec <= 0 {
 			t.Errorf("%s: raw %d records at %.0f/s, kstream %d at %.0f/s; want 5000 each", backend, raw.Records, raw.RecordsPerSec, ks.Records, ks.RecordsPerSec)

@@ -30,67 +30,88 @@ const (
 	restoreTarget = 0.7
 )
 
-// runRestore fills a changelog, consumes it raw (row hand) and restores it
-// into a kstream app's store (row kstream).
-func runRestore(ctx context.Context, cfg *config, prog *progress, backend string, logw io.Writer) (raw, ks row, err error) {
+// runRestore fills a changelog, consumes it raw (row raw), restores it into
+// a kstream app's store (row ks, which err concerns) and, when cfg.streams is
+// set, into a Kafka Streams application's (row streams, nil otherwise, with
+// its own Error): an in-memory store, or RocksDB for the pebble backend.
+func runRestore(ctx context.Context, cfg *config, prog *progress, backend string, logw io.Writer) (raw, ks row, streams *row, err error) {
 	n := cfg.restoreRecords
 	raw = row{Scenario: scenarioRestore, Mode: backend, Impl: implHand, Variant: implRaw}
 	ks = row{Scenario: scenarioRestore, Mode: backend, Impl: implKstream, Variant: implRaw}
 	ctx, c, err := openCluster(ctx, cfg)
 	if err != nil {
-		return raw, ks, err
+		return raw, ks, nil, err
 	}
 	defer c.close()
 	app, in, out := c.name("restore"), c.name("in"), c.name("out")
-	changelog := app + "-counts-changelog"
+	changelog := app + "-" + restoreStore + "-changelog"
 	if err := c.createTopics(ctx, 1, in, out, changelog); err != nil {
-		return raw, ks, err
+		return raw, ks, nil, err
 	}
 	var filled atomic.Int64
 	prog.set(fmt.Sprintf("restore %s: fill the changelog", backend), filled.Load)
 	if err := fillChangelog(ctx, c.brokers, changelog, n, &filled); err != nil {
-		return raw, ks, err
+		return raw, ks, nil, err
 	}
 
 	// Raw: a consumer of the partition, from its creation to the last record.
 	cfg.closed.settle(cfg.settleTimeout())
 	stopProfile, err := startProfile(cfg.cpuProfile, backend, "restore-hand")
 	if err != nil {
-		return raw, ks, err
+		return raw, ks, nil, err
 	}
 	err = rawConsume(ctx, c.brokers, changelog, 1, n, prog, fmt.Sprintf("restore %s: raw consume", backend), &raw)
 	stopProfile()
 	if err != nil {
-		return raw, ks, err
+		return raw, ks, nil, err
 	}
+	if err := restoreKstream(ctx, cfg, prog, c.brokers, app, in, out, backend, logw, &ks); err != nil {
+		return raw, ks, nil, err
+	}
+	if cfg.streams != nil {
+		// The same application ID: Kafka Streams' store "counts" restores
+		// from the same changelog, once kstream's instance has left.
+		streams = &row{Scenario: scenarioRestore, Mode: backend, Impl: implStreams, Variant: implRaw}
+		if err := restoreStreams(ctx, cfg, prog, c.brokers, app, in, out, backend, streams); err != nil {
+			streams.Error = err.Error()
+		}
+	}
+	return raw, ks, streams, nil
+}
 
-	// kstream: an app whose count store restores from that changelog,
-	// timed as its restore progress reports.
+// restoreStore is the name of the restore scenario's store, whose changelog
+// is "<app>-counts-changelog" in kstream and in Kafka Streams alike.
+const restoreStore = "counts"
+
+// restoreKstream runs a kstream app whose count store restores from the
+// filled changelog, timed as its restore progress reports, into ks.
+func restoreKstream(ctx context.Context, cfg *config, prog *progress, brokers []string, app, in, out, backend string, logw io.Writer, ks *row) (err error) {
+	n := cfg.restoreRecords
 	b := kstream.NewBuilder()
-	kstream.Source(b, in, serde.String, serde.Int64).GroupByKey().Count(kstream.Named("counts")).ToStream().To(out, serde.String, serde.Int64)
+	kstream.Source(b, in, serde.String, serde.Int64).GroupByKey().Count(kstream.Named(restoreStore)).ToStream().To(out, serde.String, serde.Int64)
 	topo, err := b.Build()
 	if err != nil {
-		return raw, ks, err
+		return err
 	}
-	opts := []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(c.brokers...),
+	opts := []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(brokers...),
 		kafkaio.Logger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if backend == backendPebble {
 		dir, err := os.MkdirTemp("", "kstream-bench-restore-")
 		if err != nil {
-			return raw, ks, err
+			return err
 		}
 		defer os.RemoveAll(dir)
 		opts = append(opts, kafkaio.StateDir(dir))
 	}
 	a, err := kafkaio.NewApp(topo, opts...)
 	if err != nil {
-		return raw, ks, err
+		return err
 	}
 	prog.set(fmt.Sprintf("restore %s: kstream", backend), func() int64 { return a.Stats().Restored })
 	cfg.closed.settle(cfg.settleTimeout())
-	stopProfile, err = startProfile(cfg.cpuProfile, backend, "restore-kstream")
+	stopProfile, err := startProfile(cfg.cpuProfile, backend, "restore-kstream")
 	if err != nil {
-		return raw, ks, err
+		return err
 	}
 	defer stopProfile()
 	cpu0, faults0 := usage()
@@ -109,21 +130,49 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 			ks.PageFaults = faults1 - faults0
 			stopProfile()
 			if p[0].Restored != int64(n) {
-				return raw, ks, fmt.Errorf("bench: restored %d records, want %d", p[0].Restored, n)
+				return fmt.Errorf("bench: restored %d records, want %d", p[0].Restored, n)
 			}
 			break
 		}
 		select {
 		case <-ctx.Done():
-			return raw, ks, fmt.Errorf("bench: waiting for the restore (%d of %d): %w", a.Stats().Restored, n, ctx.Err())
+			return fmt.Errorf("bench: waiting for the restore (%d of %d): %w", a.Stats().Restored, n, ctx.Err())
 		case <-a.Done():
-			return raw, ks, fmt.Errorf("bench: the app stopped during its restore")
+			return fmt.Errorf("bench: the app stopped during its restore")
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	fill(&ks, int64(n))
+	fill(ks, int64(n))
 	ks.Note = "timed from the store's restore start (RestoreProgress); CPU from the app's start"
-	return raw, ks, nil
+	return nil
+}
+
+// restoreStreams runs Kafka Streams with the same store, in memory or (for
+// the pebble backend) in RocksDB, timed by its restore listener, into r.
+func restoreStreams(ctx context.Context, cfg *config, prog *progress, brokers []string, app, in, out, backend string, r *row) error {
+	n := int64(cfg.restoreRecords)
+	extra := []string{"-store", restoreStore}
+	if backend == backendPebble {
+		extra = append(extra, "-persistent")
+	}
+	cfg.closed.settle(cfg.settleTimeout())
+	s, err := startStreams(cfg.streams, scenarioRestore, brokers, app, in, out, params{linger: defaultLinger, partitions: 1}, false, extra...)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	prog.set(fmt.Sprintf("restore %s: kafka-streams", backend), s.processed)
+	got, seconds, cpu, err := s.restored(ctx)
+	if err != nil {
+		return err
+	}
+	if got != n {
+		return fmt.Errorf("bench: Kafka Streams restored %d records, want %d", got, n)
+	}
+	r.Seconds, r.CPUSeconds = seconds, cpu
+	fill(r, n)
+	r.Note = "timed by its restore listener, from the restore's start; CPU of the JVM in that span"
+	return s.stop()
 }
 
 // runApp runs a until stop, which returns Run's error.

@@ -85,10 +85,11 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 					start := time.Now()
 					var raw row
 					var ks []row
+					var streams *row
 					var err error
 					if sc == scenarioRestore {
 						var r row
-						raw, r, err = runRestore(ctx, cfg, prog, backend, stderr)
+						raw, r, streams, err = runRestore(ctx, cfg, prog, backend, stderr)
 						ks = []row{r}
 					} else {
 						var first, again row
@@ -100,6 +101,14 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 					for _, r := range ks {
 						r.RunSeconds = raw.RunSeconds
 						add(r, err)
+					}
+					if streams != nil {
+						var serr error
+						if streams.Error != "" {
+							serr = errors.New(streams.Error)
+						}
+						streams.RunSeconds = raw.RunSeconds
+						add(*streams, serr)
 					}
 				}
 			case scenarioCount: // no mode: once

@@ -137,10 +137,12 @@ type streamsPipeline struct {
 	active atomic.Int32
 	fail   atomic.Pointer[string] // an "error" line
 	reply  chan string            // answers to pause, resume and cpu
-	done   chan struct{}
-	err    error // after done
-	stderr tailBuffer
-	once   sync.Once
+	// restoredLine is the restore scenario's "restored" line.
+	restoredLine chan string
+	done         chan struct{}
+	err          error // after done
+	stderr       tailBuffer
+	once         sync.Once
 }
 
 // startStreams starts Kafka Streams on the topology of scenario
@@ -172,7 +174,7 @@ func startStreams(ref *javaRef, scenario string, brokers []string, group, in, ou
 		tasks *= sc.subTopologies
 	}
 	s := &streamsPipeline{cmd: exec.Command(ref.java, args...), name: group, tasks: tasks,
-		reply: make(chan string, 1), done: make(chan struct{})}
+		reply: make(chan string, 1), restoredLine: make(chan string, 1), done: make(chan struct{})}
 	s.cmd.Stderr = &s.stderr
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -205,6 +207,11 @@ func (s *streamsPipeline) read(stdout io.Reader) {
 			}
 		case "error":
 			s.fail.CompareAndSwap(nil, &rest)
+		case "restored":
+			select {
+			case s.restoredLine <- rest:
+			default:
+			}
 		case "paused", "resumed", "cpu":
 			select {
 			case s.reply <- rest:
@@ -241,6 +248,23 @@ func (s *streamsPipeline) ask(cmd string) (float64, error) {
 		return 0, stoppedEarly(s)
 	case <-time.After(30 * time.Second):
 		return 0, fmt.Errorf("bench: Kafka Streams: no answer to %s", cmd)
+	}
+}
+
+// restored waits for the restore scenario's "restored" line: the records
+// restored, and the wall-clock and CPU seconds of the restore.
+func (s *streamsPipeline) restored(ctx context.Context) (n int64, seconds, cpu float64, err error) {
+	select {
+	case line := <-s.restoredLine:
+		var ns, cpuNs int64
+		if _, err := fmt.Sscan(line, &n, &ns, &cpuNs); err != nil {
+			return 0, 0, 0, fmt.Errorf("bench: Kafka Streams: bad restored line %q: %w", line, err)
+		}
+		return n, float64(ns) / 1e9, float64(cpuNs) / 1e9, nil
+	case <-s.done:
+		return 0, 0, 0, stoppedEarly(s)
+	case <-ctx.Done():
+		return 0, 0, 0, fmt.Errorf("bench: waiting for Kafka Streams' restore (%d restored): %w", s.processed(), ctx.Err())
 	}
 }
 

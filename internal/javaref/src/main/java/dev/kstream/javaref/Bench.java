@@ -20,6 +20,7 @@ import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.atomic.LongAdder;
 
 import org.apache.kafka.clients.consumer.ConsumerConfig;
+import org.apache.kafka.common.TopicPartition;
 import org.apache.kafka.clients.producer.ProducerConfig;
 import org.apache.kafka.common.serialization.Serdes;
 import org.apache.kafka.streams.KafkaStreams;
@@ -35,6 +36,7 @@ import org.apache.kafka.streams.kstream.Materialized;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.TimeWindows;
 import org.apache.kafka.streams.kstream.WindowedSerdes;
+import org.apache.kafka.streams.processor.StateRestoreListener;
 import org.apache.kafka.streams.state.Stores;
 
 /**
@@ -65,12 +67,18 @@ import org.apache.kafka.streams.state.Stores;
  *       left-joined with it: each comes out with its value followed by its
  *       user's (alone if the table lacks the user), as internal/bench's
  *       joinTopology. -in and -table must be co-partitioned.
+ *   <li>restore: records of -in (string keys, 8-byte longs) counted by key
+ *       in a store named -store, in memory or, with -persistent, in RocksDB,
+ *       as internal/bench's restore scenario does. The harness fills the
+ *       store's changelog "APPID-STORE-changelog" first and leaves -in
+ *       empty: the application restores the store and then idles. It says
+ *       "restored" when the restore has ended (see the protocol).
  * </ul>
  *
  * <pre>
- *   Bench -scenario passthrough|wordcount|windowed|join -brokers HOST:PORT,... -app-id ID -in TOPIC
- *         -out TOPIC [-table TOPIC] [-eos] [-max-poll N] [-linger-ms MS] [-commit-ms MS]
- *         [-threads N] [-batch-bytes N] [-paused]
+ *   Bench -scenario passthrough|wordcount|windowed|join|restore -brokers HOST:PORT,... -app-id ID -in TOPIC
+ *         -out TOPIC [-table TOPIC] [-store NAME [-persistent]] [-eos] [-max-poll N]
+ *         [-linger-ms MS] [-commit-ms MS] [-threads N] [-batch-bytes N] [-paused]
  * </pre>
  *
  * -table is the table topic of the join, and required there.
@@ -93,6 +101,10 @@ import org.apache.kafka.streams.state.Stores;
  *   paused CPU_NS | resumed CPU_NS | cpu CPU_NS
  *                                   answers to "pause", "resume" and "cpu" on stdin: the
  *                                   process's CPU time so far, in nanoseconds
+ *   restored RECORDS NANOS CPU_NS   restore: every store partition has been restored;
+ *                                   RECORDS in all, NANOS from the first restore's start to
+ *                                   the last one's end, and the process's CPU time in that
+ *                                   span, in nanoseconds
  *   error MESSAGE                   a stream thread failed; the program exits 1
  * </pre>
  *
@@ -192,6 +204,17 @@ public final class Bench {
             }, Joined.with(Serdes.String(), Serdes.ByteArray(), Serdes.ByteArray()))
             .to(out, Produced.with(Serdes.String(), Serdes.ByteArray()));
         break;
+      case "restore":
+        props.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, 0);
+        String store = required(flags, "store");
+        b.stream(in, Consumed.with(Serdes.String(), Serdes.Long()))
+            .groupByKey(Grouped.with(Serdes.String(), Serdes.Long()))
+            .count(Materialized.<String, Long>as(flags.containsKey("persistent")
+                    ? Stores.persistentTimestampedKeyValueStore(store) : Stores.inMemoryKeyValueStore(store))
+                .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()))
+            .toStream()
+            .to(out, Produced.with(Serdes.String(), Serdes.Long()));
+        break;
       default:
         throw new IllegalArgumentException("unknown -scenario " + scenario);
     }
@@ -201,6 +224,7 @@ public final class Bench {
     AtomicReference<Throwable> failure = new AtomicReference<>();
     CountDownLatch stop = new CountDownLatch(1);
     streams.setStateListener((now, before) -> say(stdout, "state " + now));
+    streams.setGlobalStateRestoreListener(new RestoreTimer(stdout, processed));
     streams.setUncaughtExceptionHandler(e -> {
       failure.compareAndSet(null, e);
       stop.countDown();
@@ -236,6 +260,47 @@ public final class Bench {
       System.exit(1);
     }
     System.exit(0);
+  }
+
+  /**
+   * Times the restores of an application's stores: from the first start to
+   * the end of the last one under way, then says "restored". It counts the
+   * restored records as processed, for the progress lines.
+   */
+  private static final class RestoreTimer implements StateRestoreListener {
+    private final PrintStream stdout;
+    private final LongAdder processed;
+    private int running;
+    private long total;
+    private long startNanos;
+    private long startCpu;
+
+    RestoreTimer(PrintStream stdout, LongAdder processed) {
+      this.stdout = stdout;
+      this.processed = processed;
+    }
+
+    @Override
+    public synchronized void onRestoreStart(TopicPartition tp, String store, long start, long end) {
+      if (running++ == 0) {
+        startNanos = System.nanoTime();
+        startCpu = cpuNanos();
+        total = 0;
+      }
+    }
+
+    @Override
+    public void onBatchRestored(TopicPartition tp, String store, long batchEnd, long n) {
+      processed.add(n);
+    }
+
+    @Override
+    public synchronized void onRestoreEnd(TopicPartition tp, String store, long restored) {
+      total += restored;
+      if (--running == 0) {
+        say(stdout, "restored " + total + " " + (System.nanoTime() - startNanos) + " " + (cpuNanos() - startCpu));
+      }
+    }
   }
 
   private static boolean endsWith(byte[] k, byte[] suffix) {
@@ -323,6 +388,7 @@ public final class Bench {
       switch (name) {
         case "eos":
         case "paused":
+        case "persistent":
           flags.put(name, "");
           break;
         default:
