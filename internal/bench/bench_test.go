@@ -135,7 +135,7 @@ func TestHarnessKafkaStreams(t *testing.T) {
 	}
 	res, table := runHarness(t, t.TempDir(), 4*time.Minute, "-quick", "-records", "5000", "-wordcount-lines", "2000", "-windowed-records", "2000", "-join-records", "2000",
 		"-duration", "500ms", "-warmup", "500ms", "-rate", "1000", "-modes", "alos", "-batches", "100", "-kafka-streams", "on",
-		"-scenarios", "passthrough,latency,wordcount,windowed,join,restore", "-restore-records", "2000")
+		"-scenarios", "passthrough,latency,wordcount,windowed,join,restore,global", "-restore-records", "2000")
 	rows := map[string]row{}
 	for _, r := range res.Rows {
 		rows[r.Scenario+" "+r.Impl+" "+r.Variant] = r
@@ -169,21 +169,27 @@ func TestHarnessKafkaStreams(t *testing.T) {
 			t.Errorf("%s Kafka Streams row: %+v\n%s", sc, j, table)
 		}
 	}
-	// The restore scenario: Kafka Streams restores the same changelog into
-	// an in-memory store and into RocksDB.
-	for _, backend := range []string{backendMemory, backendPebble} {
-		j := rows["restore kafka-streams "+implRaw]
-		for _, r := range res.Rows {
-			if r.Scenario == scenarioRestore && r.Mode == backend && r.Impl == implStreams {
-				j = r
+	// The restore and global scenarios: Kafka Streams restores the same
+	// changelog, and bootstraps a global table from the same topic, into an
+	// in-memory store and into RocksDB.
+	for _, sc := range []string{scenarioRestore, scenarioGlobal} {
+		for _, backend := range []string{backendMemory, backendPebble} {
+			var j, k row
+			for _, r := range res.Rows {
+				if r.Scenario == sc && r.Mode == backend && r.Variant == implRaw {
+					switch r.Impl {
+					case implStreams:
+						j = r
+					case implKstream:
+						k = r
+					}
+				}
 			}
-		}
-		if j.Mode != backend || j.Error != "" || j.Records != 2000 || j.RecordsPerSec <= 0 || j.CPUSecPerMRec <= 0 {
-			t.Errorf("restore %s Kafka Streams row: %+v\n%s", backend, j, table)
-		}
-		for _, r := range res.Rows {
-			if r.Scenario == scenarioRestore && r.Mode == backend && r.Impl == implKstream && r.RatioStreams <= 0 {
-				t.Errorf("restore %s kstream row has no ratio to Kafka Streams: %+v", backend, r)
+			if j.Impl != implStreams || j.Error != "" || j.Records != 2000 || j.RecordsPerSec <= 0 || j.CPUSecPerMRec <= 0 {
+				t.Errorf("%s %s Kafka Streams row: %+v\n%s", sc, backend, j, table)
+			}
+			if k.Impl != implKstream || k.RatioStreams <= 0 {
+				t.Errorf("%s %s kstream row has no ratio to Kafka Streams: %+v", sc, backend, k)
 			}
 		}
 	}

@@ -83,6 +83,13 @@
 //     Streams with the same store (in memory, or in RocksDB), timed by its
 //     restore listener. The ratio column is kstream's records/s over the raw
 //     consume's; the target is 0.7x.
+//   - global (opt-in, like restore): a global table's topic of
+//     -restore-records distinct keys over 4 partitions, read by a raw
+//     consumer, bootstrapped into a kstream app's global table (timed from
+//     the app's start), then again by a restarted app (in memory it reads
+//     everything again; from the state DB only what came after its
+//     checkpoint), and bootstrapped by Kafka Streams' global table (in
+//     memory, or in RocksDB), timed by its restore listener.
 //   - count (opt-in: -scenarios count; it needs no Kafka and ignores -modes
 //     and -timeout): a count aggregation, Source -> GroupByKey -> Count ->
 //     To, over -count-keys distinct keys (10,000,000) in -count-partitions
@@ -104,8 +111,9 @@
 // Kafka's version from internal/javaref/pom.xml) in a child JVM against the
 // same cluster: the passthrough's in the passthrough and latency scenarios,
 // and those of the stateful scenarios (wordcount, windowed, join), with
-// in-memory stores and the record cache off, and the restore scenario's
-// (its CPU time there is the JVM's during the restore alone). The
+// in-memory stores and the record cache off, and those of the restore and
+// global scenarios (its CPU time there is the JVM's during the restore
+// alone). The
 // bench builds it with mvn first when its classes are missing or older than
 // its source. It gets the settings the others have: the commit interval, the
 // producer linger (franz-go's default 10 ms unless 0), franz-go's default
@@ -125,7 +133,7 @@
 // program) is added to this process's. KSTREAM_BENCH_JVM_OPTS passes JVM
 // options (for example -Xmx1g, or a flight recording). The "vs KS" column
 // compares kstream with it: records/s in the passthrough, the stateful
-// scenarios and restore, p99 in latency.
+// scenarios, restore and global, p99 in latency.
 //
 // Without -brokers every run gets a fresh embedded cluster
 // (kafkaio.StartEmbedded); with -brokers every run uses topics and groups

@@ -28,28 +28,31 @@ const (
 
 // runGlobal fills the topic, consumes it raw (row raw), and bootstraps a
 // global table from it twice: on a fresh instance (row first) and on a
-// restarted one (row again).
-func runGlobal(ctx context.Context, cfg *config, prog *progress, backend string, logw io.Writer) (raw, first, again row, err error) {
+// restarted one (row again); err concerns those. When cfg.streams is set,
+// Kafka Streams bootstraps its global table from the topic too (row
+// streams, with its own Error; nil otherwise): in memory, or in RocksDB for
+// the pebble backend.
+func runGlobal(ctx context.Context, cfg *config, prog *progress, backend string, logw io.Writer) (raw, first, again row, streams *row, err error) {
 	n := cfg.restoreRecords
 	raw = row{Scenario: scenarioGlobal, Mode: backend, Impl: implHand, Variant: implRaw}
 	first = row{Scenario: scenarioGlobal, Mode: backend, Impl: implKstream, Variant: implRaw}
 	again = row{Scenario: scenarioGlobal, Mode: backend, Impl: implKstream, Variant: variantRestart}
 	ctx, c, err := openCluster(ctx, cfg)
 	if err != nil {
-		return raw, first, again, err
+		return raw, first, again, nil, err
 	}
 	defer c.close()
 	app, table, in := c.name("global"), c.name("table"), c.name("in")
 	if err := c.createTopics(ctx, globalPartitions, table, in); err != nil {
-		return raw, first, again, err
+		return raw, first, again, nil, err
 	}
 	var filled atomic.Int64
 	prog.set(fmt.Sprintf("global %s: fill the topic", backend), filled.Load)
 	if err := fillChangelog(ctx, c.brokers, table, n, &filled); err != nil {
-		return raw, first, again, err
+		return raw, first, again, nil, err
 	}
 	if err := rawConsume(ctx, c.brokers, table, globalPartitions, n, prog, fmt.Sprintf("global %s: raw consume", backend), &raw); err != nil {
-		return raw, first, again, err
+		return raw, first, again, nil, err
 	}
 
 	b := kstream.NewBuilder()
@@ -57,27 +60,61 @@ func runGlobal(ctx context.Context, cfg *config, prog *progress, backend string,
 	kstream.Source(b, in, serde.String, serde.Int64).Foreach(func(string, int64) {})
 	topo, err := b.Build()
 	if err != nil {
-		return raw, first, again, err
+		return raw, first, again, nil, err
 	}
 	opts := []kafkaio.Opt{kafkaio.AppID(app), kafkaio.Brokers(c.brokers...),
 		kafkaio.Logger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn})))}
 	if backend == backendPebble {
 		dir, err := os.MkdirTemp("", "kstream-bench-global-")
 		if err != nil {
-			return raw, first, again, err
+			return raw, first, again, nil, err
 		}
 		defer os.RemoveAll(dir)
 		opts = append(opts, kafkaio.StateDir(dir))
 	}
 	if err := bootstrapGlobal(ctx, topo, opts, prog, fmt.Sprintf("global %s: kstream", backend), int64(n), &first); err != nil {
-		return raw, first, again, err
+		return raw, first, again, nil, err
 	}
 	want := int64(n) // in memory, everything again
 	if backend == backendPebble {
 		want = 0
 	}
-	err = bootstrapGlobal(ctx, topo, opts, prog, fmt.Sprintf("global %s: kstream restarted", backend), want, &again)
-	return raw, first, again, err
+	if err := bootstrapGlobal(ctx, topo, opts, prog, fmt.Sprintf("global %s: kstream restarted", backend), want, &again); err != nil {
+		return raw, first, again, nil, err
+	}
+	if cfg.streams != nil {
+		streams = &row{Scenario: scenarioGlobal, Mode: backend, Impl: implStreams, Variant: implRaw}
+		if err := bootstrapStreams(ctx, cfg, prog, c.brokers, c.name("global-streams"), table, in, backend, streams); err != nil {
+			streams.Error = err.Error()
+		}
+	}
+	return raw, first, again, streams, nil
+}
+
+// bootstrapStreams runs Kafka Streams with a global table of topic table,
+// timed by its restore listener from the bootstrap's start, into r.
+func bootstrapStreams(ctx context.Context, cfg *config, prog *progress, brokers []string, app, table, in, backend string, r *row) error {
+	n := int64(cfg.restoreRecords)
+	extra := []string{"-table", table, "-store", "table"}
+	if backend == backendPebble {
+		extra = append(extra, "-persistent")
+	}
+	cfg.closed.settle(cfg.settleTimeout())
+	// The program needs an output topic; the global scenario writes none.
+	s, err := startStreams(cfg.streams, scenarioGlobal, brokers, app, in, in, params{linger: defaultLinger, partitions: 1}, false, extra...)
+	if err != nil {
+		return err
+	}
+	defer s.stop()
+	prog.set(fmt.Sprintf("global %s: kafka-streams", backend), s.processed)
+	seconds, cpu, err := s.restored(ctx, n)
+	if err != nil {
+		return err
+	}
+	r.Seconds, r.CPUSeconds, r.StartupMs = seconds, cpu, seconds*1000
+	fill(r, n)
+	r.Note = "timed by its restore listener, from the bootstrap's start; CPU of the JVM in that span"
+	return s.stop()
 }
 
 // bootstrapGlobal runs an app until its global tables are bootstrapped

@@ -18,9 +18,12 @@ func TestGlobalScenario(t *testing.T) {
 	}
 	ctx, cfg, prog := smallRestoreRun(t, t.TempDir())
 	for _, backend := range []string{backendMemory, backendPebble} {
-		raw, first, again, err := runGlobal(ctx, cfg, prog, backend, io.Discard)
+		raw, first, again, streams, err := runGlobal(ctx, cfg, prog, backend, io.Discard)
 		if err != nil {
 			t.Fatalf("%s: %v", backend, err)
+		}
+		if streams != nil {
+			t.Errorf("%s: a Kafka Streams row with -kafka-streams off: %+v", backend, *streams)
 		}
 		want := map[string]int64{backendMemory: 5000, backendPebble: 0}[backend]
 		if raw.Records != 5000 || first.Records != 5000 || first.StartupMs <= 0 || again.Records != want || again.StartupMs <= 0 {

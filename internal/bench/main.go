@@ -106,7 +106,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")
 	countPartitions := fs.Int("count-partitions", 64, "count scenario: partitions (tasks)")
 	countBudget := fs.Int("count-budget", 256, "count scenario: state.MemoryBudget in MiB")
-	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough, latency, wordcount, windowed, join and restore scenarios too: auto (when java, and the built reference programs or mvn, are present), on, off")
+	streams := fs.String("kafka-streams", streamsAuto, "run Kafka Streams (internal/javaref, in a child JVM) in the passthrough, latency, wordcount, windowed, join, restore and global scenarios too: auto (when java, and the built reference programs or mvn, are present), on, off")
 	streamsThreads := fs.Int("streams-threads", 1, "Kafka Streams' num.stream.threads")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 // when a scenario that runs it is on. It fails only with -kafka-streams on.
 func resolveStreams(cfg *config, logw io.Writer) error {
 	if cfg.streamsMode == streamsOff || !slices.ContainsFunc(cfg.scenarios, func(s string) bool {
-		return s == scenarioPassthrough || s == scenarioLatency || s == scenarioRestore || findStateful(s) != nil
+		return s == scenarioPassthrough || s == scenarioLatency || s == scenarioRestore || s == scenarioGlobal || findStateful(s) != nil
 	}) {
 		return nil
 	}

@@ -134,7 +134,7 @@ func (res *results) computeRatios() {
 				continue
 			}
 			switch {
-			case (throughputScenario(k.Scenario) || k.Scenario == scenarioRestore) && j.Variant == k.Variant && j.RecordsPerSec > 0:
+			case (throughputScenario(k.Scenario) || k.Scenario == scenarioRestore || k.Scenario == scenarioGlobal) && j.Variant == k.Variant && j.RecordsPerSec > 0:
 				k.RatioStreams = k.RecordsPerSec / j.RecordsPerSec
 			case k.Scenario == scenarioLatency && j.Linger == k.Linger && j.P99Ms > 0:
 				k.RatioStreams = k.P99Ms / j.P99Ms
@@ -193,7 +193,7 @@ func (res *results) printTable(w io.Writer) {
 	}
 	fmt.Fprintln(w, "ratio: passthrough = kstream/hand records/s (higher is better); latency = kstream/hand p99 (lower is better);")
 	fmt.Fprintln(w, "       restore = kstream restore/raw consume records/s of the same changelog (higher is better);")
-	fmt.Fprintln(w, "       vs KS = kstream/Kafka Streams: records/s in passthrough, wordcount, windowed, join and restore (higher is better), p99 in latency (lower is better)")
+	fmt.Fprintln(w, "       vs KS = kstream/Kafka Streams: records/s in passthrough, wordcount, windowed, join, restore and global (higher is better), p99 in latency (lower is better)")
 	fmt.Fprintf(w, "kafka-streams: %s; its CPU is counted with this process's\n", res.KafkaStreams)
 	fmt.Fprintln(w, "latency: receive time - send time, ns precision; p99 ts = from record timestamps (ms precision)")
 	fmt.Fprintln(w)

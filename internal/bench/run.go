@@ -93,7 +93,7 @@ func run(ctx context.Context, cfg *config, stdout, stderr io.Writer) (*results, 
 						ks = []row{r}
 					} else {
 						var first, again row
-						raw, first, again, err = runGlobal(ctx, cfg, prog, backend, stderr)
+						raw, first, again, streams, err = runGlobal(ctx, cfg, prog, backend, stderr)
 						ks = []row{first, again}
 					}
 					raw.RunSeconds = time.Since(start).Seconds()

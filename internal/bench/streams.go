@@ -137,8 +137,10 @@ type streamsPipeline struct {
 	active atomic.Int32
 	fail   atomic.Pointer[string] // an "error" line
 	reply  chan string            // answers to pause, resume and cpu
-	// restoredLine is the restore scenario's "restored" line.
-	restoredLine chan string
+	// lastRestored is the latest "restored" line (each says how many
+	// records all restores have restored so far); restoredLine signals one.
+	lastRestored atomic.Pointer[string]
+	restoredLine chan struct{}
 	done         chan struct{}
 	err          error // after done
 	stderr       tailBuffer
@@ -174,7 +176,7 @@ func startStreams(ref *javaRef, scenario string, brokers []string, group, in, ou
 		tasks *= sc.subTopologies
 	}
 	s := &streamsPipeline{cmd: exec.Command(ref.java, args...), name: group, tasks: tasks,
-		reply: make(chan string, 1), restoredLine: make(chan string, 1), done: make(chan struct{})}
+		reply: make(chan string, 1), restoredLine: make(chan struct{}, 1), done: make(chan struct{})}
 	s.cmd.Stderr = &s.stderr
 	stdout, err := s.cmd.StdoutPipe()
 	if err != nil {
@@ -208,8 +210,9 @@ func (s *streamsPipeline) read(stdout io.Reader) {
 		case "error":
 			s.fail.CompareAndSwap(nil, &rest)
 		case "restored":
+			s.lastRestored.Store(&rest)
 			select {
-			case s.restoredLine <- rest:
+			case s.restoredLine <- struct{}{}:
 			default:
 			}
 		case "paused", "resumed", "cpu":
@@ -251,20 +254,29 @@ func (s *streamsPipeline) ask(cmd string) (float64, error) {
 	}
 }
 
-// restored waits for the restore scenario's "restored" line: the records
-// restored, and the wall-clock and CPU seconds of the restore.
-func (s *streamsPipeline) restored(ctx context.Context) (n int64, seconds, cpu float64, err error) {
-	select {
-	case line := <-s.restoredLine:
-		var ns, cpuNs int64
-		if _, err := fmt.Sscan(line, &n, &ns, &cpuNs); err != nil {
-			return 0, 0, 0, fmt.Errorf("bench: Kafka Streams: bad restored line %q: %w", line, err)
+// restored waits until the application's store partitions have restored
+// want records ("restored" lines), and returns the wall-clock and CPU
+// seconds since the first restore started.
+func (s *streamsPipeline) restored(ctx context.Context, want int64) (seconds, cpu float64, err error) {
+	for {
+		select {
+		case <-s.restoredLine:
+			line := *s.lastRestored.Load()
+			var n, ns, cpuNs int64
+			if _, err := fmt.Sscan(line, &n, &ns, &cpuNs); err != nil {
+				return 0, 0, fmt.Errorf("bench: Kafka Streams: bad restored line %q: %w", line, err)
+			}
+			switch {
+			case n > want:
+				return 0, 0, fmt.Errorf("bench: Kafka Streams restored %d records, want %d", n, want)
+			case n == want:
+				return float64(ns) / 1e9, float64(cpuNs) / 1e9, nil
+			}
+		case <-s.done:
+			return 0, 0, stoppedEarly(s)
+		case <-ctx.Done():
+			return 0, 0, fmt.Errorf("bench: waiting for Kafka Streams' restore (%d of %d restored): %w", s.processed(), want, ctx.Err())
 		}
-		return n, float64(ns) / 1e9, float64(cpuNs) / 1e9, nil
-	case <-s.done:
-		return 0, 0, 0, stoppedEarly(s)
-	case <-ctx.Done():
-		return 0, 0, 0, fmt.Errorf("bench: waiting for Kafka Streams' restore (%d restored): %w", s.processed(), ctx.Err())
 	}
 }
 

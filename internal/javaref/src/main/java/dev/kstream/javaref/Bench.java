@@ -73,15 +73,21 @@ import org.apache.kafka.streams.state.Stores;
  *       store's changelog "APPID-STORE-changelog" first and leaves -in
  *       empty: the application restores the store and then idles. It says
  *       "restored" when the restore has ended (see the protocol).
+ *   <li>global: the topic of -table (string keys, 8-byte longs) read as a
+ *       global table into a store named -store, in memory or, with
+ *       -persistent, in RocksDB, as internal/bench's global scenario does,
+ *       and the records of -in (left empty) only counted. The global
+ *       table's bootstrap is a restore: it says "restored" too.
  * </ul>
  *
  * <pre>
- *   Bench -scenario passthrough|wordcount|windowed|join|restore -brokers HOST:PORT,... -app-id ID -in TOPIC
+ *   Bench -scenario passthrough|wordcount|windowed|join|restore|global -brokers HOST:PORT,... -app-id ID -in TOPIC
  *         -out TOPIC [-table TOPIC] [-store NAME [-persistent]] [-eos] [-max-poll N]
  *         [-linger-ms MS] [-commit-ms MS] [-threads N] [-batch-bytes N] [-paused]
  * </pre>
  *
- * -table is the table topic of the join, and required there.
+ * -table is the table topic of the join and of global, and required there;
+ * -store names the store of restore and global, and is required there.
  *
  * Settings left out keep Kafka Streams' defaults. With -paused the
  * application starts paused (KafkaStreams#pause) and resumes when it reads
@@ -101,10 +107,9 @@ import org.apache.kafka.streams.state.Stores;
  *   paused CPU_NS | resumed CPU_NS | cpu CPU_NS
  *                                   answers to "pause", "resume" and "cpu" on stdin: the
  *                                   process's CPU time so far, in nanoseconds
- *   restored RECORDS NANOS CPU_NS   restore: every store partition has been restored;
- *                                   RECORDS in all, NANOS from the first restore's start to
- *                                   the last one's end, and the process's CPU time in that
- *                                   span, in nanoseconds
+ *   restored RECORDS NANOS CPU_NS   at the end of each store partition's restore: RECORDS
+ *                                   restored so far, NANOS since the first restore's start,
+ *                                   and the process's CPU time in that span, in nanoseconds
  *   error MESSAGE                   a stream thread failed; the program exits 1
  * </pre>
  *
@@ -215,6 +220,14 @@ public final class Bench {
             .toStream()
             .to(out, Produced.with(Serdes.String(), Serdes.Long()));
         break;
+      case "global":
+        String global = required(flags, "store");
+        b.globalTable(required(flags, "table"), Consumed.with(Serdes.String(), Serdes.Long()),
+            Materialized.<String, Long>as(flags.containsKey("persistent")
+                    ? Stores.persistentKeyValueStore(global) : Stores.inMemoryKeyValueStore(global))
+                .withKeySerde(Serdes.String()).withValueSerde(Serdes.Long()));
+        b.stream(in, Consumed.with(Serdes.String(), Serdes.Long())).foreach((k, v) -> processed.increment());
+        break;
       default:
         throw new IllegalArgumentException("unknown -scenario " + scenario);
     }
@@ -263,14 +276,15 @@ public final class Bench {
   }
 
   /**
-   * Times the restores of an application's stores: from the first start to
-   * the end of the last one under way, then says "restored". It counts the
-   * restored records as processed, for the progress lines.
+   * Times the restores of an application's stores (global ones included):
+   * at the end of each store partition's restore it says "restored" with the
+   * records restored so far and the time since the first one started. It
+   * counts the restored records as processed, for the progress lines.
    */
   private static final class RestoreTimer implements StateRestoreListener {
     private final PrintStream stdout;
     private final LongAdder processed;
-    private int running;
+    private boolean started;
     private long total;
     private long startNanos;
     private long startCpu;
@@ -282,10 +296,10 @@ public final class Bench {
 
     @Override
     public synchronized void onRestoreStart(TopicPartition tp, String store, long start, long end) {
-      if (running++ == 0) {
+      if (!started) {
+        started = true;
         startNanos = System.nanoTime();
         startCpu = cpuNanos();
-        total = 0;
       }
     }
 
@@ -297,9 +311,7 @@ public final class Bench {
     @Override
     public synchronized void onRestoreEnd(TopicPartition tp, String store, long restored) {
       total += restored;
-      if (--running == 0) {
-        say(stdout, "restored " + total + " " + (System.nanoTime() - startNanos) + " " + (cpuNanos() - startCpu));
-      }
+      say(stdout, "restored " + total + " " + (System.nanoTime() - startNanos) + " " + (cpuNanos() - startCpu));
     }
   }
 
