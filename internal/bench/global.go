@@ -84,37 +84,15 @@ func runGlobal(ctx context.Context, cfg *config, prog *progress, backend string,
 	}
 	if cfg.streams != nil {
 		streams = &row{Scenario: scenarioGlobal, Mode: backend, Impl: implStreams, Variant: implRaw}
-		if err := bootstrapStreams(ctx, cfg, prog, c.brokers, c.name("global-streams"), table, in, backend, streams); err != nil {
+		// The program needs an output topic; the global scenario writes none.
+		err := restoreInStreams(ctx, cfg, prog, c.brokers, scenarioGlobal, c.name("global-streams"), in, in, backend, streams,
+			"-table", table, "-store", "table")
+		if err != nil {
 			streams.Error = err.Error()
 		}
+		streams.StartupMs = streams.Seconds * 1000
 	}
 	return raw, first, again, streams, nil
-}
-
-// bootstrapStreams runs Kafka Streams with a global table of topic table,
-// timed by its restore listener from the bootstrap's start, into r.
-func bootstrapStreams(ctx context.Context, cfg *config, prog *progress, brokers []string, app, table, in, backend string, r *row) error {
-	n := int64(cfg.restoreRecords)
-	extra := []string{"-table", table, "-store", "table"}
-	if backend == backendPebble {
-		extra = append(extra, "-persistent")
-	}
-	cfg.closed.settle(cfg.settleTimeout())
-	// The program needs an output topic; the global scenario writes none.
-	s, err := startStreams(cfg.streams, scenarioGlobal, brokers, app, in, in, params{linger: defaultLinger, partitions: 1}, false, extra...)
-	if err != nil {
-		return err
-	}
-	defer s.stop()
-	prog.set(fmt.Sprintf("global %s: kafka-streams", backend), s.processed)
-	seconds, cpu, err := s.restored(ctx, n)
-	if err != nil {
-		return err
-	}
-	r.Seconds, r.CPUSeconds, r.StartupMs = seconds, cpu, seconds*1000
-	fill(r, n)
-	r.Note = "timed by its restore listener, from the bootstrap's start; CPU of the JVM in that span"
-	return s.stop()
 }
 
 // bootstrapGlobal runs an app until its global tables are bootstrapped

@@ -72,7 +72,7 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		// The same application ID: Kafka Streams' store "counts" restores
 		// from the same changelog, once kstream's instance has left.
 		streams = &row{Scenario: scenarioRestore, Mode: backend, Impl: implStreams, Variant: implRaw}
-		if err := restoreStreams(ctx, cfg, prog, c.brokers, app, in, out, backend, streams); err != nil {
+		if err := restoreInStreams(ctx, cfg, prog, c.brokers, scenarioRestore, app, in, out, backend, streams, "-store", restoreStore); err != nil {
 			streams.Error = err.Error()
 		}
 	}
@@ -147,28 +147,29 @@ func restoreKstream(ctx context.Context, cfg *config, prog *progress, brokers []
 	return nil
 }
 
-// restoreStreams runs Kafka Streams with the same store, in memory or (for
-// the pebble backend) in RocksDB, timed by its restore listener, into r.
-func restoreStreams(ctx context.Context, cfg *config, prog *progress, brokers []string, app, in, out, backend string, r *row) error {
+// restoreInStreams runs Kafka Streams on scenario (restore or global, with
+// Bench.java's flags extra) until its stores have restored the
+// cfg.restoreRecords records filled, in memory or (for the pebble backend) in
+// RocksDB, timed by its restore listener, into r.
+func restoreInStreams(ctx context.Context, cfg *config, prog *progress, brokers []string, scenario, app, in, out, backend string, r *row, extra ...string) error {
 	n := int64(cfg.restoreRecords)
-	extra := []string{"-store", restoreStore}
 	if backend == backendPebble {
 		extra = append(extra, "-persistent")
 	}
 	cfg.closed.settle(cfg.settleTimeout())
-	s, err := startStreams(cfg.streams, scenarioRestore, brokers, app, in, out, params{linger: defaultLinger, partitions: 1}, false, extra...)
+	s, err := startStreams(cfg.streams, scenario, brokers, app, in, out, params{linger: defaultLinger, partitions: 1}, false, extra...)
 	if err != nil {
 		return err
 	}
 	defer s.stop()
-	prog.set(fmt.Sprintf("restore %s: kafka-streams", backend), s.processed)
+	prog.set(fmt.Sprintf("%s %s: kafka-streams", scenario, backend), s.processed)
 	seconds, cpu, err := s.restored(ctx, n)
 	if err != nil {
 		return err
 	}
 	r.Seconds, r.CPUSeconds = seconds, cpu
 	fill(r, n)
-	r.Note = "timed by its restore listener, from the restore's start; CPU of the JVM in that span"
+	r.Note = "timed by its restore listener, from the first restore's start; CPU of the JVM in that span"
 	return s.stop()
 }
 
