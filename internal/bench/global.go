@@ -72,7 +72,13 @@ func runGlobal(ctx context.Context, cfg *config, prog *progress, backend string,
 		defer os.RemoveAll(dir)
 		opts = append(opts, kafkaio.StateDir(dir))
 	}
-	if err := bootstrapGlobal(ctx, topo, opts, prog, fmt.Sprintf("global %s: kstream", backend), int64(n), &first); err != nil {
+	stopProfile, err := startProfile(cfg.cpuProfile, backend, "global-kstream")
+	if err != nil {
+		return raw, first, again, nil, err
+	}
+	err = bootstrapGlobal(ctx, topo, opts, prog, fmt.Sprintf("global %s: kstream", backend), int64(n), &first)
+	stopProfile()
+	if err != nil {
 		return raw, first, again, nil, err
 	}
 	want := int64(n) // in memory, everything again

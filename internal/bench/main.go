@@ -97,7 +97,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	warmup := fs.Duration("warmup", time.Second, "unmeasured producing time before a latency run (-quick: 500ms)")
 	rate := fs.Int("rate", 10_000, "records/s offered in the latency scenario")
 	batches := fs.String("batches", "1,100", "records per poll (kafkaio.MaxBatch) in the latency scenario")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency, wordcount, windowed, join and restore run's measured window to this path, suffixed -<mode>-<impl> (passthrough), -<mode>-latency-<impl>-batch<n>, -<mode>-<scenario>-<impl> (stateful scenarios), -<backend>-restore-<impl> (restore)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency, wordcount, windowed, join and restore run's measured window (and of the global scenario's first bootstrap) to this path, suffixed -<mode>-<impl> (passthrough), -<mode>-latency-<impl>-batch<n>, -<mode>-<scenario>-<impl> (stateful scenarios), -<backend>-restore-<impl> (restore), -<backend>-global-kstream (global)")
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	stateStores := fs.String("state", "memory", "kstream's stores in the wordcount, windowed and join scenarios: memory, or db (a state DB in a temporary kafkaio.StateDir, as Kafka Streams keeps its stores in RocksDB)")
 	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")

@@ -1,6 +1,9 @@
 package runtime_test
 
 import (
+	"maps"
+	"slices"
+	"strconv"
 	"testing"
 
 	kstream "github.com/kstreamgo/kstream"
@@ -68,5 +71,63 @@ func TestBulkLoad(t *testing.T) {
 	}
 	if v, ok, err := s.Get([]byte("c")); err != nil || !ok || string(v[8:]) != "3" {
 		t.Errorf("c before a commit: %q %v %v, want 3 from the write buffer", v, ok, err)
+	}
+}
+
+// TestBulkLoadInMemory: in bulk-load mode, in-memory stores stage a task's
+// writes and apply them in batches; reads fail until the mode ends, Commit
+// applies what is staged, and the result is that of the writes in order,
+// across the batches' boundaries.
+func TestBulkLoadInMemory(t *testing.T) {
+	b := kstream.NewBuilder()
+	kstream.SourceGlobalTable(b, "rates", serde.String, serde.String, kstream.Named("rates"))
+	kstream.Source(b, "in", serde.String, serde.String).Foreach(func(string, string) {})
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gsub, _ := runtime.GlobalSubTopology(topo)
+	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bulk"}, gsub, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+
+	task.BulkLoad(true)
+	want := map[string]string{}
+	var recs []graph.RawRecord
+	for i := range 2500 { // more than two batches of staged writes
+		k := "k" + strconv.Itoa(i%97)
+		r := graph.RawRecord{Key: []byte(k), Value: []byte(strconv.Itoa(i)), Timestamp: int64(i), Offset: int64(i)}
+		if i%7 == 0 {
+			r.Value = nil // a tombstone
+			delete(want, k)
+		} else {
+			want[k] = string(r.Value)
+		}
+		recs = append(recs, r)
+	}
+	for chunk := range slices.Chunk(recs, 300) {
+		if err := task.ProcessPartition("rates", 0, chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := task.Store("rates").Get([]byte("k1")); err == nil {
+		t.Error("a read during the bulk load succeeded, want an error")
+	}
+	if err := task.Commit(nil); err != nil {
+		t.Fatal(err)
+	}
+	task.BulkLoad(false)
+	got := map[string]string{}
+	err = task.Store("rates").Range(nil, nil, func(k, v []byte) bool {
+		got[string(k)] = string(v[8:])
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("store after the bulk load has %d keys, want %d: %v", len(got), len(want), got)
 	}
 }

@@ -648,16 +648,28 @@ func (t *Task) ReserveRestore(store string, n int) {
 	}
 }
 
-// BulkLoad turns bulk loading on or off, on a DB (it does nothing
-// without). While on, the writes of the task's nodes go to its bulk loader,
-// as Restore's do: several times cheaper per record than the write buffer,
-// applied by Commit (call it about every state.LoaderCommitBytes of
-// RestorePending), and not readable until then, so that a read of one of
-// the task's stores fails meanwhile. It is for a task whose nodes only write
-// and that nothing reads while it catches up: the global task's bootstrap.
-// Turning it off applies nothing: Commit first.
+// BulkLoad turns bulk loading on or off. While on, on a DB, the writes of
+// the task's nodes go to its bulk loader, as Restore's do: several times
+// cheaper per record than the write buffer, applied by Commit (call it about
+// every state.LoaderCommitBytes of RestorePending), and not readable until
+// then. In memory, the writes to a store that applies batches
+// (state.Memory) are staged and applied stagedWrites at a time, so that
+// their index lookups overlap as a restore's do; Commit applies the rest.
+// Either way a read of one of the task's stores fails meanwhile. It is for a
+// task whose nodes only write and that nothing reads while it catches up:
+// the global task's bootstrap. Turning it off applies nothing: Commit first.
 func (t *Task) BulkLoad(on bool) {
 	if t.batch == nil {
+		for _, s := range t.stores {
+			staged, isStaged := s.Store.(*stagedStore)
+			ap, applies := s.Store.(batchApplier)
+			switch {
+			case on && !isStaged && applies:
+				s.Store = &stagedStore{target: s.Store, ap: ap, name: s.spec.Name}
+			case !on && isStaged:
+				s.Store = staged.target
+			}
+		}
 		return
 	}
 	if on && t.loader == nil {
@@ -692,6 +704,79 @@ func (b *bulkStore) Put(key, value []byte) error { return b.ld.Put(b.target, key
 func (b *bulkStore) Delete(key []byte) error     { return b.ld.Delete(b.target, key) }
 func (b *bulkStore) Close() error                { return b.target.Close() }
 
+// stagedWrites is how many writes a stagedStore applies at once.
+const stagedWrites = 1024
+
+// stagedStore stages the writes to an in-memory store of a task in
+// bulk-load mode (keys and values copied into an arena) and applies them
+// stagedWrites at a time with one Apply.
+type stagedStore struct {
+	target state.Store
+	ap     batchApplier
+	name   string
+	arena  []byte
+	writes []stagedWrite
+	// keys and values are Apply's arguments, reused.
+	keys, values [][]byte
+}
+
+// stagedWrite is a write's key, arena[start:mid], and value,
+// arena[mid:end]; del marks a delete.
+type stagedWrite struct {
+	start, mid, end int
+	del             bool
+}
+
+func (s *stagedStore) readErr() error {
+	return fmt.Errorf("runtime: store %s read while it is bulk-loaded", s.name)
+}
+
+func (s *stagedStore) Get([]byte) ([]byte, bool, error) { return nil, false, s.readErr() }
+func (s *stagedStore) Range(_, _ []byte, _ func(k, v []byte) bool) error {
+	return s.readErr()
+}
+
+func (s *stagedStore) Put(key, value []byte) error { return s.stage(key, value, false) }
+func (s *stagedStore) Delete(key []byte) error     { return s.stage(key, nil, true) }
+
+func (s *stagedStore) stage(key, value []byte, del bool) error {
+	w := stagedWrite{start: len(s.arena), del: del}
+	s.arena = append(s.arena, key...)
+	w.mid = len(s.arena)
+	s.arena = append(s.arena, value...)
+	w.end = len(s.arena)
+	s.writes = append(s.writes, w)
+	if len(s.writes) < stagedWrites {
+		return nil
+	}
+	return s.apply()
+}
+
+// apply applies the staged writes in order.
+func (s *stagedStore) apply() error {
+	if len(s.writes) == 0 {
+		return nil
+	}
+	keys, values := s.keys[:0], s.values[:0]
+	for _, w := range s.writes {
+		var v []byte
+		if !w.del {
+			v = s.arena[w.mid:w.end:w.end]
+		}
+		keys, values = append(keys, s.arena[w.start:w.mid:w.mid]), append(values, v)
+	}
+	err := s.ap.Apply(keys, values)
+	clear(keys)
+	clear(values)
+	s.keys, s.values = keys[:0], values[:0]
+	s.arena, s.writes = s.arena[:0], s.writes[:0]
+	return err
+}
+
+func (s *stagedStore) Close() error {
+	return errors.Join(s.apply(), s.target.Close())
+}
+
 // PendingBytes estimates the memory in bytes held by the task's store
 // writes that Commit has yet to apply (state.Batch.Footprint; 0 without a
 // DB).
@@ -713,10 +798,17 @@ func (t *Task) RestorePending() int {
 
 // Commit applies the task's buffered store writes (and restored records) to
 // the DB atomically with a checkpoint of offsets ("topic/partition" -> next
-// offset). Without a DB it does nothing.
+// offset). Without a DB it applies the writes that BulkLoad staged, if
+// any.
 func (t *Task) Commit(offsets map[string]int64) error {
 	if t.batch == nil {
-		return nil
+		var errs []error
+		for _, s := range t.stores {
+			if staged, ok := s.Store.(*stagedStore); ok {
+				errs = append(errs, staged.apply())
+			}
+		}
+		return errors.Join(errs...)
 	}
 	if t.loader != nil && t.loader.Count() > 0 {
 		if err := t.loader.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
