@@ -773,9 +773,9 @@ func (s *stagedStore) apply() error {
 	return err
 }
 
-func (s *stagedStore) Close() error {
-	return errors.Join(s.apply(), s.target.Close())
-}
+// Close closes the store without applying what is staged: the task is
+// closing, and its in-memory stores with it.
+func (s *stagedStore) Close() error { return s.target.Close() }
 
 // PendingBytes estimates the memory in bytes held by the task's store
 // writes that Commit has yet to apply (state.Batch.Footprint; 0 without a
