@@ -17,24 +17,12 @@ import (
 // of its stores fail until the mode ends, and Commit applies the writes with
 // the checkpoint.
 func TestBulkLoad(t *testing.T) {
-	b := kstream.NewBuilder()
-	kstream.SourceGlobalTable(b, "rates", serde.String, serde.String, kstream.Named("rates"))
-	kstream.Source(b, "in", serde.String, serde.String).Foreach(func(string, string) {})
-	topo, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
 	db, err := state.Open(t.TempDir(), state.MemoryBudget(64<<20))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	gsub, _ := runtime.GlobalSubTopology(topo)
-	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bulk", DB: db}, gsub, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
+	t.Cleanup(func() { db.Close() }) // after the task's
+	task := globalTask(t, db)
 
 	task.BulkLoad(true)
 	recs := []graph.RawRecord{
@@ -79,19 +67,7 @@ func TestBulkLoad(t *testing.T) {
 // applies what is staged, and the result is that of the writes in order,
 // across the batches' boundaries.
 func TestBulkLoadInMemory(t *testing.T) {
-	b := kstream.NewBuilder()
-	kstream.SourceGlobalTable(b, "rates", serde.String, serde.String, kstream.Named("rates"))
-	kstream.Source(b, "in", serde.String, serde.String).Foreach(func(string, string) {})
-	topo, err := b.Build()
-	if err != nil {
-		t.Fatal(err)
-	}
-	gsub, _ := runtime.GlobalSubTopology(topo)
-	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bulk"}, gsub, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
+	task := globalTask(t, nil)
 
 	task.BulkLoad(true)
 	want := map[string]string{}
@@ -120,7 +96,7 @@ func TestBulkLoadInMemory(t *testing.T) {
 	}
 	task.BulkLoad(false)
 	got := map[string]string{}
-	err = task.Store("rates").Range(nil, nil, func(k, v []byte) bool {
+	err := task.Store("rates").Range(nil, nil, func(k, v []byte) bool {
 		got[string(k)] = string(v[8:])
 		return true
 	})
@@ -130,4 +106,24 @@ func TestBulkLoadInMemory(t *testing.T) {
 	if !maps.Equal(got, want) {
 		t.Errorf("store after the bulk load has %d keys, want %d: %v", len(got), len(want), got)
 	}
+}
+
+// globalTask returns the global task of a topology with a global table
+// "rates", on db (nil: in memory), closed at the end of the test.
+func globalTask(t *testing.T, db *state.DB) *runtime.Task {
+	t.Helper()
+	b := kstream.NewBuilder()
+	kstream.SourceGlobalTable(b, "rates", serde.String, serde.String, kstream.Named("rates"))
+	kstream.Source(b, "in", serde.String, serde.String).Foreach(func(string, string) {})
+	topo, err := b.Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	gsub, _ := runtime.GlobalSubTopology(topo)
+	task, err := runtime.NewTask(topo, &runtime.Config{AppID: "bulk", DB: db}, gsub, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { task.Close() })
+	return task
 }

@@ -665,7 +665,7 @@ func (t *Task) BulkLoad(on bool) {
 			ap, applies := s.Store.(batchApplier)
 			switch {
 			case on && !isStaged && applies:
-				s.Store = &stagedStore{target: s.Store, ap: ap, name: s.spec.Name}
+				s.Store = &stagedStore{unreadable: unreadable{s.spec.Name}, target: s.Store, ap: ap}
 			case !on && isStaged:
 				s.Store = staged.target
 			}
@@ -678,28 +678,32 @@ func (t *Task) BulkLoad(on bool) {
 	for _, s := range t.stores {
 		switch b, ok := s.Store.(*bulkStore); {
 		case on && !ok:
-			s.Store = &bulkStore{ld: t.loader, target: s.Store, name: s.spec.Name}
+			s.Store = &bulkStore{unreadable: unreadable{s.spec.Name}, ld: t.loader, target: s.Store}
 		case !on && ok:
 			s.Store = b.target
 		}
 	}
 }
 
+// unreadable refuses the reads of the store named name, in bulk-load mode.
+type unreadable struct{ name string }
+
+func (u unreadable) readErr() error {
+	return fmt.Errorf("runtime: store %s read while it is bulk-loaded", u.name)
+}
+
+func (u unreadable) Get([]byte) ([]byte, bool, error) { return nil, false, u.readErr() }
+func (u unreadable) Range(_, _ []byte, _ func(k, v []byte) bool) error {
+	return u.readErr()
+}
+
 // bulkStore writes a store of a task in bulk-load mode to the task's loader.
 type bulkStore struct {
+	unreadable
 	ld     *state.Loader
 	target state.Store
-	name   string
 }
 
-func (b *bulkStore) readErr() error {
-	return fmt.Errorf("runtime: store %s read while it is bulk-loaded", b.name)
-}
-
-func (b *bulkStore) Get([]byte) ([]byte, bool, error) { return nil, false, b.readErr() }
-func (b *bulkStore) Range(_, _ []byte, _ func(k, v []byte) bool) error {
-	return b.readErr()
-}
 func (b *bulkStore) Put(key, value []byte) error { return b.ld.Put(b.target, key, value) }
 func (b *bulkStore) Delete(key []byte) error     { return b.ld.Delete(b.target, key) }
 func (b *bulkStore) Close() error                { return b.target.Close() }
@@ -711,9 +715,9 @@ const stagedWrites = 1024
 // bulk-load mode (keys and values copied into an arena) and applies them
 // stagedWrites at a time with one Apply.
 type stagedStore struct {
+	unreadable
 	target state.Store
 	ap     batchApplier
-	name   string
 	arena  []byte
 	writes []stagedWrite
 	// keys and values are Apply's arguments, reused.
@@ -725,15 +729,6 @@ type stagedStore struct {
 type stagedWrite struct {
 	start, mid, end int
 	del             bool
-}
-
-func (s *stagedStore) readErr() error {
-	return fmt.Errorf("runtime: store %s read while it is bulk-loaded", s.name)
-}
-
-func (s *stagedStore) Get([]byte) ([]byte, bool, error) { return nil, false, s.readErr() }
-func (s *stagedStore) Range(_, _ []byte, _ func(k, v []byte) bool) error {
-	return s.readErr()
 }
 
 func (s *stagedStore) Put(key, value []byte) error { return s.stage(key, value, false) }
