@@ -757,6 +757,9 @@ func (s *stagedStore) apply() error {
 		var v []byte
 		if !w.del {
 			v = s.arena[w.mid:w.end:w.end]
+			if v == nil { // an empty value in an empty arena: not a delete
+				v = []byte{}
+			}
 		}
 		keys, values = append(keys, s.arena[w.start:w.mid:w.mid]), append(values, v)
 	}
