@@ -447,6 +447,7 @@ func streamJoinSideMake[K, V, VO, VR, T, O any](j *streamJoin[K, V, VO, VR], n *
 		var mm graph.Meta
 		fail := func(what string, err error) { tc.Fail(n.Name, fmt.Errorf("%s: %w", what, err)) }
 		return streamFn[K, T](func(k K, v T, m *graph.Meta) {
+			tc.Node = id // for the serdes
 			if !st.loaded {
 				if err := j.load(st); err != nil {
 					tc.Fail(n.Name, err)
@@ -457,7 +458,6 @@ func streamJoinSideMake[K, V, VO, VR, T, O any](j *streamJoin[K, V, VO, VR], n *
 			st.streamTime = max(st.streamTime, t)
 			if m.NullKey {
 				if j.outer[side] && !m.Tombstone {
-					tc.Node = id
 					next(k, alone(k, v), m)
 					return
 				}
@@ -473,6 +473,7 @@ func streamJoinSideMake[K, V, VO, VR, T, O any](j *streamJoin[K, V, VO, VR], n *
 				if !j.emitDue(tc, st, id, ahead, next) {
 					return
 				}
+				tc.Node = id
 			}
 			var err error
 			if st.kbuf, err = j.ks.Append(st.kbuf[:0], k); err != nil {
@@ -488,6 +489,7 @@ func streamJoinSideMake[K, V, VO, VR, T, O any](j *streamJoin[K, V, VO, VR], n *
 				return
 			}
 			for _, x := range st.matches {
+				tc.Node = id // again: next ran the nodes downstream
 				if st.shared != nil {
 					st.sbuf = sjSharedKey(st.sbuf[:0], x.ts, other, st.kbuf)
 					if _, found, err := st.shared.Get(st.sbuf); err != nil {
@@ -505,7 +507,6 @@ func streamJoinSideMake[K, V, VO, VR, T, O any](j *streamJoin[K, V, VO, VR], n *
 					fail("decoding a stored value", err)
 					return
 				}
-				tc.Node = id
 				r := match(k, v, ov)
 				mm = graph.Meta{Timestamp: max(t, x.ts), Headers: m.Headers}
 				next(k, r, &mm)
@@ -668,6 +669,7 @@ func (j *streamJoin[K, V, VO, VR]) emitDue(tc *graph.TaskContext, st *streamJoin
 	}
 	var mm graph.Meta
 	for _, d := range st.due {
+		tc.Node = id // again: next ran the nodes downstream
 		key, list := st.arena[d.kStart:d.vStart], st.arena[d.vStart:d.end]
 		ts, rest, _ := serde.DecodeOrderedInt64(key)
 		side := int(rest[0] & 1)
@@ -677,6 +679,7 @@ func (j *streamJoin[K, V, VO, VR]) emitDue(tc *graph.TaskContext, st *streamJoin
 			return false
 		}
 		for len(list) > 0 {
+			tc.Node = id
 			l, w := binary.Uvarint(list)
 			if w <= 0 || uint64(len(list)-w) < l {
 				tc.Fail(j.name, errSJList)
@@ -692,7 +695,6 @@ func (j *streamJoin[K, V, VO, VR]) emitDue(tc *graph.TaskContext, st *streamJoin
 					return false
 				}
 				var zero VO
-				tc.Node = id
 				r = j.joiner(k, v, true, zero, false)
 			} else {
 				vo, err := j.vos.Decode(vb)
@@ -701,7 +703,6 @@ func (j *streamJoin[K, V, VO, VR]) emitDue(tc *graph.TaskContext, st *streamJoin
 					return false
 				}
 				var zero V
-				tc.Node = id
 				r = j.joiner(k, zero, false, vo, true)
 			}
 			mm = graph.Meta{Timestamp: ts}
@@ -892,6 +893,7 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], op string
 				tc.Drop(n.Name)
 				return
 			}
+			tc.Node = id
 			var vt VT
 			found := false
 			if !m.NullKey {
@@ -917,7 +919,6 @@ func streamTableJoin[K, V, VT, VR any](s Stream[K, V], t Table[K, VT], op string
 			if !found && !left {
 				return
 			}
-			tc.Node = id
 			next(k, joiner(k, v, vt, found), m)
 		}), nil
 	}

@@ -227,12 +227,12 @@ func tableJoinSideMake[K, VIn, VOther, VR any](n *graph.Node, otherStore string,
 				tc.Drop(n.Name)
 				return
 			}
+			tc.Node = id
 			ov, ots, found, err := other.get(k)
 			if err != nil {
 				tc.Fail(n.Name, err)
 				return
 			}
-			tc.Node = id
 			if !step(k, c, ov, found, &out) {
 				return
 			}
@@ -278,11 +278,13 @@ func tableMaterializeMake[K, V any](n *graph.Node, store string, ks serde.Serde[
 			return nil, err
 		}
 		var kbuf, vbuf []byte
+		id := int32(n.ID)
 		return tableFn[K, V](func(k K, c *change[V], m *graph.Meta) {
 			if m.NullKey {
 				tc.Drop(n.Name)
 				return
 			}
+			tc.Node = id // for the serdes
 			var err error
 			if kbuf, err = ks.Append(kbuf[:0], k); err != nil {
 				tc.Fail(n.Name, fmt.Errorf("encoding key: %w", err))
@@ -644,6 +646,7 @@ func fkSubscriptionSendMake[K, V, KO, VO, VR any](n *graph.Node, left bool, ks s
 				// No output for deletes of rows that did not exist.
 				return
 			}
+			tc.Node = id
 			var err error
 			if pk, err = ks.Append(pk[:0], k); err != nil {
 				tc.Fail(n.Name, fmt.Errorf("encoding key: %w", err))
@@ -657,7 +660,6 @@ func fkSubscriptionSendMake[K, V, KO, VO, VR any](n *graph.Node, left bool, ks s
 				}
 				hash = fkValueHash(vbuf)
 			}
-			tc.Node = id
 			var oldK, newK KO
 			var oldOK, newOK bool
 			if c.HasOld {
@@ -824,11 +826,13 @@ func fkForeignJoinMake[KO, VO any](n *graph.Node, subStore string, fks serde.Ser
 			return nil, err
 		}
 		var fk, lo, hi, fv, resp []byte
+		id := int32(n.ID)
 		return tableFn[KO, VO](func(k KO, c *change[VO], m *graph.Meta) {
 			if m.NullKey {
 				tc.Drop(n.Name)
 				return
 			}
+			tc.Node = id // for the serdes
 			var err error
 			if fk, err = fks.Append(fk[:0], k); err != nil {
 				tc.Fail(n.Name, fmt.Errorf("encoding key: %w", err))
@@ -889,6 +893,7 @@ func fkResponseJoinMake[K, V, VO, VR any](n *graph.Node, left bool, leftStore st
 		var vbuf []byte
 		var mm graph.Meta
 		return func(r *graph.RawRecord) {
+			tc.Node = id // for the serdes
 			resp, err := parseFKResponse(r.Value)
 			if err != nil || r.Key == nil {
 				tc.FailDecode(n.Name, errBadFKRecord)
@@ -940,7 +945,6 @@ func fkResponseJoinMake[K, V, VO, VR any](n *graph.Node, left bool, leftStore st
 						return
 					}
 				}
-				tc.Node = id
 				vr = join(k, lv, vo, resp.hasForeign)
 			}
 			next(k, vr, &mm)

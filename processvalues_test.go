@@ -419,7 +419,9 @@ func TestProcessValuesErrors(t *testing.T) {
 		err = in.TryPipeRecord(rec(int64(off), "k", v))
 		re = recordError(t, err)
 		checkEqual(t, "node", re.Node, "checker")
-		checkEqual(t, "error text", err.Error(), fmt.Sprintf("kstream: processing record in/0@%d in node checker: panic: boom: %s", off, v))
+		if want := fmt.Sprintf("kstream: processing record in/0@%d in node checker: panic: boom: %s [in kstream_test.TestProcessValuesErrors.func1 at processvalues_test.go:", off, v); !strings.HasPrefix(err.Error(), want) {
+			t.Errorf("error text %q, want %q<line>]", err, want)
+		}
 	}
 
 	in.PipeAt(4, "k", "good again")

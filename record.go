@@ -53,3 +53,11 @@ func fromGraphHeaders(h []graph.Header) []Header {
 // (a PartitionWith or PartitionsWith partition out of range), and the cause (Err). Match it
 // with errors.As.
 type RecordError = graph.RecordError
+
+// PanicError is the cause (RecordError.Err) of a record's failure in which
+// user code, a function given to an operator or a serde, panicked: the
+// value passed to panic, the function, file and line that raised it, and
+// the goroutine's stack at the panic. Match it with errors.As; when the
+// value is an error (a runtime error such as an index out of range), the
+// PanicError unwraps to it.
+type PanicError = graph.PanicError

@@ -199,6 +199,7 @@ func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], e
 			var k K
 			var v V
 			var err error
+			tc.Node = graph.Decoding(id)
 			m.NullKey = r.Key == nil
 			if !m.NullKey {
 				if k, err = ks.Decode(r.Key); err != nil {
@@ -213,10 +214,10 @@ func sourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[V], e
 					return
 				}
 			}
+			tc.Node = id
 			m.Timestamp = r.Timestamp
 			if extract != nil {
 				if !m.Tombstone {
-					tc.Node = id
 					if m.Timestamp = extract(k, v, r.Timestamp); m.Timestamp < 0 {
 						tc.Fail(n.Name, fmt.Errorf("TimestampFrom returned a negative timestamp, %d", m.Timestamp))
 						return
@@ -505,7 +506,6 @@ func (e *sinkEncoder[K, V]) partitions(topic string, k K, v V) ([]int32, bool) {
 			return nil, false
 		}
 	}
-	e.tc.Node = int32(e.n.ID)
 	n := e.partCount
 	ps := e.part.fn(e.dst[:0], topic, k, v, n)
 	if len(ps) == 1 { // PartitionWith's case, and a common one
@@ -604,6 +604,7 @@ func (e *sinkEncoder[K, V]) clearSeen(ps []int32) {
 // output record per partition that e.part chooses, all referring to those
 // bytes.
 func (e *sinkEncoder[K, V]) write(topic string, k K, v V, m *graph.Meta) {
+	e.tc.Node = int32(e.n.ID) // for the partitioner and the serdes
 	parts := byKey
 	if e.part.fn != nil {
 		var ok bool
@@ -1031,7 +1032,12 @@ func openProcessor(tc *graph.TaskContext, n *graph.Node, p interface{ Close() er
 	if err := init(); err != nil {
 		return fmt.Errorf("kstream: node %s: init: %w", n.Name, err)
 	}
-	tc.OnClose(func() error {
+	tc.OnClose(func() (err error) {
+		defer func() {
+			if v := recover(); v != nil { // a revoke must not end the process
+				err = fmt.Errorf("kstream: node %s: close: %w", n.Name, graph.Recovered(v))
+			}
+		}()
 		if err := p.Close(); err != nil {
 			return fmt.Errorf("kstream: node %s: close: %w", n.Name, err)
 		}

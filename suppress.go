@@ -244,10 +244,10 @@ func (x *suppressTask[K, V]) process(k K, c *change[V], m *graph.Meta) {
 		x.tc.Drop(x.name)
 		return
 	}
+	x.tc.Node = x.id // for the serdes
 	if !x.recovered && !x.recover() {
 		return
 	}
-	x.tc.Node = x.id
 	var err error
 	if x.kbuf, err = x.ks.Append(x.kbuf[:0], k); err != nil {
 		x.fail("encoding key", err)

@@ -59,11 +59,17 @@ func SourceTable[K, V any](b *Builder, topic string, ks serde.Serde[K], vs serde
 // restores from its topic (graph.StoreSpec.RestoreCheck): a record goes
 // back into the store as processing put it there, stamped by extract when
 // it is not nil, and a record that processing failed (it does not decode,
-// or extract gives a negative time) stays out, as the policy that skipped
-// or dead-lettered it left it. (Kafka Streams restores such a record, which
-// then fails every read of its key: KAFKA-8037.)
+// or extract gives a negative time, or one of them panics) stays out, as the
+// policy that skipped or dead-lettered it left it. (Kafka Streams restores
+// such a record, which then fails every read of its key: KAFKA-8037.) A
+// panic must not escape: it would end the restore, and every later one.
 func restoreCheck[K, V any](ks serde.Serde[K], vs serde.Serde[V], extract func(K, V, int64) int64) func(key, value []byte, ts int64) (int64, bool) {
-	return func(key, value []byte, ts int64) (int64, bool) {
+	return func(key, value []byte, ts int64) (_ int64, keep bool) {
+		defer func() {
+			if recover() != nil {
+				keep = false
+			}
+		}()
 		k, err := ks.Decode(key)
 		if err != nil {
 			return ts, false
@@ -120,11 +126,13 @@ func tableSourceMake[K, V any](n *graph.Node, store string, ks serde.Serde[K], v
 		leaf := len(children) == 0
 		var vbuf []byte
 		var c change[V]
+		id := int32(n.ID)
 		return streamFn[K, V](func(k K, v V, m *graph.Meta) {
 			if m.NullKey {
 				tc.Drop(n.Name)
 				return
 			}
+			tc.Node = id // for the serdes
 			var old V
 			var found bool
 			var err error
@@ -370,6 +378,7 @@ func streamAggMake[K, V, A any](n *graph.Node, name string, ks serde.Serde[K], a
 				tc.Drop(name)
 				return
 			}
+			tc.Node = id
 			oldAgg, oldTs, found, err := r.get(k)
 			if err != nil {
 				tc.Fail(name, err)
@@ -379,7 +388,6 @@ func streamAggMake[K, V, A any](n *graph.Node, name string, ks serde.Serde[K], a
 			if found {
 				ts = max(ts, oldTs)
 			}
-			tc.Node = id
 			var newAgg A
 			if found {
 				newAgg = agg(k, v, oldAgg)
@@ -521,7 +529,9 @@ func regroupSinkMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serde[
 			a = append(a, ov...)
 			out.Add(a, topic, -1, ks, vs, vs, len(a), m.Timestamp, m.Headers)
 		}
+		id := int32(n.ID)
 		return regroupFn[K, V](func(newK, oldK K, c *change[V], m *graph.Meta) {
+			tc.Node = id // for the serdes
 			var err error
 			fail := func(what string, err error) {
 				tc.Fail(n.Name, fmt.Errorf("encoding %s for topic %s: %w", what, topic, err))
@@ -570,7 +580,9 @@ func regroupSourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serd
 		}
 		var m graph.Meta
 		var c change[V]
+		id := int32(n.ID)
 		return func(r *graph.RawRecord) {
+			tc.Node = graph.Decoding(id)
 			k, err := ks.Decode(r.Key)
 			if err != nil {
 				tc.FailDecode(n.Name, fmt.Errorf("key: %w", err))
@@ -601,6 +613,7 @@ func regroupSourceMake[K, V any](n *graph.Node, ks serde.Serde[K], vs serde.Serd
 					return
 				}
 			}
+			tc.Node = id
 			m = graph.Meta{Timestamp: r.Timestamp, Headers: r.Headers}
 			next(k, &c, &m)
 		}, nil
@@ -666,12 +679,12 @@ func aggregateTable[K, V, A any](gt GroupedTable[K, V], op string, first func(K,
 			cache = newUpdateCache(tc, next)
 		}
 		return tableFn[K, V](func(k K, c *change[V], m *graph.Meta) {
+			tc.Node = id
 			oldAgg, oldTs, found, err := r.get(k)
 			if err != nil {
 				tc.Fail(name, err)
 				return
 			}
-			tc.Node = id
 			ts := m.Timestamp
 			agg, hasAgg := oldAgg, found
 			if c.HasOld && found {

@@ -392,6 +392,7 @@ func (t *windowTask[K, A]) nextIndex(after int64) (int64, bool) {
 // emitFinal forwards the window dk as a final result, stamped with its
 // timestamp and carrying headers.
 func (t *windowTask[K, A]) emitFinal(dk []byte, headers []graph.Header) bool {
+	t.tc.Node = t.id // for the serdes, again for each window: forward ran the nodes downstream
 	k, start, end, err := decodeDataKey(dk, t.ks)
 	if err != nil {
 		t.fail("decoding stored window key", err)
@@ -534,6 +535,7 @@ func (w *windowAgg[K, V, A]) makeTime(tc *graph.TaskContext, children []any) (an
 			tc.Drop(name)
 			return
 		}
+		tc.Node = t.id // for the serdes
 		if !t.recovered {
 			if !t.recover(0) {
 				return
@@ -554,12 +556,12 @@ func (w *windowAgg[K, V, A]) makeTime(tc *graph.TaskContext, children []any) (an
 				continue // late for this window
 			}
 			contributed = true
+			tc.Node = t.id // again: forwarding ran the nodes downstream
 			dk := t.dataKey(start, end)
 			oldTs, old, found, ok := t.get(dk)
 			if !ok {
 				return
 			}
-			tc.Node = t.id
 			var a A
 			nts := ts
 			if found {
@@ -602,6 +604,7 @@ func (w *windowAgg[K, V, A]) makeSession(tc *graph.TaskContext, children []any) 
 			tc.Drop(name)
 			return
 		}
+		tc.Node = t.id // for the serdes
 		if !t.recovered {
 			if !t.recover(0) {
 				return
@@ -635,7 +638,6 @@ func (w *windowAgg[K, V, A]) makeSession(tc *graph.TaskContext, children []any) 
 			}
 			aggs = append(aggs, a)
 		}
-		tc.Node = t.id
 		acc, has := ops.start()
 		mStart, mEnd := ts, ts
 		for i, s := range found {
@@ -698,6 +700,7 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 			tc.Drop(name)
 			return
 		}
+		tc.Node = t.id // for the serdes
 		if !t.recovered {
 			if !t.recover(d) {
 				return
@@ -730,6 +733,7 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 				return // late for this window
 			}
 			contributed = true
+			tc.Node = t.id // again: forwarding ran the nodes downstream
 			var a, old A
 			nts := ts
 			if base != nil {
@@ -739,10 +743,8 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 					failed = true
 					return
 				}
-				tc.Node = t.id
 				a, nts = agg(k, v, old), max(ts, baseTs)
 			} else {
-				tc.Node = t.id
 				a = first(k, v)
 			}
 			if !t.put(t.dataKey(start, end), start, !existed, nts, a) {
@@ -765,6 +767,7 @@ func (w *windowAgg[K, V, A]) makeSliding(tc *graph.TaskContext, children []any) 
 			if failed {
 				return
 			}
+			tc.Node = t.id
 			start := ts + 1
 			if !t.putRaw(t.dataKey(start, start+d), start, true, src.val) {
 				failed = true

@@ -166,6 +166,12 @@ func TestErrorPolicies(t *testing.T) {
 						if header(r, "kstream.error") == "" {
 							t.Errorf("dead letter %d: no kstream.error header", j)
 						}
+						// A panic's dead letter carries the stack at the
+						// panic, which shows where in user code it was.
+						stack := header(r, "kstream.error.stack")
+						if panicked := m.badKind == "processing"; panicked != strings.Contains(stack, "policy_test.go") {
+							t.Errorf("dead letter %d (%s): kstream.error.stack = %q", j, m.badKind, stack)
+						}
 					}
 				})
 			})

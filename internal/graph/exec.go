@@ -3,7 +3,11 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
 	"slices"
+	"strings"
 
 	"github.com/kstreamgo/kstream/state"
 )
@@ -224,7 +228,9 @@ type TaskContext struct {
 	Partitions func(topic string) (int32, error)
 
 	// The record being processed, and the node running user code (an index
-	// into Names), for error reports.
+	// into Names; Decoding(id) while source id decodes the record), for
+	// error reports. A node sets Node before it calls user code, functions
+	// or serdes, so that a panic names it.
 	Topic  string
 	Offset int64
 	Node   int32
@@ -331,15 +337,93 @@ func (tc *TaskContext) Close() error {
 	return errors.Join(errs...)
 }
 
+// Decoding returns the TaskContext.Node of source node id while it decodes
+// the record: a panic then is a deserialization failure of the record.
+func Decoding(id int32) int32 { return ^id }
+
 // Panicked records a panic raised by user code as a failure of the node that
-// was running.
+// was running (a deserialization failure if it was decoding the record), with
+// a PanicError as its cause. Call it from the deferred function that
+// recovered v, so that the panic's stack is still there to read.
 func (tc *TaskContext) Panicked(v any) {
+	id, decoding := tc.Node, tc.Node < 0
+	if decoding {
+		id = ^id
+	}
 	name := "?"
-	if int(tc.Node) < len(tc.Names) && tc.Node >= 0 {
-		name = tc.Names[tc.Node]
+	if int(id) < len(tc.Names) && id >= 0 {
+		name = tc.Names[id]
 	}
 	tc.failure = nil
-	tc.Fail(name, fmt.Errorf("panic: %v", v))
+	pe := Recovered(v)
+	if decoding {
+		tc.FailDecode(name, pe)
+	} else {
+		tc.Fail(name, pe)
+	}
+}
+
+// PanicError is the cause (RecordError.Err) of a failure in which user code
+// panicked: the value passed to panic, where the panic was raised (the
+// innermost function of the stack outside Go's runtime package, as in a
+// runtime error such as an index out of range), and the goroutine's stack
+// at the panic.
+type PanicError struct {
+	Value any
+	// Func is the function that panicked, as runtime.Frame names it
+	// ("example.com/app.parse"); File and Line locate the panic in it. They
+	// are empty when the stack could not be read.
+	Func string
+	File string
+	Line int
+	// Stack is the stack of the goroutine at the panic, as
+	// runtime/debug.Stack formats it.
+	Stack []byte
+}
+
+// Error returns "panic: " and the value, then where the panic was raised:
+// the function, without its package path, and the file's base name and the
+// line ("panic: boom [in app.parse at parse.go:42]").
+func (e *PanicError) Error() string {
+	if e.Func == "" {
+		return fmt.Sprintf("panic: %v", e.Value)
+	}
+	fn := e.Func
+	if i := strings.LastIndexByte(fn, '/'); i >= 0 {
+		fn = fn[i+1:]
+	}
+	return fmt.Sprintf("panic: %v [in %s at %s:%d]", e.Value, fn, filepath.Base(e.File), e.Line)
+}
+
+// Unwrap returns the panic's value when it is an error (a runtime error, a
+// value passed to panic), so that errors.Is and errors.As see it.
+func (e *PanicError) Unwrap() error {
+	err, _ := e.Value.(error)
+	return err
+}
+
+// Recovered returns the PanicError of v, the value that recover returned.
+// Call it while the panic unwinds (in the deferred function that recovered
+// v, or in a function that one calls): it reads the panic's stack.
+func Recovered(v any) *PanicError {
+	e := &PanicError{Value: v, Stack: debug.Stack()}
+	var pcs [64]uintptr
+	n := runtime.Callers(2, pcs[:])
+	frames := runtime.CallersFrames(pcs[:n])
+	panicking := false
+	for {
+		f, more := frames.Next()
+		switch {
+		case f.Function == "runtime.gopanic":
+			panicking = true
+		case panicking && !strings.HasPrefix(f.Function, "runtime."):
+			e.Func, e.File, e.Line = f.Function, f.File, f.Line
+			return e
+		}
+		if !more {
+			return e
+		}
+	}
 }
 
 // Drop counts a record that node dropped by design.

@@ -183,7 +183,7 @@ func (t *Task) Activate() (err error) {
 	t.execs = map[string]any{}
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("runtime: creating task %s: node %s panicked: %v", t.ID, tc.Names[tc.Node], v)
+			err = fmt.Errorf("runtime: creating task %s: node %s: %w", t.ID, tc.Names[tc.Node], graph.Recovered(v))
 		}
 		if err != nil {
 			_ = t.Close()
@@ -470,7 +470,8 @@ func (t *Task) logger() *slog.Logger {
 }
 
 // DeadLetterHeaders describes a failure as record headers: the error, the
-// source topic, partition and offset, and the node.
+// source topic, partition and offset, and the node; for a panic, also the
+// stack at the panic (kstream.error.stack).
 func DeadLetterHeaders(f *graph.RecordError) []graph.Header {
 	kind := "processing"
 	switch {
@@ -479,7 +480,7 @@ func DeadLetterHeaders(f *graph.RecordError) []graph.Header {
 	case f.Production:
 		kind = "production"
 	}
-	return []graph.Header{
+	hs := []graph.Header{
 		{Key: "kstream.error", Value: []byte(f.Err.Error())},
 		{Key: "kstream.error.kind", Value: []byte(kind)},
 		{Key: "kstream.source.topic", Value: []byte(f.Topic)},
@@ -487,6 +488,10 @@ func DeadLetterHeaders(f *graph.RecordError) []graph.Header {
 		{Key: "kstream.source.offset", Value: []byte(strconv.FormatInt(f.Offset, 10))},
 		{Key: "kstream.node", Value: []byte(f.Node)},
 	}
+	if pe := (*graph.PanicError)(nil); errors.As(f.Err, &pe) {
+		hs = append(hs, graph.Header{Key: "kstream.error.stack", Value: pe.Stack})
+	}
+	return hs
 }
 
 // Changelogs returns, for each store of the task, the full name of the topic
