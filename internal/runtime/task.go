@@ -451,7 +451,11 @@ func (t *Task) handle(raw *graph.RawRecord) error {
 	switch {
 	case act == Skip:
 		t.Skipped.Add(1)
-		t.logger().Warn("kstream: skipping record", "task", t.ID.String(), "error", f.Error())
+		attrs := []any{"task", t.ID.String(), "error", f.Error()}
+		if pe := (*graph.PanicError)(nil); errors.As(f.Err, &pe) {
+			attrs = append(attrs, "stack", string(pe.Stack))
+		}
+		t.logger().Warn("kstream: skipping record", attrs...)
 		return nil
 	case act == DeadLetter && raw != nil && t.cfg.DeadLetterTopic != "":
 		t.Skipped.Add(1)
