@@ -403,7 +403,8 @@ func TestPunctuationCancel(t *testing.T) {
 
 // TestProcessPanicInClose: a processor whose Close panics fails the task's
 // Close with an error naming the node (a revoke must not end the process),
-// and the task's other processors are still closed.
+// and the task's other processors are still closed; kstest's Close fails
+// the test.
 func TestProcessPanicInClose(t *testing.T) {
 	closed := 0
 	b := kstream.NewBuilder()
@@ -414,7 +415,8 @@ func TestProcessPanicInClose(t *testing.T) {
 	kstream.Process(s, func() kstream.Processor[string, string, string, string] {
 		return &fnProcessor[string, string, string, string]{close: func() error { panic("close boom") }}
 	}, kstream.Named("nervous"))
-	task, err := rt.NewTask(mustBuild(t, b), &rt.Config{AppID: "app"}, 0, 0)
+	topo := mustBuild(t, b)
+	task, err := rt.NewTask(topo, &rt.Config{AppID: "app"}, 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,6 +426,22 @@ func TestProcessPanicInClose(t *testing.T) {
 		t.Errorf("Close: %v, want a PanicError of node nervous", err)
 	}
 	checkEqual(t, "processors closed", closed, 1)
+
+	// kstest fails the test.
+	ft := &fatalRecorder{TB: t}
+	d := kstest.NewDriver(ft, topo)
+	func() {
+		defer func() {
+			if r := recover(); r != errFatal {
+				t.Errorf("Close: recovered %v, want a call to Fatal", r)
+			}
+		}()
+		d.Close()
+	}()
+	if !strings.Contains(ft.msg, "kstest: closing task 0_0: kstream: node nervous: close: panic: close boom [in ") {
+		t.Errorf("Fatal message %q", ft.msg)
+	}
+	checkEqual(t, "processors closed", closed, 2)
 }
 
 func TestProcessClose(t *testing.T) {

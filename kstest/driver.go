@@ -216,32 +216,48 @@ func (d *Driver) checkpoint(t *runtime.Task) error {
 
 // Restart simulates a crash and restart of the application: every task is
 // closed and its in-memory state dropped, then new tasks restore their stores
-// from the changelog topics. Topics keep their records.
+// from the changelog topics. Topics keep their records. A processor whose
+// Close fails (returns an error or panics) fails the test, once the tasks
+// have restarted.
 func (d *Driver) Restart() {
 	if d.tb != nil {
 		d.tb.Helper()
 	}
-	for _, t := range d.tasks {
-		_ = t.Close()
-	}
+	cerr := d.closeTasks()
 	d.tasks, d.byID = nil, map[runtime.TaskID]*runtime.Task{}
-	if err := d.start(); err != nil {
+	if err := errors.Join(cerr, d.start()); err != nil {
 		d.fatal(err)
 	}
 }
 
-// Close closes the tasks. It is called at the end of the test.
+// Close closes the tasks. It is called at the end of the test. A processor
+// whose Close fails (returns an error or panics) fails the test.
 func (d *Driver) Close() {
 	if d.closed {
 		return
 	}
-	d.closed = true
-	for _, t := range d.tasks {
-		_ = t.Close()
+	if d.tb != nil {
+		d.tb.Helper()
 	}
+	d.closed = true
+	err := d.closeTasks()
 	if d.db != nil {
 		_ = d.db.Close()
 	}
+	if err != nil {
+		d.fatal(err)
+	}
+}
+
+// closeTasks closes every task and returns their errors.
+func (d *Driver) closeTasks() error {
+	var errs []error
+	for _, t := range d.tasks {
+		if err := t.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("kstest: closing task %s: %w", t.ID, err))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func (d *Driver) log(topic string) *topicLog {
