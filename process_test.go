@@ -645,7 +645,9 @@ func TestPanicsInUserFunctions(t *testing.T) {
 			checkEqual(t, "panic value", pe.Value, any("boom: boom"))
 			checkEqual(t, "panicking function", pe.Func, "github.com/kstreamgo/kstream_test.TestPanicsInUserFunctions.func1")
 			checkEqual(t, "panic site", fmt.Sprintf("%s:%d", filepath.Base(pe.File), pe.Line), fmt.Sprintf("process_test.go:%d", callerLine+1))
-			if !strings.Contains(string(pe.Stack), "process_test.go") || !strings.HasPrefix(string(pe.Stack), "goroutine ") {
+			// The stack starts at the panic: no frames of the recovery.
+			if lines := strings.SplitN(string(pe.Stack), "\n", 3); len(lines) < 3 || !strings.HasPrefix(lines[0], "goroutine ") ||
+				!strings.HasPrefix(lines[1], "panic(") || !strings.Contains(lines[2], "process_test.go") || strings.Contains(lines[2], "Recovered") {
 				t.Errorf("panic stack:\n%s", pe.Stack)
 			}
 			want := fmt.Sprintf("kstream: processing record in/0@1 in node %s: panic: boom: boom [in kstream_test.TestPanicsInUserFunctions.func1 at process_test.go:%d]", tt.node, callerLine+1)

@@ -61,3 +61,23 @@ type RecordError = graph.RecordError
 // value is an error (a runtime error such as an index out of range), the
 // PanicError unwraps to it.
 type PanicError = graph.PanicError
+
+// Policy says what a runtime does with a record that fails: kafkaio's
+// OnDeserializationError, OnProcessingError and OnProductionError options,
+// and kstest's, take one per kind of failure (RecordError.Deserialization,
+// RecordError.Production, and processing: the rest).
+type Policy uint8
+
+const (
+	// PolicyFail stops the application (kafkaio: Run returns an error
+	// naming the topic, partition, offset and node; kstest: Pipe fails the
+	// test, TryPipeRecord returns the error). It is the default.
+	PolicyFail Policy = iota
+	// PolicySkip logs the failure (log/slog), counts it, and goes on.
+	PolicySkip
+	// PolicyDeadLetter writes the raw record to the dead-letter topic with
+	// headers describing the failure (kafkaio: inside the transaction under
+	// exactly-once), counts it, and goes on. A failure with no record (in a
+	// punctuation) fails as with PolicyFail.
+	PolicyDeadLetter
+)

@@ -233,33 +233,14 @@ func NewApp(topo *kstream.Topology, opts ...Opt) (*App, error) {
 	a := &App{topo: topo, g: topo.Graph(), cfg: cfg, log: cfg.logger.With("app", cfg.appID),
 		tasks: map[runtime.TaskID]*task{}, assigned: map[runtime.TaskID]bool{}, acked: map[string]int64{},
 		ready: make(chan struct{}), done: make(chan struct{})}
-	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: a.onRecordError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log,
+	// A production error found in a task (a partitioner's partition out of
+	// range, kstream.PartitionWith, PartitionsWith) comes before the record
+	// is produced, so the production policy applies to it under
+	// exactly-once too: nothing of it is in the transaction.
+	onError := runtime.PolicyHandler(cfg.onDeserialize, cfg.onProcess, cfg.onProduce)
+	a.rcfg = runtime.Config{AppID: cfg.appID, OnError: onError, DeadLetterTopic: cfg.dlqTopic, Logger: a.log,
 		Partitions: a.partitionCount, CountNodes: cfg.nodeMetrics}
 	return a, nil
-}
-
-// onRecordError applies the policies to a record that failed in a task. A
-// production error found there (a partitioner's partition out of range,
-// kstream.PartitionWith, PartitionsWith) comes before the record is produced, so the
-// production policy applies to it under exactly-once too: nothing of it is
-// in the transaction.
-func (a *App) onRecordError(e *graph.RecordError, raw *graph.RawRecord) runtime.Action {
-	p := a.cfg.onProcess
-	switch {
-	case e.Deserialization:
-		p = a.cfg.onDeserialize
-	case e.Production:
-		p = a.cfg.onProduce
-	}
-	switch p {
-	case PolicySkip:
-		return runtime.Skip
-	case PolicyDeadLetter:
-		if raw != nil {
-			return runtime.DeadLetter
-		}
-	}
-	return runtime.Fail
 }
 
 // checkAppID checks the app ID: required, and usable as a directory name

@@ -7,24 +7,27 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
+
+	kstream "github.com/kstreamgo/kstream"
 )
 
 // Opt configures an App.
 type Opt func(*config)
 
-// Policy says what happens to a record that fails.
-type Policy uint8
+// Policy says what happens to a record that fails: kstream.Policy.
+type Policy = kstream.Policy
 
+// The policies (see kstream.Policy).
 const (
 	// PolicyFail stops the application: Run returns an error naming the
 	// topic, partition, offset and node. It is the default.
-	PolicyFail Policy = iota
+	PolicyFail = kstream.PolicyFail
 	// PolicySkip logs the failure (log/slog), counts it, and goes on.
-	PolicySkip
+	PolicySkip = kstream.PolicySkip
 	// PolicyDeadLetter writes the raw record to the dead-letter topic with
 	// headers describing the failure (inside the transaction under
 	// exactly-once), counts it, and goes on.
-	PolicyDeadLetter
+	PolicyDeadLetter = kstream.PolicyDeadLetter
 )
 
 type config struct {

@@ -11,4 +11,12 @@
 // Unlike Kafka Streams' TopologyTestDriver, the driver supports several
 // partitions per topic, a fake wall clock ([Driver.AdvanceWallClock]), and
 // restarts that rebuild every store from its changelog ([Driver.Restart]).
+//
+// A record that fails (it does not decode, a node returns an error or
+// panics) fails the test, or is returned by [InputTopic.TryPipeRecord]; with
+// the error policies of kafkaio ([OnDeserializationError],
+// [OnProcessingError], [OnProductionError]) it is skipped
+// ([Driver.Skipped] counts it) or written to the dead-letter topic
+// ([DeadLetterTopic]) with the headers kafkaio gives it, as the application
+// would.
 package kstest

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"testing"
@@ -20,10 +21,12 @@ import (
 type Option func(*config)
 
 type config struct {
-	stateDir   string
-	partitions int32
-	appID      string
-	start      time.Time
+	stateDir                       string
+	partitions                     int32
+	appID                          string
+	start                          time.Time
+	onDecode, onProcess, onProduce kstream.Policy
+	dlqTopic                       string
 }
 
 // Partitions gives every topic n partitions (default 1), and so runs n tasks
@@ -50,6 +53,25 @@ func AppID(id string) Option { return func(c *config) { c.appID = id } }
 // stamps records with the wall clock.
 func StartTime(t time.Time) Option { return func(c *config) { c.start = t } }
 
+// OnDeserializationError sets the policy for records that do not decode
+// (default kstream.PolicyFail), as kafkaio's option of that name does, so
+// that a test sees what the application does with them.
+func OnDeserializationError(p kstream.Policy) Option { return func(c *config) { c.onDecode = p } }
+
+// OnProcessingError sets the policy for records that fail in a node (an
+// error, a panic; default kstream.PolicyFail), as kafkaio's option does.
+func OnProcessingError(p kstream.Policy) Option { return func(c *config) { c.onProcess = p } }
+
+// OnProductionError sets the policy for records that cannot be produced (a
+// kstream.PartitionWith partition out of range; default
+// kstream.PolicyFail), as kafkaio's option does.
+func OnProductionError(p kstream.Policy) Option { return func(c *config) { c.onProduce = p } }
+
+// DeadLetterTopic names the topic that kstream.PolicyDeadLetter writes
+// failed records to (default "<appID>-dlq", as kafkaio's): read it with
+// Output, the raw records with their headers describing the failure.
+func DeadLetterTopic(topic string) Option { return func(c *config) { c.dlqTopic = topic } }
+
 // Driver runs a topology over in-memory topics. It is not safe for concurrent
 // use.
 type Driver struct {
@@ -65,6 +87,7 @@ type Driver struct {
 	now     int64
 	closed  bool
 	db      *state.DB
+	skipped int64 // by the error policies, in tasks closed
 	// Restored counts the changelog records replayed into stores, over
 	// the driver's life (restarts included).
 	Restored int64
@@ -103,8 +126,16 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 	}
 	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
 		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
+	if cfg.dlqTopic == "" {
+		cfg.dlqTopic = cfg.appID + "-dlq"
+	}
 	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now },
-		Partitions: func(string) (int32, error) { return d.cfg.partitions, nil }, CountNodes: true}
+		Partitions: func(string) (int32, error) { return d.cfg.partitions, nil }, CountNodes: true,
+		OnError: runtime.PolicyHandler(cfg.onDecode, cfg.onProcess, cfg.onProduce), DeadLetterTopic: cfg.dlqTopic,
+		Logger: slog.New(slog.DiscardHandler)}
+	if tb != nil { // the log of skipped records shows in the test's
+		d.rcfg.Logger = slog.New(slog.NewTextHandler(tbWriter{tb}, nil))
+	}
 	if cfg.stateDir != "" {
 		db, err := state.Open(cfg.stateDir, state.MemoryBudget(64<<20))
 		if err != nil {
@@ -125,6 +156,15 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 		tb.Cleanup(d.Close)
 	}
 	return d
+}
+
+// tbWriter writes a log line to a test's log.
+type tbWriter struct{ tb testing.TB }
+
+func (w tbWriter) Write(p []byte) (int, error) {
+	w.tb.Helper()
+	w.tb.Log(string(bytes.TrimSuffix(p, []byte("\n"))))
+	return len(p), nil
 }
 
 func (d *Driver) fatal(err error) {
@@ -253,6 +293,7 @@ func (d *Driver) Close() {
 func (d *Driver) closeTasks() error {
 	var errs []error
 	for _, t := range d.tasks {
+		d.skipped += t.Skipped.Load()
 		if err := t.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("kstest: closing task %s: %w", t.ID, err))
 		}
@@ -399,6 +440,17 @@ func (d *Driver) Dropped(node string) int64 {
 	var n int64
 	for _, t := range d.tasks {
 		n += t.Context().Dropped[node]
+	}
+	return n
+}
+
+// Skipped returns how many failed records the error policies skipped or
+// wrote to the dead-letter topic (OnDeserializationError, ...), over all
+// tasks and restarts.
+func (d *Driver) Skipped() int64 {
+	n := d.skipped
+	for _, t := range d.tasks {
+		n += t.Skipped.Load()
 	}
 	return n
 }

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -406,7 +407,7 @@ func (e *PanicError) Unwrap() error {
 // Call it while the panic unwinds (in the deferred function that recovered
 // v, or in a function that one calls): it reads the panic's stack.
 func Recovered(v any) *PanicError {
-	e := &PanicError{Value: v, Stack: debug.Stack()}
+	e := &PanicError{Value: v, Stack: panicStack(debug.Stack())}
 	var pcs [64]uintptr
 	n := runtime.Callers(2, pcs[:])
 	frames := runtime.CallersFrames(pcs[:n])
@@ -424,6 +425,18 @@ func Recovered(v any) *PanicError {
 			return e
 		}
 	}
+}
+
+// panicStack returns the stack st that runtime/debug.Stack gave during a
+// panic from the panic on: its first line, then the frames from panic's
+// (the frames of the recovery before them say nothing of the panic).
+func panicStack(st []byte) []byte {
+	first := bytes.IndexByte(st, '\n')
+	at := bytes.Index(st, []byte("\npanic("))
+	if first < 0 || at < first {
+		return st
+	}
+	return append(st[:first+1:first+1], st[at+1:]...)
 }
 
 // Drop counts a record that node dropped by design.

@@ -38,6 +38,29 @@ const (
 	DeadLetter
 )
 
+// PolicyHandler returns the Config.OnError that applies a policy per kind
+// of failure: onDecode to deserialization failures, onProduce to production
+// failures, onProcess to the others. A dead letter needs the raw record: a
+// punctuation's failure fails.
+func PolicyHandler(onDecode, onProcess, onProduce kstream.Policy) func(*graph.RecordError, *graph.RawRecord) Action {
+	return func(e *graph.RecordError, raw *graph.RawRecord) Action {
+		p := onProcess
+		switch {
+		case e.Deserialization:
+			p = onDecode
+		case e.Production:
+			p = onProduce
+		}
+		switch {
+		case p == kstream.PolicySkip:
+			return Skip
+		case p == kstream.PolicyDeadLetter && raw != nil:
+			return DeadLetter
+		}
+		return Fail
+	}
+}
+
 // Config configures the tasks of one application instance.
 type Config struct {
 	// AppID names the application: internal topics are "<AppID>-...".
