@@ -69,3 +69,38 @@ func ExampleDriver_Received() {
 	// large 3
 	// to-euros 2
 }
+
+// Malformed input goes to a dead-letter topic instead of stopping the
+// application, as kafkaio.OnDeserializationError(kstream.PolicyDeadLetter)
+// would have it: the test reads the raw record and the headers that say
+// why.
+func ExampleDeadLetterTopic() {
+	b := kstream.NewBuilder()
+	kstream.Source(b, "prices", serde.String, serde.Int64, kstream.Named("prices")).
+		To("valid-prices", serde.String, serde.Int64)
+	topo, err := b.Build()
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	d := kstest.NewDriver(nil, topo, kstest.DeadLetterTopic("bad-prices"),
+		kstest.OnDeserializationError(kstream.PolicyDeadLetter))
+	defer d.Close()
+	in := kstest.Input(d, "prices", serde.String, serde.Bytes)
+	in.Pipe("apple", []byte{0, 0, 0, 0, 0, 0, 0, 42}) // an Int64
+	in.Pipe("pear", []byte("42"))                     // not one
+	fmt.Println(kstest.LatestByKey(kstest.Output(d, "valid-prices", serde.String, serde.Int64)))
+	for _, r := range kstest.Output(d, "bad-prices", serde.String, serde.String).Records() {
+		for _, h := range r.Headers {
+			if h.Key == "kstream.error.kind" || h.Key == "kstream.node" {
+				fmt.Printf("%s=%q: %s=%s\n", r.Key, r.Value, h.Key, h.Value)
+			}
+		}
+	}
+	fmt.Println(d.Skipped(), "skipped")
+	// Output:
+	// map[apple:42]
+	// pear="42": kstream.error.kind=deserialization
+	// pear="42": kstream.node=prices
+	// 1 skipped
+}
