@@ -151,7 +151,8 @@
 // -cpuprofile writes a CPU profile of each passthrough, latency, wordcount,
 // windowed and join run's measured window, and of the restore scenario's raw
 // consume and restore.
-// -repeat runs the passthrough several times (alternating the order of the
+// -repeat runs the passthrough, and the restore scenario's raw consume and
+// kstream restore, several times (alternating the order of the
 // implementations) and reports the medians: use it on a busy machine.
 // -quick is a smoke run for CI (200,000 records, 3 s latency runs, 20,000
 // word-count lines, 100,000 windowed and join records).

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -34,14 +35,15 @@ func TestGlobalScenario(t *testing.T) {
 }
 
 // TestRestoreScenario runs the restore scenario small on the embedded
-// cluster, for each backend: both rows count every record, and the CPU
-// profiles of both measured windows are written.
+// cluster, for each backend, 3 times (-repeat): both rows count every
+// record and are the medians of 3 runs, and the CPU profiles of both
+// measured windows are written.
 func TestRestoreScenario(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs embedded clusters")
 	}
 	dir := t.TempDir()
-	ctx, cfg, prog := smallRestoreRun(t, dir, "-cpuprofile", filepath.Join(dir, "cpu"))
+	ctx, cfg, prog := smallRestoreRun(t, dir, "-cpuprofile", filepath.Join(dir, "cpu"), "-repeat", "3")
 	for _, backend := range []string{backendMemory, backendPebble} {
 		raw, ks, streams, err := runRestore(ctx, cfg, prog, backend, io.Discard)
 		if err != nil {
@@ -52,6 +54,11 @@ func TestRestoreScenario(t *testing.T) {
 		}
 		if raw.Records != 5000 || ks.Records != 5000 || raw.RecordsPerSec <= 0 || ks.RecordsPerSec <= 0 {
 			t.Errorf("%s: raw %d records at %.0f/s, kstream %d at %.0f/s; want 5000 each", backend, raw.Records, raw.RecordsPerSec, ks.Records, ks.RecordsPerSec)
+		}
+		for _, r := range []row{raw, ks} {
+			if !strings.Contains(r.Note, "median of 3 runs") {
+				t.Errorf("%s %s: note %q, want the median of 3 runs", backend, r.Impl, r.Note)
+			}
 		}
 		for _, impl := range []string{"hand", "kstream"} {
 			name := filepath.Join(dir, "cpu-"+backend+"-restore-"+impl+".prof")

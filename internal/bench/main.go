@@ -43,7 +43,7 @@ type config struct {
 	countPartitions int
 	countBudget     int64 // bytes
 
-	repeat     int           // passthrough runs per implementation (median reported)
+	repeat     int           // passthrough and restore runs per implementation (median reported)
 	commit     time.Duration // commit interval of both implementations; 0: kstream's defaults
 	stateDB    bool          // the stateful scenarios run kstream on a state DB (kafkaio.StateDir)
 	cpuProfile string        // CPU profile path of the measured runs (suffixed per run)
@@ -100,7 +100,7 @@ func parseConfig(args []string, stderr io.Writer) (*config, error) {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of every passthrough, latency, wordcount, windowed, join and restore run's measured window (and of the global scenario's first bootstrap) to this path, suffixed -<mode>-<impl> (passthrough), -<mode>-latency-<impl>-batch<n>, -<mode>-<scenario>-<impl> (stateful scenarios), -<backend>-restore-<impl> (restore), -<backend>-global-kstream (global)")
 	commit := fs.Duration("commit-interval", 0, "commit interval of kstream and the hand-written loop; 0: kstream's defaults (30s at-least-once, 100ms exactly-once or with batches of 1)")
 	stateStores := fs.String("state", "memory", "kstream's stores in the wordcount, windowed and join scenarios: memory, or db (a state DB in a temporary kafkaio.StateDir, as Kafka Streams keeps its stores in RocksDB)")
-	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, alternating the order; the median is reported")
+	repeat := fs.Int("repeat", 1, "passthrough runs per mode and implementation, and restore runs (raw consume and kstream) per backend, alternating the order; the medians are reported")
 	timeout := fs.Duration("timeout", 5*time.Minute, "give up on a single run after this long")
 	restoreRecords := fs.Int("restore-records", 1_000_000, "restore and global scenarios: changelog (global table topic) records (-quick: 200,000)")
 	countKeys := fs.Int("count-keys", 10_000_000, "count scenario: distinct keys")

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -54,18 +55,41 @@ func runRestore(ctx context.Context, cfg *config, prog *progress, backend string
 		return raw, ks, nil, err
 	}
 
-	// Raw: a consumer of the partition, from its creation to the last record.
-	cfg.closed.settle(cfg.settleTimeout())
-	stopProfile, err := startProfile(cfg.cpuProfile, backend, "restore-hand")
-	if err != nil {
+	// Raw: a consumer of the partition, from its creation to the last
+	// record; then kstream's restore. With -repeat, both again, in
+	// alternating order, and the medians (the profiles are of the last
+	// runs).
+	var raws, kss []row
+	for rep := range cfg.repeat {
+		for i := range 2 {
+			var r row
+			if i == rep%2 {
+				r = row{Scenario: scenarioRestore, Mode: backend, Impl: implHand, Variant: implRaw}
+				cfg.closed.settle(cfg.settleTimeout())
+				stopProfile, err := startProfile(cfg.cpuProfile, backend, "restore-hand")
+				if err != nil {
+					return raw, ks, nil, err
+				}
+				err = rawConsume(ctx, c.brokers, changelog, 1, n, prog, fmt.Sprintf("restore %s: raw consume", backend), &r)
+				stopProfile()
+				if err != nil {
+					return raw, ks, nil, err
+				}
+				raws = append(raws, r)
+			} else {
+				r = row{Scenario: scenarioRestore, Mode: backend, Impl: implKstream, Variant: implRaw}
+				if err := restoreKstream(ctx, cfg, prog, c.brokers, app, in, out, backend, logw, &r); err != nil {
+					return raw, ks, nil, err
+				}
+				kss = append(kss, r)
+			}
+			runtime.GC()
+		}
+	}
+	if raw, err = median(raws); err != nil {
 		return raw, ks, nil, err
 	}
-	err = rawConsume(ctx, c.brokers, changelog, 1, n, prog, fmt.Sprintf("restore %s: raw consume", backend), &raw)
-	stopProfile()
-	if err != nil {
-		return raw, ks, nil, err
-	}
-	if err := restoreKstream(ctx, cfg, prog, c.brokers, app, in, out, backend, logw, &ks); err != nil {
+	if ks, err = median(kss); err != nil {
 		return raw, ks, nil, err
 	}
 	if cfg.streams != nil {
