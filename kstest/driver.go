@@ -124,11 +124,11 @@ func NewDriver(tb testing.TB, topo *kstream.Topology, opts ...Option) *Driver {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
-		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
 	if cfg.dlqTopic == "" {
 		cfg.dlqTopic = cfg.appID + "-dlq"
 	}
+	d := &Driver{tb: tb, topo: topo, cfg: cfg, topics: map[string]*topicLog{}, readers: map[string]int{},
+		byID: map[runtime.TaskID]*runtime.Task{}, now: cfg.start.UnixMilli()}
 	d.rcfg = runtime.Config{AppID: cfg.appID, Clock: func() int64 { return d.now },
 		Partitions: func(string) (int32, error) { return d.cfg.partitions, nil }, CountNodes: true,
 		OnError: runtime.PolicyHandler(cfg.onDecode, cfg.onProcess, cfg.onProduce), DeadLetterTopic: cfg.dlqTopic,
