@@ -1,6 +1,10 @@
 package kafkaio
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/kstreamgo/kstream/internal/graph"
+)
 
 // State is where an App is in its life, as Kafka Streams' KafkaStreams.State:
 // what a readiness probe or a dashboard shows. Read it with App.State, or
@@ -43,7 +47,8 @@ func (s State) String() string {
 
 // OnStateChange calls fn on every change of the App's state, with the state
 // it leaves and the one it enters, on Run's goroutine: fn must return
-// quickly, and must not call Close or wait for Run.
+// quickly, and must not call Close or wait for Run. A panic in fn is logged
+// (with its stack) and the App goes on.
 func OnStateChange(fn func(from, to State)) Opt { return func(c *config) { c.onStateChange = fn } }
 
 // State returns the App's current state.
@@ -57,8 +62,22 @@ func (a *App) setState(to State) {
 	}
 	a.log.Info("kstream: state change", "from", from.String(), "to", to.String())
 	if a.cfg.onStateChange != nil {
-		a.cfg.onStateChange(from, to)
+		a.tellState(from, to)
 	}
+}
+
+// tellState calls the OnStateChange listener. A panic in it is logged, with
+// its stack, and does not stop the App: a state change may come from a
+// shutdown, which must finish.
+func (a *App) tellState(from, to State) {
+	defer func() {
+		if v := recover(); v != nil {
+			pe := graph.Recovered(v)
+			a.log.Error("kstream: the OnStateChange listener panicked", "from", from.String(), "to", to.String(),
+				"error", pe.Error(), "stack", string(pe.Stack))
+		}
+	}()
+	a.cfg.onStateChange(from, to)
 }
 
 // updateRunning sets the state after the loop created the tasks of the

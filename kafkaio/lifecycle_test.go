@@ -2,7 +2,9 @@ package kafkaio_test
 
 import (
 	"context"
+	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -142,5 +144,42 @@ func TestStateString(t *testing.T) {
 		if got := s.String(); got != want {
 			t.Errorf("%d.String() = %q, want %q", int(s), got, want)
 		}
+	}
+}
+
+// TestStateListenerPanics: a listener that panics is logged with its stack,
+// and the App runs and stops as usual.
+func TestStateListenerPanics(t *testing.T) {
+	e, err := kafkaio.StartEmbedded(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	c := cluster{name: "embedded", brokers: e.Seeds()}
+	in, out, app := unique("in"), unique("out"), unique("states")
+	mustCreate(t, c, 1, in, out)
+	var logs syncBuffer
+	a, err := kafkaio.NewApp(groupCount(t, in, out), appOpts(c, app, false,
+		kafkaio.Logger(slog.New(slog.NewTextHandler(&logs, nil))),
+		kafkaio.OnStateChange(func(_, to kafkaio.State) {
+			if to == kafkaio.StateRunning {
+				panic("listener boom")
+			}
+		}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := runApp(t, a)
+	waitFor(t, time.Minute, "the app to run", func() bool { return a.State() == kafkaio.StateRunning })
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if s := a.State(); s != kafkaio.StateNotRunning {
+		t.Errorf("State after Run returned nil = %v, want NOT_RUNNING", s)
+	}
+	log := logs.String()
+	if !strings.Contains(log, "OnStateChange listener panicked") || !strings.Contains(log, "listener boom [in kafkaio_test.TestStateListenerPanics.func1 at lifecycle_test.go:") ||
+		!strings.Contains(log, "stack=") {
+		t.Errorf("log:\n%s", log)
 	}
 }
