@@ -22,17 +22,21 @@ type cluster struct {
 	brokers []string
 }
 
+// embedded starts an embedded cluster for the test, closed at its end.
+func embedded(t testing.TB) cluster {
+	t.Helper()
+	e, err := kafkaio.StartEmbedded(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(e.Close)
+	return cluster{name: "embedded", brokers: e.Seeds()}
+}
+
 // clusters returns the embedded cluster, plus the real broker when
 // KSTREAM_BROKERS is set; each test runs as a subtest per cluster.
 func forEachCluster(t *testing.T, fn func(t *testing.T, c cluster)) {
-	t.Run("embedded", func(t *testing.T) {
-		e, err := kafkaio.StartEmbedded(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(e.Close)
-		fn(t, cluster{name: "embedded", brokers: e.Seeds()})
-	})
+	t.Run("embedded", func(t *testing.T) { fn(t, embedded(t)) })
 	t.Run("kafka", func(t *testing.T) {
 		addrs := os.Getenv("KSTREAM_BROKERS")
 		if addrs == "" {

@@ -75,12 +75,7 @@ func TestFromLatest(t *testing.T) {
 // TestClientResetOffsetRefused checks that a reset offset given to the
 // clients, which would apply to internal topics too, is refused.
 func TestClientResetOffsetRefused(t *testing.T) {
-	e, err := kafkaio.StartEmbedded(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c := cluster{name: "embedded", brokers: e.Seeds()}
+	c := embedded(t)
 	in, out := unique("in"), unique("out")
 	mustCreate(t, c, 1, in, out)
 	app, err := kafkaio.NewApp(groupCount(t, in, out), appOpts(c, unique("reset"), false,

@@ -1,7 +1,6 @@
 package kafkaio_test
 
 import (
-	"context"
 	"log/slog"
 	"slices"
 	"strings"
@@ -60,12 +59,7 @@ func (l *stateLog) check(t *testing.T, end ...kafkaio.State) [][2]kafkaio.State 
 // a stop by an error; and checks that an instance with no partition of its
 // own runs too.
 func TestAppStates(t *testing.T) {
-	e, err := kafkaio.StartEmbedded(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	c := cluster{name: "embedded", brokers: e.Seeds()}
+	c := embedded(t)
 
 	t.Run("stop", func(t *testing.T) {
 		in, out, app := unique("in"), unique("out"), unique("states")
@@ -150,12 +144,7 @@ func TestStateString(t *testing.T) {
 // TestStateListenerPanics: a listener that panics is logged with its stack,
 // and the App runs and stops as usual.
 func TestStateListenerPanics(t *testing.T) {
-	e, err := kafkaio.StartEmbedded(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(e.Close)
-	c := cluster{name: "embedded", brokers: e.Seeds()}
+	c := embedded(t)
 	in, out, app := unique("in"), unique("out"), unique("states")
 	mustCreate(t, c, 1, in, out)
 	var logs syncBuffer
