@@ -693,7 +693,6 @@ func fkSubscriptionSendMake[K, V, KO, VO, VR any](n *graph.Node, left bool, ks s
 				var vr VR
 				if c.HasNew {
 					var zero VO
-					tc.Node = id
 					vr = join(k, c.New, zero, false)
 				}
 				result(k, vr, &mm)
