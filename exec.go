@@ -74,17 +74,35 @@ type stepExec[K, V any] struct {
 	each func(K, V)     // Peek, Foreach: called before forwarding
 	next streamFn[K, V] // nil: Foreach, which forwards nothing
 	run  streamFn[K, V]
-	// count, when the task counts the records each node receives, is the
-	// node's counter, which a parent running the step adds to.
-	count *int64
 }
 
 // Exec implements graph.Inlinable.
 func (s *stepExec[K, V]) Exec() any { return s.run }
 
+// The kinds of step, which a parent running a step inline tells apart once,
+// when the task is created, rather than for each record.
+const (
+	stepFilter  = iota // Filter or FilterNot: keep and next
+	stepForeach        // Foreach: each
+	stepPeek           // Peek: each and next
+)
+
+// shape returns the step's kind: stepFilter, stepForeach or stepPeek.
+func (s *stepExec[K, V]) shape() int {
+	switch {
+	case s.keep != nil:
+		return stepFilter
+	case s.next == nil:
+		return stepForeach
+	}
+	return stepPeek
+}
+
 // inlineStep returns the step that a parent with these children may run
-// inline: its only child, when that child is a stepExec (with the child's
-// counter when the task counts records per node); else nil.
+// inline: its only child, when that child is a stepExec; else nil. When the
+// task counts the records each node receives, the step's function counts
+// its calls (a parent runs it once for each record the step receives that
+// is not a tombstone; tombstones go through run, counted as any child).
 func inlineStep[K, V any](children []any) *stepExec[K, V] {
 	if len(children) != 1 {
 		return nil
@@ -98,7 +116,18 @@ func inlineStep[K, V any](children []any) *stepExec[K, V] {
 		return st
 	}
 	counted := *st
-	counted.count = n
+	if keep := st.keep; keep != nil {
+		counted.keep = func(k K, v V) bool {
+			*n++
+			return keep(k, v)
+		}
+	} else {
+		each := st.each
+		counted.each = func(k K, v V) {
+			*n++
+			each(k, v)
+		}
+	}
 	return &counted
 }
 

@@ -575,6 +575,19 @@ func TestPanicsInUserFunctions(t *testing.T) {
 			kstream.Map(s, func(k, v string) (string, string) { return k, v }, kstream.Named("the-map")).
 				Filter(func(_, v string) bool { boom(v); return true }, kstream.Named("the-filter")).To("out", nil, nil)
 		}, "the-filter"},
+		{"PeekAfterMap", func(s kstream.Stream[string, string]) {
+			kstream.Map(s, func(k, v string) (string, string) { return k, v }, kstream.Named("the-map")).
+				Peek(func(_, v string) { boom(v) }, kstream.Named("the-peek")).To("out", nil, nil)
+		}, "the-peek"},
+		{"ForeachAfterMap", func(s kstream.Stream[string, string]) {
+			s.To("out", nil, nil)
+			kstream.Map(s, func(k, v string) (string, string) { return k, v }, kstream.Named("the-map")).
+				Foreach(func(_, v string) { boom(v) }, kstream.Named("the-foreach"))
+		}, "the-foreach"},
+		{"FilterAfterMapValues", func(s kstream.Stream[string, string]) {
+			kstream.MapValues(s, func(v string) string { return v }, kstream.Named("the-map-values")).
+				FilterNot(func(_, v string) bool { boom(v); return false }, kstream.Named("the-filter")).To("out", nil, nil)
+		}, "the-filter"},
 		{"PeekAfterMapValues", func(s kstream.Stream[string, string]) {
 			kstream.MapValues(s, func(v string) string { return v }, kstream.Named("the-map-values")).
 				Peek(func(_, v string) { boom(v) }, kstream.Named("the-peek")).To("out", nil, nil)
