@@ -88,7 +88,8 @@ func (p *partState) fullKey(sc *scratch, key []byte) []byte {
 //   - a block cache and memtables sized from MemoryBudget (4 memtables of
 //     budget/16, MemTableStopWritesThreshold 4, so writes keep going while up
 //     to 3 memtables flush; Pebble's defaults are an 8 MiB block cache and
-//     two 4 MiB memtables);
+//     two 4 MiB memtables); Pebble charges the memtables to the block cache,
+//     so the two together stay within the cache's share of the budget;
 //   - L0StopWritesThreshold 24 (default 12), so a bulk restore is slowed by
 //     compaction debt before it is stopped; L0CompactionThreshold stays at
 //     Pebble's 4: at 2, every flush of a large restore rewrote everything
