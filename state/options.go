@@ -63,9 +63,9 @@ const (
 // batches until they are flushed, to its cache: cached blocks get what the
 // memtables leave; an eighth for the entries of the fastcache in front of
 // Pebble; a quarter for the fastcache's index, which fastcache keeps on the
-// Go heap; and three eighths left for Pebble's allocations outside its
-// cache and for malloc's overhead. The fastcache index is a map of 16
-// bytes per entry plus the map's slack, and for small entries (a count's
+// Go heap; and three eighths that the DB does not allocate, headroom for
+// part of what lies outside the budget (below). The fastcache index is a
+// map of 16 bytes per entry plus the map's slack, and for small entries (a count's
 // key and value take about 30 bytes) it holds up to two generations of
 // entries, since fastcache drops the stale ones only when a bucket wraps
 // around: about as many bytes as the entries. The garbage collector then
