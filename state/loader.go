@@ -2,6 +2,7 @@ package state
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -50,9 +51,11 @@ const LoaderCommitBytes = 16 << 20
 // restore on 2 cores: the loader waits for the flushes once a memtable
 // budget of data is queued.
 //
-// Commit drops buffers larger than 1 MiB, so that the loaders of tasks done
-// restoring hold little memory; while loading, a loader holds about twice
-// the size of a commit (its buffer and the Pebble batch).
+// While loading, a loader holds about twice the size of a commit (its
+// buffer and the Pebble batch). A Commit of at least LoaderCommitBytes keeps
+// the buffers for the next one; a smaller Commit, such as the last of a
+// restore, drops those larger than 1 MiB, so that the loaders of tasks done
+// restoring hold little memory.
 //
 // A Loader is for one goroutine at a time. It is reusable: Commit leaves it
 // empty. Close releases it.
@@ -195,14 +198,27 @@ func (l *Loader) Commit() error {
 	for _, p := range l.parts {
 		p.epoch.Store(l.db.nextEpoch.Add(1))
 	}
-	l.reset()
+	// A loader that commits LoaderCommitBytes at a time is restoring: its
+	// next commit is likely as large, and reusing the buffers spares
+	// allocating, zeroing and faulting them in again (and the garbage
+	// collections that this allocation starts). A smaller commit ends a
+	// restore, or is a standby's periodic one: large buffers go.
+	keep := maxRetainedRecords
+	if l.Size() >= LoaderCommitBytes {
+		keep = math.MaxInt
+	}
+	l.empty(keep)
 	l.db.committed()
 	return nil
 }
 
 // reset empties the loader, keeping its buffers unless they grew large.
-func (l *Loader) reset() {
-	l.recordBuf.reset()
+func (l *Loader) reset() { l.empty(maxRetainedRecords) }
+
+// empty empties the loader, keeping each of its buffers that holds at most
+// keep bytes.
+func (l *Loader) empty(keep int) {
+	l.recordBuf.empty(keep)
 	l.ckpts.reset()
 	clear(l.parts)
 	l.parts, l.last = l.parts[:0], nil

@@ -342,6 +342,63 @@ func TestLoaderLargeCommit(t *testing.T) {
 	}
 }
 
+// TestLoaderKeepsBuffersWhileRestoring checks that a Commit of
+// LoaderCommitBytes keeps the loader's buffers, so that loading as much
+// again allocates nothing, and that a smaller Commit, as at the end of a
+// restore, drops them.
+func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
+	db, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	l := db.NewLoader()
+	defer l.Close()
+	s := db.Store("keep", 0)
+	val := bytes.Repeat([]byte("v"), 100)
+	key := make([]byte, 0, 16)
+	i := 0
+	load := func() { // one commit's worth of records
+		for l.Size() < LoaderCommitBytes {
+			key = benchKey(key[:0], i)
+			if err := l.Put(s, key, val); err != nil {
+				t.Fatal(err)
+			}
+			i++
+		}
+	}
+	load()
+	arena, recs := len(l.arena), len(l.recs)
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if cap(l.arena) < arena || cap(l.recs) < recs {
+		t.Fatalf("after a commit of %d records the loader kept %d bytes of arena (of %d), room for %d records", recs, cap(l.arena), arena, cap(l.recs))
+	}
+	if allocs := testing.AllocsPerRun(1, load); allocs != 0 {
+		t.Errorf("loading a commit's worth again allocated %v times, want 0", allocs)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Put(s, []byte("last"), val); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if cap(l.arena) > maxRetainedRecords || cap(l.recs)*24 > maxRetainedRecords || l.tmp != nil {
+		t.Errorf("after a small commit the loader keeps %d bytes of arena, %d records", cap(l.arena), cap(l.recs))
+	}
+	got := 0
+	if err := s.Range(nil, nil, func(k, v []byte) bool { got++; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if got != i+1 {
+		t.Errorf("%d keys, want %d", got, i+1)
+	}
+}
+
 func TestLoaderErrors(t *testing.T) {
 	db := openDB(t, t.TempDir())
 	other := openDB(t, "other", InMemory())

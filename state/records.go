@@ -221,11 +221,15 @@ const batchHeaderLen = 12
 const maxRetainedRecords = 1 << 20
 
 // reset empties the buffer, keeping its buffers unless they grew large.
-func (r *recordBuf) reset() {
-	if cap(r.arena) > maxRetainedRecords {
+func (r *recordBuf) reset() { r.empty(maxRetainedRecords) }
+
+// empty empties the buffer, keeping each of its buffers if it holds at most
+// keep bytes.
+func (r *recordBuf) empty(keep int) {
+	if cap(r.arena) > keep {
 		r.arena, r.arenaHint = nil, len(r.arena)
 	}
-	if cap(r.recs)*int(unsafe.Sizeof(loadRecord{})) > maxRetainedRecords {
+	if cap(r.recs)*int(unsafe.Sizeof(loadRecord{})) > keep {
 		r.recs, r.tmp, r.recsHint = nil, nil, len(r.recs)
 	}
 	r.arena, r.recs = r.arena[:0], r.recs[:0]
