@@ -36,8 +36,9 @@ const maxCacheEntry = 64<<10 - 64
 // A DB is safe for concurrent use, except Close, which must not run
 // concurrently with any other use of the DB, its store views or batches.
 type DB struct {
-	pdb   *pebble.DB
-	cache *fastcache.Cache // nil with WithoutCache
+	pdb      *pebble.DB
+	cache    *fastcache.Cache // nil with WithoutCache
+	ingester *ingester
 
 	// flushEvery is FlushInterval; lastFlush, in Unix nanoseconds, is when
 	// a commit last asked Pebble to flush (see committed).
@@ -49,6 +50,7 @@ type DB struct {
 	closed    atomic.Bool
 	iters     atomic.Int64 // open Pebble iterators, for leak tests
 	nextEpoch atomic.Uint64
+	ingests   atomic.Uint64 // sstables ingested, which names the next one
 
 	// stripes order a cache fill after a Pebble read (Get on a cache miss)
 	// against writes of the same key: both hold the key's stripe, so a
@@ -79,7 +81,9 @@ func (p *partState) fullKey(sc *scratch, key []byte) []byte {
 
 // Open opens, creating it if needed, the state database in directory dir.
 // A directory holds one DB, and a process should open one DB per state
-// directory; Pebble locks the directory against a second Open.
+// directory; Pebble locks the directory against a second Open. The
+// directory also holds kstream-ingest, where loaders write the sstables
+// that Pebble ingests (see Loader); Open empties it.
 //
 // The Pebble options are tuned for point reads and bounded memory:
 //   - bloom filters (10 bits per key, about 1% false positives) on every
@@ -107,7 +111,10 @@ func (p *partState) fullKey(sc *scratch, key []byte) []byte {
 // checkpoint are committed in one atomic batch (Batch), so a crash loses
 // whole commits, the last ones, never part of one: local state never gets
 // ahead of its checkpoint, and recovery replays the changelog from the
-// checkpoint that survived. Pebble writes the memtables to sstables when
+// checkpoint that survived. (A Loader's large commits are the exception:
+// their records, ingested as an sstable, may survive without their
+// checkpoint, and the restore that replays them again gets the same
+// state.) Pebble writes the memtables to sstables when
 // they fill up, at Close, and, so that a crash of the process or of the
 // machine costs a replay of at most about FlushInterval (30 s by default)
 // of store writes, at the first commit after each FlushInterval. Without
@@ -145,6 +152,7 @@ func Open(dir string, opts ...Option) (*DB, error) {
 	if c.inMemory {
 		po.FS = vfs.NewMem()
 	}
+	po.EnsureDefaults() // for the sstables that loaders write (ingester)
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, fmt.Errorf("state: opening %s: %w", dir, err)
@@ -152,8 +160,13 @@ func Open(dir string, opts ...Option) (*DB, error) {
 	if err := checkLayout(pdb); err != nil {
 		return nil, errors.Join(err, pdb.Close())
 	}
+	in, err := newIngester(pdb, po, dir)
+	if err != nil {
+		return nil, errors.Join(err, pdb.Close())
+	}
 	db := &DB{
 		pdb:        pdb,
+		ingester:   in,
 		flushEvery: c.flushInterval(),
 		split:      sp,
 		seed:       maphash.MakeSeed(),

@@ -8,17 +8,18 @@ import (
 )
 
 // LoaderCommitBytes is the recommended Loader.Size at which to call
-// Loader.Commit during a restore. See Loader for the measurements behind it.
-const LoaderCommitBytes = 16 << 20
+// Loader.CommitAsync (or Commit) during a restore. See Loader for the
+// measurements behind it.
+const LoaderCommitBytes = 8 << 20
 
 // Loader bulk-writes restored records into store partitions of a DB, for
 // example a changelog replayed into a task's stores before the task
 // processes. It does less per record than a Batch: Put and Delete only
 // append the record to a buffer (no cache fill, no index of the keys
 // written, no read-your-writes, no locks), and Commit sorts the
-// buffered records by key and applies them, with the checkpoints recorded
-// by SetCheckpoint, in one atomic Pebble commit. Reads see the loaded
-// records only after Commit.
+// buffered records by key (a radix sort of 8-byte key prefixes) and
+// applies them, with the checkpoints recorded by SetCheckpoint. Reads see
+// the loaded records only after Commit.
 //
 // Commit makes every cache entry of each partition written since the
 // previous Commit unreachable at once (as DropPartition does) instead of
@@ -29,33 +30,33 @@ const LoaderCommitBytes = 16 << 20
 // would fill the cache for nothing), and must not be written by a Batch at
 // the same time.
 //
-// Commit about every LoaderCommitBytes bytes (Size). A commit of at least
-// half a memtable (MemoryBudget/32, 8 MiB by default) is a "large batch"
-// for Pebble, which does not insert its records into the memtable: it sorts
-// them on the committing goroutine and flushes them to an sstable in the
-// background, on another core (the DB has no write-ahead log for them to
-// cross first: see Open). Pebble's sort compares the keys in the batch;
-// the loader's own sort (a radix sort of 8-byte key prefixes) is several
-// times cheaper and leaves Pebble a sorted batch. Measured on 2 cores (BenchmarkLoader: 1M 16-byte keys in
-// scattered order, 100-byte values, into a new DB in a directory, default
-// budget, until the last Commit returns): 2.2-2.5 M records/s and 0.74-0.86
-// µs of CPU per record (both cores: the background flushes and compactions
-// count), against 0.76-0.88 M records/s and 2.1-2.3 µs for the same writes
-// through a Batch committed every 4096 records, whose commits Pebble
-// inserts into its memtable. Commits of 4 and 8 MiB ran at 1.9-2.0 M
-// records/s; commits of 32 MiB at 3.0-3.4 M records/s, for twice the
-// memory. Before the DB dropped Pebble's write-ahead log (and compacted L0
-// at 2 files instead of 4), the loader ran at 1.6-1.7 M records/s and
-// 1.0-1.1 µs per record, the Batch at 0.60-0.64 M records/s and 2.8-3.0 µs.
-// The background work, flushing and compacting, is what bounds a long
-// restore on 2 cores: the loader waits for the flushes once a memtable
-// budget of data is queued.
+// Commit about every LoaderCommitBytes bytes (Size), with CommitAsync
+// until the last commit. A commit of at least half that is written to an
+// sstable, in Pebble's row-block format, which Pebble ingests: the records
+// skip the memtable, the flush that would write them to an sstable anyway,
+// and, when they do not overlap what the DB holds (a first load of a
+// partition), the compactions too. CommitAsync writes the sstable on
+// another goroutine while the caller loads the next records. A smaller
+// commit goes to Pebble as one batch.
 //
-// While loading, a loader holds about twice the size of a commit (its
-// buffer and the Pebble batch). A Commit of at least LoaderCommitBytes keeps
-// the buffers for the next one; a smaller Commit, such as the last of a
-// restore, drops those larger than 1 MiB, so that the loaders of tasks done
-// restoring hold little memory.
+// Measured on 2 cores (BenchmarkLoader: 1M 16-byte keys in scattered order,
+// 100-byte values, into a new DB in a directory, default budget, until the
+// last Commit returns): 2.6-2.8 M records/s and 0.62-0.65 µs of CPU per
+// record, everything done (both cores: compactions count), against
+// 2.2-2.3 M records/s and 0.82-0.83 µs, with flushes still to run, when
+// every commit went to Pebble as a batch (sstables flushed from the
+// memtables), and 0.98-1.0 M records/s and 1.8 µs for the same writes
+// through a Batch committed every 4096 records. Commits of 4 and 16 MiB
+// ran as fast as 8 MiB; 2 MiB (batches) at 1.8 M records/s; 32 MiB at 2.1
+// M records/s. Writing the sstables in Pebble's columnar format (that of
+// the DB's own) cost 115 ns per record against 71 ns in row blocks; Pebble
+// rewrites them in its format when it compacts them.
+//
+// While loading, a loader holds about twice the size of a commit: its
+// buffers, and those of the commit being applied. A commit of at least
+// LoaderCommitBytes keeps both sets for the next one; a smaller commit,
+// such as the last of a restore, drops those larger than 1 MiB, so that
+// the loaders of tasks done restoring hold little memory.
 //
 // A Loader is for one goroutine at a time. It is reusable: Commit leaves it
 // empty. Close releases it.
@@ -66,6 +67,9 @@ type Loader struct {
 	parts     []*partState // partitions written since the last Commit
 	last      *partState   // the partition of the previous write
 	closed    bool
+	// pending is the last commit, until wait has taken its buffers back
+	// into spare.
+	pending, spare *loadCommit
 }
 
 // NewLoader returns an empty loader. A loader of a closed DB returns
@@ -165,28 +169,139 @@ func (l *Loader) Size() int {
 	return batchHeaderLen + l.size + l.ckpts.size
 }
 
-// Commit applies the writes since the last Commit to the DB in one atomic
-// Pebble commit, without fsync (see Open), sorted by key (the writes of one
-// key keep their order: the last one wins); then it makes the cache entries
-// of every partition written unreachable, and empties the loader. If the
-// Pebble commit fails, the loader keeps its writes, and the caller should
-// Close it.
+// Commit applies the writes since the last Commit to the DB, sorted by key
+// (the writes of one key keep their order: the last one wins), with the
+// checkpoints set, and returns when they are applied, and those of an
+// earlier CommitAsync too. It makes the cache entries of every partition
+// written unreachable, and empties the loader.
+//
+// A commit smaller than half a memtable goes to Pebble as one atomic batch
+// with the checkpoints, without fsync (see Open). A larger one is written
+// to an sstable that Pebble ingests (see DB.NewLoader), then the
+// checkpoints are committed: a crash in between leaves records newer than
+// their checkpoint, which the next restore replays over them to the same
+// result (a changelog's replay puts and deletes keys, the last write of
+// each key wins).
+//
+// If Commit fails, the writes are lost, and the caller should Close the
+// loader.
 func (l *Loader) Commit() error {
+	if err := l.commit(false); err != nil {
+		return err
+	}
+	return l.wait()
+}
+
+// CommitAsync is Commit for a restore that goes on loading: it returns
+// once the previous CommitAsync is applied, with its error, and before its
+// own writes are. A commit that Pebble ingests is written to its sstable on
+// another goroutine while the caller loads the next records, into a second
+// set of buffers; a smaller one is applied at once. The next Commit or
+// CommitAsync, or Close, waits for it. Reads see the writes once the next
+// Commit has returned.
+func (l *Loader) CommitAsync() error { return l.commit(true) }
+
+// loadCommit is the writes of one commit, applied by apply, possibly on
+// its own goroutine (done is closed when it ends, with err).
+type loadCommit struct {
+	recordBuf
+	ckpts checkpoints
+	parts []*partState
+	size  int
+	done  chan struct{}
+	err   error
+}
+
+// commit starts applying the writes since the last commit, after waiting
+// for the one before, on another goroutine if async and they are ingested.
+func (l *Loader) commit(async bool) error {
 	if err := l.check(); err != nil {
+		return err
+	}
+	if err := l.wait(); err != nil {
 		return err
 	}
 	if l.Count() == 0 {
 		return nil
 	}
-	l.sort(l.recs)
+	c := l.spare
+	if c == nil {
+		c = &loadCommit{}
+	}
+	l.spare = nil
+	c.size = l.Size()
+	if c.size < LoaderCommitBytes {
+		c.empty(maxRetainedRecords) // as wait does after a small commit
+	}
+	// The writes go to c; the loader goes on with c's emptied buffers.
+	c.recordBuf, l.recordBuf = l.recordBuf, c.recordBuf
+	c.ckpts, l.ckpts = l.ckpts, c.ckpts
+	c.parts, l.parts = l.parts, c.parts
+	l.last = nil
+	ingest := c.size >= l.db.ingester.min && len(c.recs) > 0
+	if async && ingest {
+		c.done = make(chan struct{})
+		l.pending = c
+		go func() {
+			defer close(c.done)
+			c.err = l.db.apply(c, ingest)
+		}()
+		return nil
+	}
+	c.err = l.db.apply(c, ingest)
+	l.pending = c
+	return nil
+}
+
+// wait waits for the pending commit, if any, takes its buffers back as
+// the spare ones and returns its error.
+func (l *Loader) wait() error {
+	c := l.pending
+	if c == nil {
+		return nil
+	}
+	l.pending = nil
+	if c.done != nil {
+		<-c.done
+		c.done = nil
+	}
+	err := c.err
+	c.err = nil
+	// A loader that commits LoaderCommitBytes at a time is restoring: its
+	// next commit is likely as large, and reusing the buffers spares
+	// allocating, zeroing and faulting them in again (and the garbage
+	// collections that this allocation starts). A smaller commit ends a
+	// restore, or is a standby's periodic one: large buffers go.
+	keep := maxRetainedRecords
+	if c.size >= LoaderCommitBytes && err == nil {
+		keep = math.MaxInt
+	}
+	c.empty(keep)
+	l.spare = c
+	return err
+}
+
+// apply applies the writes of c: sorted, ingested in an sstable if ingest,
+// else written into the Pebble batch that commits the checkpoints.
+func (db *DB) apply(c *loadCommit, ingest bool) error {
+	c.sort(c.recs)
+	bsize := c.size
+	if ingest {
+		if err := db.ingester.ingest(db.pdb, &c.recordBuf, c.recs, db.ingests.Add(1)); err != nil {
+			return fmt.Errorf("state: loader: commit: ingesting %d records: %w", len(c.recs), err)
+		}
+		bsize = batchHeaderLen + c.ckpts.size
+	}
 	// Pebble reserves room for the longest length prefixes before each
 	// record it appends: the slack keeps the last one from reallocating.
-	pb := l.db.pdb.NewBatchWithSize(l.Size() + batchSlack)
+	pb := db.pdb.NewBatchWithSize(bsize + batchSlack)
 	defer pb.Close()
-	if err := l.write(pb, l.recs); err != nil {
-		return fmt.Errorf("state: loader: commit: %w", err)
+	if !ingest {
+		if err := c.write(pb, c.recs); err != nil {
+			return fmt.Errorf("state: loader: commit: %w", err)
+		}
 	}
-	if err := l.ckpts.write(pb); err != nil {
+	if err := c.ckpts.write(pb); err != nil {
 		return fmt.Errorf("state: loader: commit: %w", err)
 	}
 	if err := pb.Commit(pebble.NoSync); err != nil {
@@ -195,44 +310,41 @@ func (l *Loader) Commit() error {
 	// After the Pebble commit, as DropPartition does: a Get that read Pebble
 	// before the commit can only fill the cache under the old epoch, and a
 	// Get that sees the new epoch reads Pebble after the commit.
-	for _, p := range l.parts {
-		p.epoch.Store(l.db.nextEpoch.Add(1))
+	for _, p := range c.parts {
+		p.epoch.Store(db.nextEpoch.Add(1))
 	}
-	// A loader that commits LoaderCommitBytes at a time is restoring: its
-	// next commit is likely as large, and reusing the buffers spares
-	// allocating, zeroing and faulting them in again (and the garbage
-	// collections that this allocation starts). A smaller commit ends a
-	// restore, or is a standby's periodic one: large buffers go.
-	keep := maxRetainedRecords
-	if l.Size() >= LoaderCommitBytes {
-		keep = math.MaxInt
-	}
-	l.empty(keep)
-	l.db.committed()
+	db.committed()
 	return nil
 }
 
-// reset empties the loader, keeping its buffers unless they grew large.
-func (l *Loader) reset() { l.empty(maxRetainedRecords) }
+// empty empties the writes, keeping each of the buffers that holds at
+// most keep bytes.
+func (c *loadCommit) empty(keep int) {
+	c.recordBuf.empty(keep)
+	c.ckpts.reset()
+	clear(c.parts)
+	c.parts = c.parts[:0]
+}
 
-// empty empties the loader, keeping each of its buffers that holds at most
-// keep bytes.
-func (l *Loader) empty(keep int) {
-	l.recordBuf.empty(keep)
+// reset empties the loader, keeping its buffers unless they grew large.
+func (l *Loader) reset() {
+	l.recordBuf.reset()
 	l.ckpts.reset()
 	clear(l.parts)
 	l.parts, l.last = l.parts[:0], nil
 }
 
-// Close drops the writes since the last Commit and releases the loader.
+// Close drops the writes since the last commit and releases the loader,
+// after waiting for a CommitAsync being applied, whose error it returns.
 // Closing a closed loader returns ErrClosed.
 func (l *Loader) Close() error {
 	if l.closed {
 		return ErrClosed
 	}
 	l.closed = true
+	err := l.wait()
 	l.reset()
 	l.release()
-	l.ckpts, l.parts = checkpoints{}, nil
-	return nil
+	l.ckpts, l.parts, l.spare = checkpoints{}, nil, nil
+	return err
 }

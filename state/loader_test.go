@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -58,6 +60,25 @@ func (m *loaderModel) commit() {
 	if n, s := m.l.Count(), m.l.Size(); n != 0 || s != 0 {
 		m.t.Fatalf("after Commit: Count %d, Size %d", n, s)
 	}
+	m.fold()
+	m.verify()
+}
+
+// commitAsync commits with CommitAsync: the writes are checked after the
+// next commit.
+func (m *loaderModel) commitAsync() {
+	m.t.Helper()
+	if err := m.l.CommitAsync(); err != nil {
+		m.t.Fatalf("CommitAsync: %v", err)
+	}
+	if n, s := m.l.Count(), m.l.Size(); n != 0 || s != 0 {
+		m.t.Fatalf("after CommitAsync: Count %d, Size %d", n, s)
+	}
+	m.fold()
+}
+
+// fold moves the writes since the last commit into the committed state.
+func (m *loaderModel) fold() {
 	for p := range m.views {
 		for k, v := range m.next[p] {
 			if v == nil {
@@ -68,7 +89,6 @@ func (m *loaderModel) commit() {
 		}
 		clear(m.next[p])
 	}
-	m.verify()
 }
 
 // verify checks every partition by Range and by Get.
@@ -92,29 +112,48 @@ func head(s []string) []string { return s[:min(len(s), 20)] }
 
 // TestLoader loads keys of mixed lengths sharing long prefixes, repeated
 // keys and deletions, in random order into three partitions, over several
-// commits, on every backend, and checks the DB against a model.
+// commits, on every backend, and checks the DB against a model. The
+// commits go to Pebble as batches, or as ingested sstables (every commit,
+// for the test), applied at once or, every other one, by CommitAsync.
 func TestLoader(t *testing.T) {
 	for _, be := range backends {
-		t.Run(be.name, func(t *testing.T) {
-			db := be.open(t)
-			m := newLoaderModel(t, db, 3)
-			r := rand.New(rand.NewPCG(1, 2))
-			keys := []string{"", "a", "a\x00", "a\x00\x00", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgi", "\xff", "\xff\xff"}
-			for i := range 300 {
-				keys = append(keys, fmt.Sprintf("user-%d", r.IntN(1000)), strings.Repeat("x", r.IntN(40))+fmt.Sprint(i%7))
+		for _, ingest := range []bool{false, true} {
+			name := be.name
+			if ingest {
+				name += "/ingest"
 			}
-			for round := range 6 {
-				for i := range 2000 {
-					p, k := r.IntN(3), keys[r.IntN(len(keys))]
-					if r.IntN(5) == 0 {
-						m.del(p, k)
-					} else {
-						m.put(p, k, fmt.Sprintf("%d.%d", round, i))
-					}
-				}
-				m.commit()
+			t.Run(name, func(t *testing.T) { testLoader(t, be.open(t), ingest) })
+		}
+	}
+}
+
+func testLoader(t *testing.T, db *DB, ingest bool) {
+	if ingest {
+		db.ingester.min = 1
+	}
+	m := newLoaderModel(t, db, 3)
+	r := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"", "a", "a\x00", "a\x00\x00", "ab", "abcdefgh", "abcdefgh\x00", "abcdefghi", "abcdefgi", "\xff", "\xff\xff"}
+	for i := range 300 {
+		keys = append(keys, fmt.Sprintf("user-%d", r.IntN(1000)), strings.Repeat("x", r.IntN(40))+fmt.Sprint(i%7))
+	}
+	for round := range 6 {
+		for i := range 2000 {
+			p, k := r.IntN(3), keys[r.IntN(len(keys))]
+			if r.IntN(5) == 0 {
+				m.del(p, k)
+			} else {
+				m.put(p, k, fmt.Sprintf("%d.%d", round, i))
 			}
-		})
+		}
+		if round%2 == 0 {
+			m.commitAsync()
+		} else {
+			m.commit()
+		}
+	}
+	if got := db.ingests.Load(); ingest != (got > 0) {
+		t.Errorf("%d commits ingested", got)
 	}
 }
 
@@ -342,10 +381,10 @@ func TestLoaderLargeCommit(t *testing.T) {
 	}
 }
 
-// TestLoaderKeepsBuffersWhileRestoring checks that a Commit of
-// LoaderCommitBytes keeps the loader's buffers, so that loading as much
-// again allocates nothing, and that a smaller Commit, as at the end of a
-// restore, drops them.
+// TestLoaderKeepsBuffersWhileRestoring checks that commits of
+// LoaderCommitBytes keep the loader's buffers (two sets: one being
+// committed, one loaded), so that loading as much again allocates nothing,
+// and that a smaller commit, as at the end of a restore, drops them.
 func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 	db, err := Open(t.TempDir())
 	if err != nil {
@@ -367,13 +406,11 @@ func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 			i++
 		}
 	}
-	load()
-	arena, recs := len(l.arena), len(l.recs)
-	if err := l.Commit(); err != nil {
-		t.Fatal(err)
-	}
-	if cap(l.arena) < arena || cap(l.recs) < recs {
-		t.Fatalf("after a commit of %d records the loader kept %d bytes of arena (of %d), room for %d records", recs, cap(l.arena), arena, cap(l.recs))
+	for _, commit := range []func() error{l.CommitAsync, l.Commit} {
+		load()
+		if err := commit(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if allocs := testing.AllocsPerRun(1, load); allocs != 0 {
 		t.Errorf("loading a commit's worth again allocated %v times, want 0", allocs)
@@ -387,8 +424,10 @@ func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 	if err := l.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if cap(l.arena) > maxRetainedRecords || cap(l.recs)*24 > maxRetainedRecords || l.tmp != nil {
-		t.Errorf("after a small commit the loader keeps %d bytes of arena, %d records", cap(l.arena), cap(l.recs))
+	for _, b := range []*recordBuf{&l.recordBuf, &l.spare.recordBuf} {
+		if cap(b.arena) > maxRetainedRecords || cap(b.recs)*24 > maxRetainedRecords || b.tmp != nil {
+			t.Errorf("after a small commit the loader keeps %d bytes of arena, %d records", cap(b.arena), cap(b.recs))
+		}
 	}
 	got := 0
 	if err := s.Range(nil, nil, func(k, v []byte) bool { got++; return true }); err != nil {
@@ -397,6 +436,67 @@ func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 	if got != i+1 {
 		t.Errorf("%d keys, want %d", got, i+1)
 	}
+}
+
+// TestLoaderIngestErrors checks that Open removes the sstables a crash left
+// in the ingest directory, and that a failed ingest is reported by the
+// Commit that ingests, and after a CommitAsync by the next commit.
+func TestLoaderIngestErrors(t *testing.T) {
+	dir := t.TempDir()
+	stale := filepath.Join(dir, ingestDirName, "7.sst")
+	if err := os.MkdirAll(filepath.Dir(stale), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(stale, []byte("left by a crash"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db := openDB(t, dir)
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("after Open, %s: %v, want it removed", stale, err)
+	}
+	db.ingester.min = 1
+	s := db.Store("s", 0)
+	// Without the ingest directory, writing the sstable fails.
+	if err := os.RemoveAll(filepath.Join(dir, ingestDirName)); err != nil {
+		t.Fatal(err)
+	}
+	l := db.NewLoader()
+	for _, async := range []bool{false, true} {
+		if err := l.Put(s, []byte("k"), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+		var err error
+		if async {
+			if err := l.CommitAsync(); err != nil {
+				t.Fatalf("CommitAsync: %v, want the error from the next commit", err)
+			}
+			err = l.Commit()
+		} else {
+			err = l.Commit()
+		}
+		if err == nil || !strings.HasPrefix(err.Error(), "state: loader: commit: ingesting 1 records: ") {
+			t.Errorf("Commit (async %v) without the ingest directory: %v", async, err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	wantGet(t, s, "k", "", false)
+	// A failed CommitAsync that nothing waited for is Close's error.
+	if err := os.MkdirAll(filepath.Join(dir, ingestDirName), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l = db.NewLoader()
+	if err := l.Put(s, []byte("k"), []byte("v")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CommitAsync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close after a CommitAsync: %v", err)
+	}
+	wantGet(t, s, "k", "v", true)
 }
 
 func TestLoaderErrors(t *testing.T) {
