@@ -347,7 +347,11 @@ func (g *globalTables) apply(fetches kgo.Fetches) error {
 	g.a.tel.failures(context.Background(), g.task, &g.seen, globalAttrs)
 	// While bulk loading (the bootstrap), commit only in large chunks.
 	if ferr == nil && moved && !g.closed && (g.boot == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
-		if err := g.task.Commit(g.next); err != nil {
+		commit := g.task.Commit
+		if g.boot != nil {
+			commit = g.task.CommitRestore // the bootstrap's last Commit waits for it
+		}
+		if err := commit(g.next); err != nil {
 			ferr = fmt.Errorf("kafkaio: checkpointing the global tables: %w", err)
 		}
 	}

@@ -335,7 +335,7 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 		// Persistent stores apply the restored records in large atomic
 		// commits with the checkpoint of how far they got.
 		if t.RestorePending() >= state.LoaderCommitBytes {
-			if err := t.Commit(offsets); err != nil {
+			if err := t.CommitRestore(offsets); err != nil {
 				return err
 			}
 		}

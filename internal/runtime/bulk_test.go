@@ -127,3 +127,62 @@ func globalTask(t *testing.T, db *state.DB) *runtime.Task {
 	t.Cleanup(func() { task.Close() })
 	return task
 }
+
+// TestCommitRestore: a restore's CommitRestore may apply its records on
+// another goroutine (a large commit, which the DB ingests as an sstable);
+// the restore's last Commit waits for it, and the store then holds the
+// last write of each key, with the last checkpoint.
+func TestCommitRestore(t *testing.T) {
+	db, err := state.Open(t.TempDir(), state.MemoryBudget(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() }) // after the task's
+	task := globalTask(t, db)
+	val := make([]byte, 100)
+	const n = 60_000 // about 7 MiB: ingested, and on another goroutine
+	chunk := func(from, to int, round byte) []graph.RawRecord {
+		var recs []graph.RawRecord
+		for i := from; i < to; i++ {
+			v := append([]byte{round}, val...)
+			recs = append(recs, graph.RawRecord{Key: []byte("k" + strconv.Itoa(i)), Value: v, Offset: int64(i)})
+		}
+		return recs
+	}
+	if err := task.Restore("rates", chunk(0, n, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if task.RestorePending() < state.LoaderCommitBytes/2 {
+		t.Fatalf("%d bytes pending: too few to be ingested", task.RestorePending())
+	}
+	if err := task.CommitRestore(map[string]int64{"rates/0": n}); err != nil {
+		t.Fatal(err)
+	}
+	// The second round overwrites the first half and deletes one key.
+	second := chunk(0, n/2, 2)
+	second = append(second, graph.RawRecord{Key: []byte("k" + strconv.Itoa(n-1)), Offset: n})
+	if err := task.Restore("rates", second); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Commit(map[string]int64{"rates/0": n + 1}); err != nil {
+		t.Fatal(err)
+	}
+	s := task.Store("rates")
+	for _, c := range []struct {
+		i     int
+		round byte
+	}{{0, 2}, {n/2 - 1, 2}, {n / 2, 1}, {n - 2, 1}, {n - 1, 0}} {
+		v, ok, err := s.Get([]byte("k" + strconv.Itoa(c.i)))
+		switch {
+		case err != nil:
+			t.Fatal(err)
+		case c.round == 0 && ok:
+			t.Errorf("k%d: found, want deleted", c.i)
+		case c.round != 0 && (!ok || len(v) != 8+1+len(val) || v[8] != c.round):
+			t.Errorf("k%d: %v %q, want round %d", c.i, ok, v, c.round)
+		}
+	}
+	if ckpt, ok, err := task.Checkpoint(); err != nil || !ok || ckpt["rates/0"] != n+1 {
+		t.Errorf("checkpoint %v %v %v, want rates/0 at %d", ckpt, ok, err, n+1)
+	}
+}

@@ -857,6 +857,22 @@ func (t *Task) Commit(offsets map[string]int64) error {
 	return t.batch.Commit()
 }
 
+// CommitRestore is Commit for a restore that goes on: on a DB, it commits
+// the restored records with state.Loader.CommitAsync, which applies a large
+// commit on another goroutine while the restore loads the next records,
+// and returns the error of the one before. The restore's last Commit waits
+// for it. The task's write buffer must be empty, as it is while restoring.
+// Without a DB it is Commit.
+func (t *Task) CommitRestore(offsets map[string]int64) error {
+	if t.loader == nil || t.loader.Count() == 0 || t.batch.Count() > 0 {
+		return t.Commit(offsets)
+	}
+	if err := t.loader.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
+		return err
+	}
+	return t.loader.CommitAsync()
+}
+
 // Discard drops the task's store writes since the last Commit (an aborted
 // transaction). The task's executors may hold state of their own: recreate
 // the task after a Discard.
