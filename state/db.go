@@ -280,7 +280,8 @@ func (db *DB) Store(name string, partition int32) Store {
 }
 
 // DropPartition deletes every key of one partition of a store, with a
-// Pebble range deletion, and drops its cache entries. The runtime calls it
+// Pebble range deletion (none if the partition holds no key), and drops
+// its cache entries. The runtime calls it
 // before a full restore. Writes of batches that are not yet committed are
 // not affected.
 func (db *DB) DropPartition(name string, partition int32) error {
@@ -288,8 +289,19 @@ func (db *DB) DropPartition(name string, partition int32) error {
 		return ErrClosed
 	}
 	prefix := storePrefix(name, partition)
-	if err := db.pdb.DeleteRange(prefix, serde.PrefixEnd(prefix), pebble.NoSync); err != nil {
+	empty, err := db.emptyRange(prefix, serde.PrefixEnd(prefix))
+	if err != nil {
 		return fmt.Errorf("state: dropping store %q partition %d: %w", name, partition, err)
+	}
+	// An empty partition (a task's first restore) gets no range deletion:
+	// the memtable would hold it until its next flush, and every sstable
+	// a Loader ingests into the partition meanwhile would overlap it, so
+	// Pebble would queue the table behind the memtable and place it in
+	// L0, to be compacted, instead of in the lowest level it fits.
+	if !empty {
+		if err := db.pdb.DeleteRange(prefix, serde.PrefixEnd(prefix), pebble.NoSync); err != nil {
+			return fmt.Errorf("state: dropping store %q partition %d: %w", name, partition, err)
+		}
 	}
 	// After the range deletion, so that a concurrent Get that read Pebble
 	// before it can only fill a cache entry under the old epoch.
@@ -299,6 +311,16 @@ func (db *DB) DropPartition(name string, partition int32) error {
 	}
 	db.mu.Unlock()
 	return nil
+}
+
+// emptyRange reports whether Pebble holds no key in [lower, upper).
+func (db *DB) emptyRange(lower, upper []byte) (bool, error) {
+	it, err := db.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return false, err
+	}
+	found := it.First()
+	return !found, errors.Join(it.Error(), it.Close())
 }
 
 // stripe returns the index of the lock of a Pebble key.

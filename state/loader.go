@@ -31,7 +31,7 @@ const LoaderCommitBytes = 8 << 20
 // the same time.
 //
 // Commit about every LoaderCommitBytes bytes (Size), with CommitAsync
-// until the last commit. A commit of at least half that is written to an
+// until the last commit. A commit of at least 1 MiB is written to an
 // sstable, in Pebble's row-block format, which Pebble ingests: the records
 // skip the memtable, the flush that would write them to an sstable anyway,
 // and, when they do not overlap what the DB holds (a first load of a

@@ -438,6 +438,49 @@ func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 	}
 }
 
+// TestLoaderIngestPlacement checks where Pebble places the sstables a
+// Loader ingests after DropPartition: those of partitions that held no key
+// go to the bottom level, which they overlap nowhere, and need no
+// compaction; over a partition that held keys, the drop's range deletion
+// waits in the memtable, and the table waits for its flush, to go to L0.
+// Either way the data
+// read back is the loaded data, without the dropped keys.
+func TestLoaderIngestPlacement(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	db.ingester.min = 1
+	old := db.Store("s", 1)
+	if err := old.Put([]byte("dropped"), []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	l := db.NewLoader()
+	defer l.Close()
+	for p := range int32(4) {
+		if err := db.DropPartition("s", p); err != nil {
+			t.Fatal(err)
+		}
+		s := db.Store("s", p)
+		for i := range 100 {
+			if err := l.Put(s, []byte(fmt.Sprintf("k%03d", i)), []byte{byte(p)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if l6 := db.pdb.Metrics().Levels[6].TablesCount; l6 != 3 {
+		t.Errorf("%d tables in L6, want 3: all but that of partition 1, which held a key", l6)
+	}
+	for p := range int32(4) {
+		s := db.Store("s", p)
+		wantGet(t, s, "k042", string([]byte{byte(p)}), true)
+		wantGet(t, s, "dropped", "", false)
+		if got := len(collect(t, s, nil, nil)); got != 100 {
+			t.Errorf("partition %d: %d keys, want 100", p, got)
+		}
+	}
+}
+
 // TestLoaderIngestErrors checks that Open removes the sstables a crash left
 // in the ingest directory, and that a failed ingest is reported by the
 // Commit that ingests, and after a CommitAsync by the next commit.
