@@ -46,9 +46,14 @@
 // A restore writes through a [Loader] rather than a Batch: [Loader.Put] and
 // [Loader.Delete] only buffer the changelog's records, and [Loader.Commit]
 // sorts them and applies them with the task's checkpoint
-// ([Loader.SetCheckpoint]) in one atomic Pebble commit, without filling the
-// cache (it makes the cache entries of the partitions written unreachable
-// instead). Commit every [LoaderCommitBytes].
+// ([Loader.SetCheckpoint]), without filling the cache (it makes the cache
+// entries of the partitions written unreachable instead). A small commit
+// is one atomic Pebble batch; a commit of 1 MiB or more is written to an
+// sstable that Pebble ingests, then the checkpoint is committed, so its
+// records may survive a crash without their checkpoint, and the next
+// restore replays them to the same state. Commit every [LoaderCommitBytes],
+// with [Loader.CommitAsync] until the last commit, which writes the
+// sstable while the next records load.
 //
 // # Point reads
 //
