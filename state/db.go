@@ -104,6 +104,9 @@ func (p *partState) fullKey(sc *scratch, key []byte) []byte {
 //   - an explicit FormatMajorVersion (FormatValueSeparation, the newest of
 //     Pebble v2.1), as Pebble recommends, so an upgrade never changes the
 //     on-disk format silently;
+//   - ingest-time splitting (Experimental.IngestSplit), so that an sstable a
+//     Loader ingests into a partition that holds no key goes to the bottom
+//     level even where a table there spans the partition;
 //   - Pebble's informational log lines are dropped; errors are logged.
 //
 // Pebble's write-ahead log is off, as Kafka Streams turns off RocksDB's:
@@ -145,6 +148,10 @@ func Open(dir string, opts ...Option) (*DB, error) {
 		DisableWAL:         true,
 		Logger:             pebbleLogger{},
 	}
+	// A table ingested into a level where it overlaps no key, only the
+	// bounds of one table (which spans other partitions), goes there: Pebble
+	// splits that table in two virtual ones around it.
+	po.Experimental.IngestSplit = func() bool { return true }
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		po.Levels[i].FilterType = pebble.TableFilter

@@ -48,8 +48,8 @@
 // sorts them and applies them with the task's checkpoint
 // ([Loader.SetCheckpoint]), without filling the cache (it makes the cache
 // entries of the partitions written unreachable instead). A small commit
-// is one atomic Pebble batch; a commit of 1 MiB or more is written to an
-// sstable that Pebble ingests, then the checkpoint is committed, so its
+// is one atomic Pebble batch; a large one is written to sstables that
+// Pebble ingests, then the checkpoint is committed, so its
 // records may survive a crash without their checkpoint, and the next
 // restore replays them to the same state. Commit every [LoaderCommitBytes],
 // with [Loader.CommitAsync] until the last commit, which writes the

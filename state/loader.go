@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/kstreamgo/kstream/serde"
 )
 
 // LoaderCommitBytes is the recommended Loader.Size at which to call
@@ -31,25 +33,27 @@ const LoaderCommitBytes = 8 << 20
 // the same time.
 //
 // Commit about every LoaderCommitBytes bytes (Size), with CommitAsync
-// until the last commit. A commit of at least 1 MiB is written to an
-// sstable, in Pebble's row-block format, which Pebble ingests: the records
-// skip the memtable, the flush that would write them to an sstable anyway,
-// and, when they do not overlap what the DB holds (a first load of a
-// partition), the compactions too. CommitAsync writes the sstable on
-// another goroutine while the caller loads the next records. A smaller
-// commit goes to Pebble as one batch.
+// until the last commit. A commit of at least half that, or of at least 1
+// MiB into partitions that hold no key yet, is written
+// to sstables, one per partition, in Pebble's row-block format, which
+// Pebble ingests: the records skip the memtable and the flush that would
+// write them to an sstable anyway, and, when they overlap no key of the DB
+// (a first load of a partition), the compactions too. CommitAsync writes
+// the sstables on another goroutine while the caller loads the next
+// records. A smaller commit goes to Pebble as one batch.
 //
 // Measured on 2 cores (BenchmarkLoader: 1M 16-byte keys in scattered order,
 // 100-byte values, into a new DB in a directory, default budget, until the
-// last Commit returns): 2.6-2.8 M records/s and 0.62-0.65 µs of CPU per
-// record, everything done (both cores: compactions count), against
-// 2.2-2.3 M records/s and 0.82-0.83 µs, with flushes still to run, when
-// every commit went to Pebble as a batch (sstables flushed from the
-// memtables), and 0.98-1.0 M records/s and 1.8 µs for the same writes
-// through a Batch committed every 4096 records. Commits of 4 and 16 MiB
-// ran as fast as 8 MiB; 2 MiB (batches) at 1.8 M records/s; 32 MiB at 2.1
-// M records/s. Writing the sstables in Pebble's columnar format (that of
-// the DB's own) cost 115 ns per record against 71 ns in row blocks; Pebble
+// last Commit returns, everything done: both cores, compactions count):
+// 2.9-3.0 M records/s and 0.58-0.61 µs of CPU per record with CommitAsync,
+// 2.5-2.6 M records/s and 0.65-0.67 µs with Commit, against 2.2-2.3 M
+// records/s and 0.82-0.83 µs, with flushes still to run, when every commit
+// went to Pebble as a batch (sstables flushed from the memtables), and
+// 0.92-0.94 M records/s and 1.9 µs for the same writes through a Batch
+// committed every 4096 records. With CommitAsync, commits of 4 MiB ran at
+// 2.4-2.6 M records/s, 16 MiB at 2.2-2.4, 32 MiB at 1.9, and 2 MiB (batches)
+// at 1.7. Writing the sstables in Pebble's columnar format (that of the
+// DB's own) cost 115 ns per record against 71 ns in row blocks; Pebble
 // rewrites them in its format when it compacts them.
 //
 // While loading, a loader holds about twice the size of a commit: its
@@ -175,10 +179,9 @@ func (l *Loader) Size() int {
 // earlier CommitAsync too. It makes the cache entries of every partition
 // written unreachable, and empties the loader.
 //
-// A commit smaller than half a memtable goes to Pebble as one atomic batch
-// with the checkpoints, without fsync (see Open). A larger one is written
-// to an sstable that Pebble ingests (see DB.NewLoader), then the
-// checkpoints are committed: a crash in between leaves records newer than
+// A small commit goes to Pebble as one atomic batch with the checkpoints,
+// without fsync (see Open). A large one is written to sstables that Pebble
+// ingests (see Loader), then the checkpoints are committed: a crash in between leaves records newer than
 // their checkpoint, which the next restore replays over them to the same
 // result (a changelog's replay puts and deletes keys, the last write of
 // each key wins).
@@ -201,7 +204,7 @@ func (l *Loader) Commit() error {
 // Commit has returned.
 func (l *Loader) CommitAsync() error { return l.commit(true) }
 
-// loadCommit is the writes of one commit, applied by apply, possibly on
+// loadCommit is the writes of one commit, applied by applyLoad, possibly on
 // its own goroutine (done is closed when it ends, with err).
 type loadCommit struct {
 	recordBuf
@@ -238,19 +241,36 @@ func (l *Loader) commit(async bool) error {
 	c.ckpts, l.ckpts = l.ckpts, c.ckpts
 	c.parts, l.parts = l.parts, c.parts
 	l.last = nil
-	ingest := c.size >= l.db.ingester.min && len(c.recs) > 0
+	ingest := l.ingests(c)
 	if async && ingest {
 		c.done = make(chan struct{})
 		l.pending = c
 		go func() {
 			defer close(c.done)
-			c.err = l.db.apply(c, ingest)
+			c.err = l.db.applyLoad(c, ingest)
 		}()
 		return nil
 	}
-	c.err = l.db.apply(c, ingest)
+	c.err = l.db.applyLoad(c, ingest)
 	l.pending = c
 	return nil
+}
+
+// ingests reports whether c is to be ingested (see ingestBytes).
+func (l *Loader) ingests(c *loadCommit) bool {
+	in := l.db.ingester
+	switch {
+	case len(c.recs) == 0 || c.size < in.empty:
+		return false
+	case c.size >= in.large:
+		return true
+	}
+	for _, p := range c.parts {
+		if empty, err := l.db.emptyRange(p.prefix, serde.PrefixEnd(p.prefix)); err != nil || !empty {
+			return false // a batch reports the error, if it lasts
+		}
+	}
+	return true
 }
 
 // wait waits for the pending commit, if any, takes its buffers back as
@@ -281,13 +301,14 @@ func (l *Loader) wait() error {
 	return err
 }
 
-// apply applies the writes of c: sorted, ingested in an sstable if ingest,
-// else written into the Pebble batch that commits the checkpoints.
-func (db *DB) apply(c *loadCommit, ingest bool) error {
+// applyLoad applies the writes of a loader's commit: sorted, ingested in an
+// sstable if ingest, else written into the Pebble batch that commits the
+// checkpoints.
+func (db *DB) applyLoad(c *loadCommit, ingest bool) error {
 	c.sort(c.recs)
 	bsize := c.size
 	if ingest {
-		if err := db.ingester.ingest(db.pdb, &c.recordBuf, c.recs, db.ingests.Add(1)); err != nil {
+		if err := db.ingester.ingest(db.pdb, &c.recordBuf, c.recs, c.parts, db.ingests.Add(1)); err != nil {
 			return fmt.Errorf("state: loader: commit: ingesting %d records: %w", len(c.recs), err)
 		}
 		bsize = batchHeaderLen + c.ckpts.size

@@ -2,6 +2,7 @@ package state
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"maps"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/kstreamgo/kstream/serde"
 )
 
 // loaderModel applies the same writes to a Loader and to a map per
@@ -129,7 +132,7 @@ func TestLoader(t *testing.T) {
 
 func testLoader(t *testing.T, db *DB, ingest bool) {
 	if ingest {
-		db.ingester.min = 1
+		db.ingester.large, db.ingester.empty = 1, 1
 	}
 	m := newLoaderModel(t, db, 3)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -447,7 +450,7 @@ func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 // read back is the loaded data, without the dropped keys.
 func TestLoaderIngestPlacement(t *testing.T) {
 	db := openDB(t, t.TempDir())
-	db.ingester.min = 1
+	db.ingester.large, db.ingester.empty = 1, 1
 	old := db.Store("s", 1)
 	if err := old.Put([]byte("dropped"), []byte("x")); err != nil {
 		t.Fatal(err)
@@ -481,6 +484,87 @@ func TestLoaderIngestPlacement(t *testing.T) {
 	}
 }
 
+// TestLoaderIngestTables checks which commits are ingested, and that a
+// commit writes one sstable per partition: a commit smaller than
+// ingestBytes is ingested only when every partition it writes holds no key
+// yet; the tables of two partitions on either side of a third one's keys
+// overlap none of them, so both go to the bottom level, where a table
+// spanning the two would not.
+func TestLoaderIngestTables(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	db.ingester.large, db.ingester.empty = 1<<30, 1 // only into empty partitions
+	between := db.Store("s", 2)
+	if err := between.Put([]byte("k"), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Flush(); err != nil { // an sstable in L0
+		t.Fatal(err)
+	}
+	l := db.NewLoader()
+	defer l.Close()
+	load := func(parts ...int32) {
+		t.Helper()
+		for _, p := range parts {
+			if err := l.Put(db.Store("s", p), []byte("k"), []byte{'0' + byte(p)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	load(1, 3)
+	if n := db.ingests.Load(); n != 1 {
+		t.Fatalf("a commit into empty partitions: %d ingests, want 1", n)
+	}
+	if l6 := db.pdb.Metrics().Levels[6].TablesCount; l6 != 2 {
+		t.Errorf("%d tables in L6, want 2, one per partition", l6)
+	}
+	load(3, 4) // partition 3 holds a key now
+	load(2)
+	if n := db.ingests.Load(); n != 1 {
+		t.Errorf("commits into partitions that hold keys: %d ingests in all, want 1", n)
+	}
+	wantGet(t, db.Store("s", 0), "k", "", false)
+	for p := int32(1); p < 5; p++ {
+		wantGet(t, db.Store("s", p), "k", string([]byte{'0' + byte(p)}), true)
+	}
+}
+
+// TestLoaderIngestSplit checks that a table ingested into an empty
+// partition goes to the bottom level even where a table there spans the
+// partition, holding keys on either side of it: Pebble splits that table.
+func TestLoaderIngestSplit(t *testing.T) {
+	db := openDB(t, t.TempDir())
+	db.ingester.large, db.ingester.empty = 1, 1
+	for _, p := range []int32{1, 3} {
+		if err := db.Store("s", p).Put([]byte("k"), []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lo, hi := storePrefix("s", 1), serde.PrefixEnd(storePrefix("s", 3))
+	if err := db.pdb.Compact(context.Background(), lo, hi, true); err != nil {
+		t.Fatal(err)
+	}
+	if l6 := db.pdb.Metrics().Levels[6].TablesCount; l6 != 1 {
+		t.Fatalf("%d tables in L6 before the load, want 1 spanning partitions 1 to 3", l6)
+	}
+	l := db.NewLoader()
+	defer l.Close()
+	if err := l.Put(db.Store("s", 2), []byte("k"), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if m := db.pdb.Metrics(); m.Levels[0].TablesCount != 0 || m.Levels[6].TablesCount != 3 {
+		t.Errorf("%d tables in L0 and %d in L6, want 0 and 3 (the spanning table split in two)", m.Levels[0].TablesCount, m.Levels[6].TablesCount)
+	}
+	for p, want := range map[int32]string{1: "x", 2: "2", 3: "x"} {
+		wantGet(t, db.Store("s", p), "k", want, true)
+	}
+}
+
 // TestLoaderIngestErrors checks that Open removes the sstables a crash left
 // in the ingest directory, and that a failed ingest is reported by the
 // Commit that ingests, and after a CommitAsync by the next commit.
@@ -497,7 +581,7 @@ func TestLoaderIngestErrors(t *testing.T) {
 	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("after Open, %s: %v, want it removed", stale, err)
 	}
-	db.ingester.min = 1
+	db.ingester.large, db.ingester.empty = 1, 1
 	s := db.Store("s", 0)
 	// Without the ingest directory, writing the sstable fails.
 	if err := os.RemoveAll(filepath.Join(dir, ingestDirName)); err != nil {
