@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"strconv"
@@ -174,5 +175,195 @@ func TestCrashLosesWholeCommits(t *testing.T) {
 				t.Errorf("%d keys survived; want %d (%d per commit up to checkpoint %d)", n, got*crashKeys, crashKeys, got)
 			}
 		})
+	}
+}
+
+// The loader crash test's child process: it loads an endless changelog
+// (loaderCrashRecord) into a DB in loaderCrashDirEnv, committing with
+// CommitAsync every loaderCrashChunk records, each commit ingested, with
+// the checkpoint {"cl/0": next record}; before each commit it prints
+// "loading <next record>". FlushInterval is an hour: the checkpoints stay
+// in the memtable, lost at the kill, while the ingested tables survive;
+// only the checkpoint of the tenth commit is flushed.
+const (
+	loaderCrashDirEnv = "KSTREAM_STATE_LOADER_CRASH_DIR"
+	loaderCrashChunk  = 3000
+	loaderCrashKeys   = 5000
+)
+
+// loaderCrashRecord is record i of the changelog: a put of one of
+// loaderCrashKeys keys, or every fifth record a deletion (value nil).
+func loaderCrashRecord(i int) (key, value []byte) {
+	key = fmt.Appendf(nil, "k%05d", (i*7919)%loaderCrashKeys)
+	if i%5 == 4 {
+		return key, nil
+	}
+	return key, fmt.Appendf(nil, "v%d", i)
+}
+
+// loadCrashRecords loads records from to end into s, committing every
+// loaderCrashChunk records with commit, after report.
+func loadCrashRecords(l *Loader, s Store, from, end int, commit func() error, report func(int)) error {
+	for i := from; i < end; i++ {
+		k, v := loaderCrashRecord(i)
+		var err error
+		if v == nil {
+			err = l.Delete(s, k)
+		} else {
+			err = l.Put(s, k, v)
+		}
+		if err != nil {
+			return err
+		}
+		if (i+1)%loaderCrashChunk == 0 || i+1 == end {
+			if err := l.SetCheckpoint(crashTask, map[string]int64{"cl/0": int64(i + 1)}); err != nil {
+				return err
+			}
+			report(i + 1)
+			if err := commit(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func runLoaderCrashChild(t *testing.T, dir string) {
+	db, err := Open(dir, FlushInterval(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.ingester.large, db.ingester.empty = 1, 1 // every commit is ingested
+	l := db.NewLoader()
+	commits := 0
+	commit := func() error {
+		if err := l.CommitAsync(); err != nil {
+			return err
+		}
+		if commits++; commits == 10 {
+			// The checkpoint of the first 10 commits survives.
+			if err := l.Commit(); err != nil {
+				return err
+			}
+			return db.Flush()
+		}
+		return nil
+	}
+	err = loadCrashRecords(l, db.Store("s", 0), 0, 1<<40, commit, func(next int) { fmt.Println("loading", next) })
+	t.Fatal(err)
+}
+
+// TestLoaderCrash kills a process that loads a changelog with ingested
+// commits, in which the checkpoints live in the memtable only (no flush,
+// no write-ahead log), so that the tables ingested survive the kill while
+// their checkpoints do not: the stores get ahead of their checkpoint. A
+// restore from the checkpoint that survived, to the end of what the child
+// loaded, must give the state of the changelog exactly.
+func TestLoaderCrash(t *testing.T) {
+	if dir := os.Getenv(loaderCrashDirEnv); dir != "" {
+		runLoaderCrashChild(t, dir)
+		return
+	}
+	if testing.Short() {
+		t.Skip("-short: runs and kills a child process")
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestLoaderCrash$", "-test.v")
+	cmd.Env = append(os.Environ(), loaderCrashDirEnv+"="+dir)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	loading := make(chan int, 1<<16)
+	go func() {
+		defer close(loading)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), "loading "); ok {
+				c, _ := strconv.Atoi(n)
+				loading <- c
+			}
+		}
+	}()
+	end := 0
+	for end < 30*loaderCrashChunk { // ten commits or more
+		select {
+		case n, ok := <-loading:
+			if !ok {
+				t.Fatalf("the child stopped; its stderr:\n%s", stderr.String())
+			}
+			end = n
+		case <-time.After(time.Minute):
+			_ = cmd.Process.Kill()
+			t.Fatalf("the child loaded too slowly; its stderr:\n%s", stderr.String())
+		}
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	for n := range loading {
+		end = n
+	}
+	_ = cmd.Wait()
+
+	db := openDB(t, dir)
+	ck, _, err := db.Checkpoint(crashTask)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := int(ck["cl/0"])
+	s := db.Store("s", 0)
+	// Records ingested past the checkpoint survived: values "v<i>" with i
+	// at or past it.
+	ahead := 0
+	if err := s.Range(nil, nil, func(_, v []byte) bool {
+		if i, err := strconv.Atoi(string(v[1:])); err == nil && i >= from {
+			ahead++
+		}
+		return true
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the child announced commits up to record %d; checkpoint at %d; %d keys hold records past it", end, from, ahead)
+	if ahead == 0 || from != 10*loaderCrashChunk {
+		t.Fatalf("checkpoint %d (want %d, flushed), %d records past it: the test no longer puts the stores ahead of their checkpoint", from, 10*loaderCrashChunk, ahead)
+	}
+	// The restore: from the checkpoint to the end.
+	l := db.NewLoader()
+	if err := loadCrashRecords(l, s, from, end, l.CommitAsync, func(int) {}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	for i := range end {
+		k, v := loaderCrashRecord(i)
+		if v == nil {
+			delete(want, string(k))
+		} else {
+			want[string(k)] = string(v)
+		}
+	}
+	got := map[string]string{}
+	if err := s.Range(nil, nil, func(k, v []byte) bool { got[string(k)] = string(v); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("after the restore from %d to %d: %d keys, want %d", from, end, len(got), len(want))
+		for k, v := range want {
+			if got[k] != v {
+				t.Errorf("key %s = %q, want %q", k, got[k], v)
+				break
+			}
+		}
+	}
+	if ck, _, err := db.Checkpoint(crashTask); err != nil || ck["cl/0"] != int64(end) {
+		t.Errorf("checkpoint after the restore: %v %v, want %d", ck, err, end)
 	}
 }
