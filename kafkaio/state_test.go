@@ -2,9 +2,11 @@ package kafkaio_test
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -207,6 +209,62 @@ func TestLargePendingStateCommitsEarly(t *testing.T) {
 		produce(t, c, in, recs)
 		// Only the limit can make the app commit within the hour.
 		waitFor(t, time.Minute, "a commit of the pending writes", func() bool { return a.Stats().Commits >= 1 })
+		if err := stop(); err != nil {
+			t.Fatal(err)
+		}
+		checkCounts(t, latestCounts(t, c, out, false), want, true)
+	})
+}
+
+// TestLargeRestore restores a state DB from a changelog of more than
+// state.LoaderCommitBytes, whose commits the DB ingests as sstables (one
+// on another goroutine while the restore goes on), with each key written
+// three times and some of them deleted last: the counts then continue
+// from the last value of each key, and the deleted keys start over.
+func TestLargeRestore(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		in, out, app := unique("in"), unique("out"), unique("large")
+		mustCreate(t, c, 1, in, out)
+		changelog := app + "-group-counts-changelog"
+		mustCreate(t, c, 1, changelog)
+		const keys, rounds = 100_000, 3
+		recs := make([]rec, 0, keys*rounds)
+		for i := range keys * rounds {
+			j := i % keys
+			r := rec{key: []byte("g" + strconv.Itoa(j)), ts: int64(i + 1)}
+			if i < keys*(rounds-1) || j%1000 != 0 {
+				r.value = binary.BigEndian.AppendUint64(nil, uint64(i))
+			}
+			recs = append(recs, r)
+		}
+		produce(t, c, changelog, recs)
+
+		a, err := kafkaio.NewApp(groupCount(t, in, out), appOpts(c, app, false, kafkaio.StateDir(t.TempDir()))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := runApp(t, a)
+		defer stop()
+		waitFor(t, 2*time.Minute, "the restore", func() bool {
+			p := a.RestoreProgress()
+			return len(p) == 1 && p[0].Done
+		})
+		if p := a.RestoreProgress()[0]; p.Restored != keys*rounds {
+			t.Errorf("restored %d records, want %d", p.Restored, keys*rounds)
+		}
+		want := map[string]int64{}
+		var input []rec
+		for _, j := range []int{0, 1, 999, 1000, 54_321, keys - 1} {
+			g := "g" + strconv.Itoa(j)
+			input = append(input, rec{key: []byte(strconv.Itoa(j)), value: []byte(g)})
+			if j%1000 == 0 {
+				want[g] = 1 // deleted by the changelog's last record
+			} else {
+				want[g] = int64(keys*(rounds-1)+j) + 1
+			}
+		}
+		produce(t, c, in, input)
+		waitFor(t, time.Minute, "the counts", func() bool { return len(latestCounts(t, c, out, false)) == len(want) })
 		if err := stop(); err != nil {
 			t.Fatal(err)
 		}
