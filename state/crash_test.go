@@ -82,65 +82,19 @@ func TestCrashLosesWholeCommits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashLosesWholeCommits$", "-test.v")
-			cmd.Env = append(os.Environ(), crashDirEnv+"="+dir, crashFlushEnv+"="+tc.flush.String())
-			out, err := cmd.StdoutPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var mu sync.Mutex
-			type report struct {
-				at     time.Time
-				commit int
-			}
-			var reports []report
-			scanned := make(chan struct{})
-			go func() {
-				defer close(scanned)
-				sc := bufio.NewScanner(out)
-				for sc.Scan() {
-					if n, ok := strings.CutPrefix(sc.Text(), "committed "); ok {
-						c, _ := strconv.Atoi(n)
-						mu.Lock()
-						reports = append(reports, report{time.Now(), c})
-						mu.Unlock()
-					}
-				}
-			}()
+			child := startCrashChild(t, "TestCrashLosesWholeCommits", "committed ",
+				crashDirEnv+"="+dir, crashFlushEnv+"="+tc.flush.String())
 			// Run until the child has committed for a while.
-			deadline := time.Now().Add(time.Minute)
-			for {
-				mu.Lock()
-				started := len(reports) > 0 && time.Since(reports[0].at) > 2*tc.margin+time.Second
-				mu.Unlock()
-				if started {
-					break
-				}
-				if time.Now().After(deadline) {
-					_ = cmd.Process.Kill()
-					t.Fatalf("the child did not commit for long enough; its stderr:\n%s", stderr.String())
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			killed := time.Now()
-			if err := cmd.Process.Kill(); err != nil {
-				t.Fatal(err)
-			}
-			<-scanned
-			_ = cmd.Wait()
-			mu.Lock()
-			safe, last := 0, reports[len(reports)-1].commit
+			child.waitUntil(t, "commit for long enough", func(r []crashReport) bool {
+				return len(r) > 0 && time.Since(r[0].at) > 2*tc.margin+time.Second
+			})
+			killed, reports := child.kill(t)
+			safe, last := 0, reports[len(reports)-1].n
 			for _, r := range reports {
 				if tc.margin > 0 && killed.Sub(r.at) >= tc.margin {
-					safe = r.commit
+					safe = r.n
 				}
 			}
-			mu.Unlock()
 
 			db := openDB(t, dir)
 			ck, ok, err := db.Checkpoint(crashTask)
@@ -268,48 +222,12 @@ func TestLoaderCrash(t *testing.T) {
 		t.Skip("-short: runs and kills a child process")
 	}
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestLoaderCrash$", "-test.v")
-	cmd.Env = append(os.Environ(), loaderCrashDirEnv+"="+dir)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	loading := make(chan int, 1<<16)
-	go func() {
-		defer close(loading)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if n, ok := strings.CutPrefix(sc.Text(), "loading "); ok {
-				c, _ := strconv.Atoi(n)
-				loading <- c
-			}
-		}
-	}()
-	end := 0
-	for end < 30*loaderCrashChunk { // ten commits or more
-		select {
-		case n, ok := <-loading:
-			if !ok {
-				t.Fatalf("the child stopped; its stderr:\n%s", stderr.String())
-			}
-			end = n
-		case <-time.After(time.Minute):
-			_ = cmd.Process.Kill()
-			t.Fatalf("the child loaded too slowly; its stderr:\n%s", stderr.String())
-		}
-	}
-	if err := cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	for n := range loading {
-		end = n
-	}
-	_ = cmd.Wait()
+	child := startCrashChild(t, "TestLoaderCrash", "loading ", loaderCrashDirEnv+"="+dir)
+	child.waitUntil(t, "announce ten commits", func(r []crashReport) bool {
+		return len(r) > 0 && r[len(r)-1].n >= 30*loaderCrashChunk
+	})
+	_, reports := child.kill(t)
+	end := reports[len(reports)-1].n
 
 	db := openDB(t, dir)
 	ck, _, err := db.Checkpoint(crashTask)
@@ -366,4 +284,89 @@ func TestLoaderCrash(t *testing.T) {
 	if ck, _, err := db.Checkpoint(crashTask); err != nil || ck["cl/0"] != int64(end) {
 		t.Errorf("checkpoint after the restore: %v %v, want %d", ck, err, end)
 	}
+}
+
+// crashChild is the child process of a crash test: the test binary running
+// one test, which prints numbers, each on a line after a prefix.
+type crashChild struct {
+	cmd     *exec.Cmd
+	stderr  bytes.Buffer
+	mu      sync.Mutex
+	reports []crashReport
+	done    chan struct{} // closed at the end of the child's output
+}
+
+// crashReport is a number the child printed, and when it was read.
+type crashReport struct {
+	at time.Time
+	n  int
+}
+
+// startCrashChild starts the test binary running test, with env added to
+// its environment, and reads the numbers it prints after prefix.
+func startCrashChild(t *testing.T, test, prefix string, env ...string) *crashChild {
+	t.Helper()
+	c := &crashChild{done: make(chan struct{})}
+	c.cmd = exec.Command(os.Args[0], "-test.run=^"+test+"$", "-test.v")
+	c.cmd.Env = append(os.Environ(), env...)
+	c.cmd.Stderr = &c.stderr
+	out, err := c.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(c.done)
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if n, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				v, _ := strconv.Atoi(n)
+				c.mu.Lock()
+				c.reports = append(c.reports, crashReport{time.Now(), v})
+				c.mu.Unlock()
+			}
+		}
+	}()
+	return c
+}
+
+// waitUntil waits, a minute at most, until cond holds for the numbers read
+// so far, and fails the test if the child ends or the minute passes first.
+func (c *crashChild) waitUntil(t *testing.T, what string, cond func([]crashReport) bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		c.mu.Lock()
+		ok := cond(c.reports)
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-c.done:
+			_ = c.cmd.Wait()
+			t.Fatalf("the child ended before it did %s; its stderr:\n%s", what, c.stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = c.cmd.Process.Kill()
+			_ = c.cmd.Wait()
+			t.Fatalf("the child did not %s in a minute; its stderr:\n%s", what, c.stderr.String())
+		}
+	}
+}
+
+// kill kills the child (SIGKILL) and returns when, and every number it
+// printed.
+func (c *crashChild) kill(t *testing.T) (time.Time, []crashReport) {
+	t.Helper()
+	killed := time.Now()
+	if err := c.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-c.done
+	_ = c.cmd.Wait()
+	return killed, c.reports
 }

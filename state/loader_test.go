@@ -55,29 +55,24 @@ func (m *loaderModel) del(p int, k string) {
 	m.next[p][k] = nil
 }
 
-func (m *loaderModel) commit() {
-	m.t.Helper()
-	if err := m.l.Commit(); err != nil {
-		m.t.Fatalf("Commit: %v", err)
-	}
-	if n, s := m.l.Count(), m.l.Size(); n != 0 || s != 0 {
-		m.t.Fatalf("after Commit: Count %d, Size %d", n, s)
-	}
-	m.fold()
-	m.verify()
-}
+// commit commits with Commit and checks the DB, or with CommitAsync, and
+// the writes are checked after the next commit.
+func (m *loaderModel) commit() { m.commitWith("Commit", m.l.Commit, true) }
 
-// commitAsync commits with CommitAsync: the writes are checked after the
-// next commit.
-func (m *loaderModel) commitAsync() {
+func (m *loaderModel) commitAsync() { m.commitWith("CommitAsync", m.l.CommitAsync, false) }
+
+func (m *loaderModel) commitWith(name string, commit func() error, verify bool) {
 	m.t.Helper()
-	if err := m.l.CommitAsync(); err != nil {
-		m.t.Fatalf("CommitAsync: %v", err)
+	if err := commit(); err != nil {
+		m.t.Fatalf("%s: %v", name, err)
 	}
 	if n, s := m.l.Count(), m.l.Size(); n != 0 || s != 0 {
-		m.t.Fatalf("after CommitAsync: Count %d, Size %d", n, s)
+		m.t.Fatalf("after %s: Count %d, Size %d", name, n, s)
 	}
 	m.fold()
+	if verify {
+		m.verify()
+	}
 }
 
 // fold moves the writes since the last commit into the committed state.

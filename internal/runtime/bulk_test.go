@@ -17,12 +17,7 @@ import (
 // of its stores fail until the mode ends, and Commit applies the writes with
 // the checkpoint.
 func TestBulkLoad(t *testing.T) {
-	db, err := state.Open(t.TempDir(), state.MemoryBudget(64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() }) // after the task's
-	task := globalTask(t, db)
+	task := globalTask(t, openDB(t))
 
 	task.BulkLoad(true)
 	recs := []graph.RawRecord{
@@ -108,6 +103,18 @@ func TestBulkLoadInMemory(t *testing.T) {
 	}
 }
 
+// openDB opens a state DB in a temporary directory, closed after the
+// test's tasks.
+func openDB(t *testing.T) *state.DB {
+	t.Helper()
+	db, err := state.Open(t.TempDir(), state.MemoryBudget(64<<20))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() }) // after the task's
+	return db
+}
+
 // globalTask returns the global task of a topology with a global table
 // "rates", on db (nil: in memory), closed at the end of the test.
 func globalTask(t *testing.T, db *state.DB) *runtime.Task {
@@ -133,12 +140,7 @@ func globalTask(t *testing.T, db *state.DB) *runtime.Task {
 // the restore's last Commit waits for it, and the store then holds the
 // last write of each key, with the last checkpoint.
 func TestCommitRestore(t *testing.T) {
-	db, err := state.Open(t.TempDir(), state.MemoryBudget(64<<20))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() }) // after the task's
-	task := globalTask(t, db)
+	task := globalTask(t, openDB(t))
 	val := make([]byte, 100)
 	const n = 60_000 // about 7 MiB: ingested, and on another goroutine
 	chunk := func(from, to int, round byte) []graph.RawRecord {
