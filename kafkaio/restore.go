@@ -34,7 +34,9 @@ const restorePipeline = 2
 const restoreLogInterval = 5 * time.Second
 
 // maxConcurrentRestores bounds the tasks restored at once (each restore of a
-// DB-backed store holds up to about twice state.LoaderCommitBytes).
+// DB-backed store holds two sets of loader buffers, one loading and one
+// being ingested, each about twice state.LoaderCommitBytes for small
+// records: 32 MiB in all).
 const maxConcurrentRestores = 4
 
 // restorers hands out the consumers that restores read changelogs with: one
