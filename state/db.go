@@ -115,15 +115,16 @@ func (p *partState) fullKey(sc *scratch, key []byte) []byte {
 // whole commits, the last ones, never part of one: local state never gets
 // ahead of its checkpoint, and recovery replays the changelog from the
 // checkpoint that survived. (A Loader's large commits are the exception:
-// their records, ingested as an sstable, may survive without their
+// their records, ingested as sstables, may survive without their
 // checkpoint, and the restore that replays them again gets the same
-// state.) Pebble writes the memtables to sstables when
-// they fill up, at Close, and, so that a crash of the process or of the
+// state.) Pebble writes the memtables to sstables when they fill up, at
+// Close, and, so that a crash of the process or of the
 // machine costs a replay of at most about FlushInterval (30 s by default)
 // of store writes, at the first commit after each FlushInterval. Without
-// the log, a restore's large commits (Loader) cost less CPU and run
-// faster: Pebble used to write each of them to the log in full before
-// flushing it to an sstable anyway (go run ./internal/bench
+// the log, a restore's large commits cost less CPU and ran faster when they
+// went to Pebble as batches (before the Loader ingested them): Pebble wrote
+// each of them to the log in full before flushing it to an sstable anyway
+// (go run ./internal/bench
 // -scenarios restore, 1M records, state DB: 3.8-4.4 M records/s and
 // 0.41-0.46 s of CPU per million records, against 2.0-3.5 M/s and 0.50-0.83
 // s with the log). Processing commits ran as fast either way.
@@ -288,9 +289,8 @@ func (db *DB) Store(name string, partition int32) Store {
 
 // DropPartition deletes every key of one partition of a store, with a
 // Pebble range deletion (none if the partition holds no key), and drops
-// its cache entries. The runtime calls it
-// before a full restore. Writes of batches that are not yet committed are
-// not affected.
+// its cache entries. The runtime calls it before a full restore. Writes of
+// batches that are not yet committed are not affected.
 func (db *DB) DropPartition(name string, partition int32) error {
 	if db.closed.Load() {
 		return ErrClosed
