@@ -51,6 +51,9 @@ type DB struct {
 	iters     atomic.Int64 // open Pebble iterators, for leak tests
 	nextEpoch atomic.Uint64
 	ingests   atomic.Uint64 // sstables ingested, which names the next one
+	// async counts the loader commits being applied on goroutines of
+	// their own (Loader.CommitAsync), which Close waits for.
+	async sync.WaitGroup
 
 	// stripes order a cache fill after a Pebble read (Get on a cache miss)
 	// against writes of the same key: both hold the key's stripe, so a
@@ -210,7 +213,8 @@ func checkLayout(pdb *pebble.DB) error {
 	return nil
 }
 
-// Close flushes the memtables to sstables, closes Pebble and empties the
+// Close waits for the loader commits being applied (Loader.CommitAsync),
+// flushes the memtables to sstables, closes Pebble and empties the
 // cache. The flush matters: without a write-ahead log (see Open), the
 // memtables are lost otherwise. Every Range must have returned before
 // Close; store views and batches of the DB return ErrClosed afterwards. A
@@ -219,6 +223,7 @@ func (db *DB) Close() error {
 	if !db.closed.CompareAndSwap(false, true) {
 		return ErrClosed
 	}
+	db.async.Wait()
 	err := db.pdb.Flush()
 	if err != nil {
 		err = fmt.Errorf("state: flushing before close: %w", err)

@@ -206,7 +206,7 @@ func (l *Loader) Commit() error {
 // own writes are. A commit that Pebble ingests is written to its sstable on
 // another goroutine while the caller loads the next records, into a second
 // set of buffers; a smaller one is applied at once. The next Commit or
-// CommitAsync, or Close, waits for it. Reads see the writes once the next
+// CommitAsync, or Close, waits for it, and so does the DB's Close. Reads see the writes once the next
 // Commit has returned.
 func (l *Loader) CommitAsync() error { return l.commit(true) }
 
@@ -251,7 +251,9 @@ func (l *Loader) commit(async bool) error {
 	if async && ingest {
 		c.done = make(chan struct{})
 		l.pending = c
+		l.db.async.Add(1)
 		go func() {
+			defer l.db.async.Done()
 			defer close(c.done)
 			c.err = l.db.applyLoad(c, ingest)
 		}()

@@ -560,6 +560,45 @@ func TestLoaderIngestSplit(t *testing.T) {
 	}
 }
 
+// TestLoaderCommitAsyncThenClose closes the DB right after a CommitAsync:
+// Close waits for the commit, which then survives a reopening, checkpoint
+// included.
+func TestLoaderCommitAsyncThenClose(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.ingester.large = 1
+	l := db.NewLoader()
+	s := db.Store("s", 0)
+	const n = 50_000
+	for i := range n {
+		if err := l.Put(s, benchKey(nil, i), []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.SetCheckpoint("t", map[string]int64{"cl/0": n}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.CommitAsync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatalf("Close during a CommitAsync: %v", err)
+	}
+	if err := l.Commit(); !errors.Is(err, ErrClosed) {
+		t.Errorf("Commit after the DB's Close: %v, want ErrClosed", err)
+	}
+	db = openDB(t, dir)
+	if got := len(collect(t, db.Store("s", 0), nil, nil)); got != n {
+		t.Errorf("%d keys after reopening, want %d", got, n)
+	}
+	if ck, ok, err := db.Checkpoint("t"); err != nil || !ok || ck["cl/0"] != n {
+		t.Errorf("checkpoint after reopening: %v %v %v", ck, ok, err)
+	}
+}
+
 // TestLoaderIngestErrors checks that Open removes the sstables a crash left
 // in the ingest directory, and that a failed ingest is reported by the
 // Commit that ingests, and after a CommitAsync by the next commit.
