@@ -355,13 +355,6 @@ func (c *loadCommit) empty(keep int) {
 	c.parts = c.parts[:0]
 }
 
-// reset empties the loader, keeping its buffers unless they grew large.
-func (l *Loader) reset() {
-	l.recordBuf.reset()
-	l.ckpts.reset()
-	clear(l.parts)
-	l.parts, l.last = l.parts[:0], nil
-}
 
 // Close drops the writes since the last commit and releases the loader,
 // after waiting for a CommitAsync being applied, whose error it returns.
@@ -372,8 +365,7 @@ func (l *Loader) Close() error {
 	}
 	l.closed = true
 	err := l.wait()
-	l.reset()
 	l.release()
-	l.ckpts, l.parts, l.spare = checkpoints{}, nil, nil
+	l.ckpts, l.parts, l.last, l.spare = checkpoints{}, nil, nil, nil
 	return err
 }
