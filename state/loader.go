@@ -355,7 +355,6 @@ func (c *loadCommit) empty(keep int) {
 	c.parts = c.parts[:0]
 }
 
-
 // Close drops the writes since the last commit and releases the loader,
 // after waiting for a CommitAsync being applied, whose error it returns.
 // Closing a closed loader returns ErrClosed.
