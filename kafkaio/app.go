@@ -328,8 +328,7 @@ func (a *App) Run(ctx context.Context) (err error) {
 	for t, n := range a.plan.partitions {
 		a.outTopics[t] = &outTopic{name: t, partitions: max(n, 1)}
 	}
-	a.restorers.opts = append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.KeepControlRecords(),
-		kgo.FetchIsolationLevel(kgo.ReadCommitted())}, a.cfg.clientOpts...)
+	a.restorers.opts = append([]kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...)}, a.cfg.clientOpts...)
 	defer a.restorers.close()
 
 	if a.cfg.stateDir != "" {

@@ -39,8 +39,10 @@ const restoreLogInterval = 5 * time.Second
 // records: 32 MiB in all).
 const maxConcurrentRestores = 4
 
-// restorers hands out the consumers that restores read changelogs with: one
-// per restore running, created on first need and kept for the next ones.
+// restorers hands out the clients that restores read changelogs through
+// (see changelogReader): one per restore running, so that their fetches do
+// not queue on one connection, created on first need and kept for the next
+// ones.
 type restorers struct {
 	opts []kgo.Opt
 	mu   sync.Mutex
@@ -58,7 +60,7 @@ func (r *restorers) get() (*kgo.Client, error) {
 	}
 	cl, err := kgo.NewClient(r.opts...)
 	if err != nil {
-		return nil, fmt.Errorf("kafkaio: restore consumer: %w", err)
+		return nil, fmt.Errorf("kafkaio: restore client: %w", err)
 	}
 	r.all = append(r.all, cl)
 	return cl, nil
@@ -80,7 +82,7 @@ func (r *restorers) close() {
 }
 
 // restoreAll restores tasks concurrently, up to maxConcurrentRestores (and
-// the app's workers) at once, each with its own consumer: the restores of
+// the app's workers) at once, each with its own client: the restores of
 // many small partitions overlap their fetch round trips, and those of large
 // ones use every core. from holds the start offsets of the tasks' in-memory
 // stores (see restore), by task. It returns the first error.
@@ -263,6 +265,15 @@ func (a *App) restore(ctx context.Context, cl *kgo.Client, t *runtime.Task, from
 			Remaining: end - from, Started: time.Now()})
 		t.ReserveRestore(store, int(min(end-from, maxReserve)))
 		n, err := a.restorePartition(ctx, cl, t, prog, from, end, offsets)
+		if errors.Is(err, errOutOfRange) {
+			// The changelog lost records between the checkpoint and
+			// its start (retention, or a recreated topic): start over.
+			a.log.Warn("kstream: changelog no longer holds the checkpoint's offset: restoring the task in full", "task", t.ID.String(), "topic", topic, "error", err)
+			if err := t.Wipe(); err != nil {
+				return err
+			}
+			return a.restore(ctx, cl, t, nil)
+		}
 		if err != nil {
 			return err
 		}
@@ -326,8 +337,6 @@ func (a *App) offsetRange(ctx context.Context, topic string, p int32) (start, en
 func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (n int64, err error) {
 	store, topic, p := prog.Store, prog.Topic, prog.Partition
 	lastLog := time.Now()
-	cl.AddConsumePartitions(map[string]map[int32]kgo.Offset{topic: {p: kgo.NewOffset().At(from)}})
-	defer cl.RemoveConsumePartitions(map[string][]int32{topic: {p}})
 	apply := func(buf []graph.RawRecord) error {
 		if err := t.Restore(store, buf); err != nil {
 			return err
@@ -350,13 +359,13 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 		}
 		return nil
 	}
-	// The chunks are applied on another goroutine while this one polls
-	// and converts the next ones; applying owns the task, offsets and n
+	// The chunks are applied on another goroutine while this one fetches
+	// and decodes the next ones; applying owns the task, offsets and n
 	// until it has ended.
-	chunks := make(chan []graph.RawRecord, restorePipeline)
-	free := make(chan []graph.RawRecord, restorePipeline+2)
+	chunks := make(chan *chunk, restorePipeline)
+	free := make(chan *chunk, restorePipeline+2)
 	for range restorePipeline + 1 {
-		free <- make([]graph.RawRecord, 0, restoreChunk)
+		free <- &chunk{recs: make([]graph.RawRecord, 0, restoreChunk), arena: make([]byte, 0, 64<<10)}
 	}
 	var failed atomic.Bool
 	applied := make(chan error, 1)
@@ -364,78 +373,76 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 		var err error
 		for c := range chunks {
 			if err == nil {
-				if err = apply(c); err != nil {
+				if err = apply(c.recs); err != nil {
 					failed.Store(true)
 				}
 			}
-			clear(c)
-			free <- c[:0]
+			c.reset()
+			free <- c
 		}
 		applied <- err
 	}()
-	buf := <-free
+	c := <-free
 	// finish hands over the last chunk and waits for the applier.
 	finished := false
 	finish := func() error {
 		finished = true
-		if len(buf) > 0 {
-			chunks <- buf
+		if len(c.recs) > 0 {
+			chunks <- c
 		}
 		close(chunks)
 		return <-applied
 	}
 	defer func() {
 		if !finished {
-			buf = buf[:0]
+			c.reset()
 			if aerr := finish(); err == nil {
 				err = aerr
 			}
 		}
 	}()
-	for {
-		fetches := cl.PollFetches(ctx)
+	emit := func(key, value []byte, ts, offset int64) {
+		c.recs = append(c.recs, graph.RawRecord{Key: c.keep(key), Value: c.keep(value), Timestamp: ts, Offset: offset})
+		if len(c.recs) == restoreChunk {
+			chunks <- c
+			c = <-free
+		}
+	}
+	rd := newChangelogReader(cl, topic, p, from, end)
+	for !rd.done() {
 		// The applier owns n until finish: errors return 0.
-		if err := ctx.Err(); err != nil {
-			return 0, err
+		if err := rd.fetch(ctx, emit); err != nil {
+			return 0, fmt.Errorf("kafkaio: restoring %s: %w", store, err)
 		}
 		if failed.Load() {
 			return 0, finish()
 		}
-		if fetches.IsClientClosed() {
-			return 0, fmt.Errorf("kafkaio: restoring %s: client closed", store)
-		}
-		var ferr error
-		fetches.EachError(func(ft string, fp int32, err error) {
-			if ft == topic && fp == p {
-				ferr = err
-			}
-		})
-		if ferr != nil {
-			return 0, fmt.Errorf("kafkaio: restoring %s from %s/%d: %w", store, topic, p, ferr)
-		}
-		done := false
-		fetches.EachRecord(func(r *kgo.Record) {
-			if done || r.Topic != topic || r.Partition != p {
-				return
-			}
-			if r.Offset+1 >= end {
-				done = true
-			}
-			if r.Offset >= end || r.Attrs.IsControl() {
-				return
-			}
-			buf = append(buf, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(), Offset: r.Offset})
-			if len(buf) == restoreChunk {
-				chunks <- buf
-				buf = <-free
-			}
-		})
-		if done {
-			if err := finish(); err != nil {
-				return 0, err
-			}
-			offsets[partKey(topic, p)] = end
-			return n, t.Commit(offsets)
-		}
 	}
+	if err := finish(); err != nil {
+		return 0, err
+	}
+	offsets[partKey(topic, p)] = end
+	return n, t.Commit(offsets)
+}
+
+// chunk is a slice of restored records on its way to the applier, with the
+// arena that holds their keys and values.
+type chunk struct {
+	recs  []graph.RawRecord
+	arena []byte
+}
+
+// keep copies b into the arena (nil stays nil: Kafka's null).
+func (c *chunk) keep(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	s := len(c.arena)
+	c.arena = append(c.arena, b...)
+	return c.arena[s:len(c.arena):len(c.arena)]
+}
+
+func (c *chunk) reset() {
+	clear(c.recs)
+	c.recs, c.arena = c.recs[:0], c.arena[:0]
 }
