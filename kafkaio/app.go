@@ -51,6 +51,10 @@ type App struct {
 	// group without owning their partitions: their revocation was not
 	// delivered (see noteOwned). The loop drops them.
 	unowned map[runtime.TaskID]bool
+	// unprocessed is the last poll's records when the app stopped before
+	// it processed them (during the restore of new tasks): the commits
+	// that follow, at shutdown and on revoke, stop at them (heldOffsets).
+	unprocessed kgo.Fetches
 	// joined is set once the group assigned this member its work (under
 	// mu); state is the App's State.
 	joined bool
@@ -523,7 +527,12 @@ func (a *App) loop(ctx context.Context) error {
 		})
 		if err := a.ensureTasks(ctx); err != nil {
 			if ctx.Err() != nil {
-				return a.shutdown(nil) // stopped during a restore
+				// Stopped while new tasks restored: the records just
+				// polled were not processed.
+				a.mu.Lock()
+				a.unprocessed = fetches
+				a.mu.Unlock()
+				return a.shutdown(nil)
 			}
 			return a.shutdown(err)
 		}
@@ -632,11 +641,25 @@ func (a *App) holding() bool {
 }
 
 // heldOffsets returns, for each input partition of which a task holds
-// records back (MaxTaskIdle), the offset of the first of them: offset
-// commits stop there, so that a restart or the partition's next owner
-// processes them. Called with storeMu held, as every commit is.
+// records back (MaxTaskIdle), or of which the app stopped before it
+// processed the last poll's records (unprocessed), the offset of the first
+// of them: offset commits stop there, so that a restart or the partition's
+// next owner processes them. Called with storeMu held, as every commit is.
 func (a *App) heldOffsets() map[string]map[int32]kgo.EpochOffset {
 	var held map[string]map[int32]kgo.EpochOffset
+	// hold stops the commits of a partition at o, or where they stop
+	// already if that is earlier.
+	hold := func(topic string, p int32, o kgo.EpochOffset) {
+		if held == nil {
+			held = map[string]map[int32]kgo.EpochOffset{}
+		}
+		if held[topic] == nil {
+			held[topic] = map[int32]kgo.EpochOffset{}
+		}
+		if h, ok := held[topic][p]; !ok || o.Offset < h.Offset {
+			held[topic][p] = o
+		}
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	for _, t := range a.tasks {
@@ -644,20 +667,16 @@ func (a *App) heldOffsets() map[string]map[int32]kgo.EpochOffset {
 			continue
 		}
 		for _, b := range t.batches {
-			if b.next == b.end {
-				continue
-			}
-			if held == nil {
-				held = map[string]map[int32]kgo.EpochOffset{}
-			}
-			if held[b.topic] == nil {
-				held[b.topic] = map[int32]kgo.EpochOffset{}
-			}
-			if _, ok := held[b.topic][t.rt.ID.Partition]; !ok { // a topic's first batch is its oldest
-				held[b.topic][t.rt.ID.Partition] = kgo.EpochOffset{Epoch: -1, Offset: t.raw[b.next].Offset}
+			if b.next != b.end {
+				hold(b.topic, t.rt.ID.Partition, kgo.EpochOffset{Epoch: -1, Offset: t.raw[b.next].Offset})
 			}
 		}
 	}
+	a.unprocessed.EachPartition(func(p kgo.FetchTopicPartition) {
+		if len(p.Records) > 0 {
+			hold(p.Topic, p.Partition, kgo.EpochOffset{Epoch: p.Records[0].LeaderEpoch, Offset: p.Records[0].Offset})
+		}
+	})
 	return held
 }
 
