@@ -270,7 +270,8 @@ func TestChangelogReaderLogAppendTime(t *testing.T) {
 }
 
 // TestChangelogReaderOutOfRange checks that reading from before the log
-// start is errOutOfRange, which makes the restore start over.
+// start is errOutOfRange, which makes the restore start over, and that
+// reading to past the log's end stops there.
 func TestChangelogReaderOutOfRange(t *testing.T) {
 	readerClusters(t, func(t *testing.T, brokers []string, _ *Embedded) {
 		topic := readerTopic(t, brokers, "reader-range")
@@ -292,6 +293,12 @@ func TestChangelogReaderOutOfRange(t *testing.T) {
 		got, err := readAll(t, cl, topic, 10, 20)
 		if err != nil || len(got) != 10 || got[0].offset != 10 || got[0].value != "10" {
 			t.Fatalf("reading from the log start: %v, %v", got, err)
+		}
+		// An end offset past the log (which was truncated after it was
+		// listed): the reader stops at the log's end, not waiting forever.
+		got, err = readAll(t, cl, topic, 15, 30)
+		if err != nil || len(got) != 5 || got[4].offset != 19 {
+			t.Fatalf("reading to past the log's end: %v, %v", got, err)
 		}
 	})
 }
