@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kstreamgo/kstream/internal/graph"
 )
 
 // A restore reads its changelog partition with a changelogReader rather than
@@ -64,8 +66,8 @@ const (
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
 
 // changelogReader reads one partition from an offset to an end offset,
-// read-committed: records of aborted transactions and control records are
-// skipped. It is used by one goroutine at a time.
+// read-committed unless uncommitted is set: records of aborted transactions
+// and control records are skipped. It is used by one goroutine at a time.
 type changelogReader struct {
 	cl       *kgo.Client
 	topic    string
@@ -78,7 +80,15 @@ type changelogReader struct {
 	buf      decompressBuf
 	aborted  map[int64]struct{} // producers whose transaction the batches being read aborted
 	failures int                // consecutive retriable failures
+	// uncommitted reads the records of open and aborted transactions too
+	// (read uncommitted), as an at-least-once app's consumers do.
+	uncommitted bool
 }
+
+// emitFunc receives the records a changelogReader reads: key and value are
+// nil for Kafka's nulls; headers is the record's encoded headers (see
+// appendHeaders); all are valid only during the call.
+type emitFunc func(key, value, headers []byte, ts, offset int64)
 
 // decompressBuf hands a changelogReader's buffer to its decompressor, which
 // decompresses into it while its capacity is enough.
@@ -97,12 +107,11 @@ func newChangelogReader(cl *kgo.Client, topic string, p int32, from, end int64) 
 func (r *changelogReader) done() bool { return r.next >= r.end }
 
 // fetch sends one Fetch request and passes every record it gets below the
-// end offset to emit, in offset order: key and value are nil for Kafka's
-// nulls, and valid only during the call. Retriable errors (a leader moving,
+// end offset to emit, in offset order. Retriable errors (a leader moving,
 // a broker restarting) are retried here, up to readerRetries in a row; fetch
 // returns the others, naming the topic, partition and offset. An offset the
 // changelog no longer holds is errOutOfRange.
-func (r *changelogReader) fetch(ctx context.Context, emit func(key, value []byte, ts, offset int64)) error {
+func (r *changelogReader) fetch(ctx context.Context, emit emitFunc) error {
 	for {
 		err := r.fetchOnce(ctx, emit)
 		retriable := kerr.IsRetriable(err) || errors.Is(err, kerr.UnknownTopicID)
@@ -124,7 +133,7 @@ func (r *changelogReader) fetch(ctx context.Context, emit func(key, value []byte
 	}
 }
 
-func (r *changelogReader) fetchOnce(ctx context.Context, emit func(key, value []byte, ts, offset int64)) error {
+func (r *changelogReader) fetchOnce(ctx context.Context, emit emitFunc) error {
 	if r.leader < 0 {
 		if err := r.lookup(ctx); err != nil {
 			return err
@@ -134,7 +143,9 @@ func (r *changelogReader) fetchOnce(ctx context.Context, emit func(key, value []
 	req.MaxWaitMillis = int32(readerMaxWait / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = readerPartitionBytes
-	req.IsolationLevel = 1 // read committed
+	if !r.uncommitted {
+		req.IsolationLevel = 1 // read committed
+	}
 	rt := kmsg.NewFetchRequestTopic()
 	rt.Topic, rt.TopicID = r.topic, r.id
 	rp := kmsg.NewFetchRequestTopicPartition()
@@ -218,7 +229,7 @@ func (r *changelogReader) lookup(ctx context.Context) error {
 
 // decode walks a response's record batches, skipping the aborted and the
 // control ones, and moves r.next past each complete batch.
-func (r *changelogReader) decode(part *kmsg.FetchResponseTopicPartition, emit func(key, value []byte, ts, offset int64)) error {
+func (r *changelogReader) decode(part *kmsg.FetchResponseTopicPartition, emit emitFunc) error {
 	// The aborted transactions the response lists, by first offset: a
 	// producer's batches are aborted from its transaction's first offset
 	// to its abort marker.
@@ -293,34 +304,34 @@ func (r *changelogReader) decode(part *kmsg.FetchResponseTopicPartition, emit fu
 // marker (its record's key: version int16, type int16, 0 for abort).
 func (r *changelogReader) abortMarker(b []byte) (bool, error) {
 	abort := false
-	err := r.walk(b, func(key, _ []byte, _, _ int64) {
+	err := r.walk(b, func(key, _, _ []byte, _, _ int64) {
 		abort = len(key) >= 4 && binary.BigEndian.Uint16(key[2:]) == 0
 	})
 	return abort, err
 }
 
 // records passes a batch's records to emit, from r.next to r.end.
-func (r *changelogReader) records(b []byte, base int64, attrs uint16, emit func(key, value []byte, ts, offset int64)) error {
+func (r *changelogReader) records(b []byte, base int64, attrs uint16, emit emitFunc) error {
 	next, end := r.next, r.end
 	if attrs&attrLogAppendTime != 0 {
 		// The broker's append time, the batch's max timestamp, is every
 		// record's.
 		ts := int64(binary.BigEndian.Uint64(b[batchMaxTimeAt:]))
-		return r.walk(b, func(key, value []byte, _, offset int64) {
+		return r.walk(b, func(key, value, headers []byte, _, offset int64) {
 			if offset >= next && offset < end {
-				emit(key, value, ts, offset)
+				emit(key, value, headers, ts, offset)
 			}
 		})
 	}
-	return r.walk(b, func(key, value []byte, ts, offset int64) {
+	return r.walk(b, func(key, value, headers []byte, ts, offset int64) {
 		if offset >= next && offset < end {
-			emit(key, value, ts, offset)
+			emit(key, value, headers, ts, offset)
 		}
 	})
 }
 
 // walk decompresses a batch and decodes its records.
-func (r *changelogReader) walk(b []byte, fn func(key, value []byte, ts, offset int64)) error {
+func (r *changelogReader) walk(b []byte, fn emitFunc) error {
 	base := int64(binary.BigEndian.Uint64(b))
 	baseTime := int64(binary.BigEndian.Uint64(b[batchBaseTimeAt:]))
 	count := int32(binary.BigEndian.Uint32(b[batchCountAt:]))
@@ -354,12 +365,12 @@ func (r *changelogReader) walk(b []byte, fn func(key, value []byte, ts, offset i
 		rec = rec[n:]
 		var key, value []byte
 		if key, rec, ok = cutVarBytes(rec); ok {
-			value, _, ok = cutVarBytes(rec)
+			value, rec, ok = cutVarBytes(rec)
 		}
 		if !ok {
 			return fmt.Errorf("%w at offset %d: record %d: bad key or value", errCorruptBatch, base, i)
 		}
-		fn(key, value, baseTime+tsDelta, base+offDelta)
+		fn(key, value, rec, baseTime+tsDelta, base+offDelta)
 	}
 	return nil
 }
@@ -375,4 +386,26 @@ func cutVarBytes(b []byte) (v, rest []byte, ok bool) {
 		return nil, b[m:], true
 	}
 	return b[m : m+int(n) : m+int(n)], b[m+int(n):], true
+}
+
+// appendHeaders decodes a record's encoded headers (a varint count, then
+// each key and value prefixed by its varint length) to dst.
+func appendHeaders(dst []graph.Header, b []byte) ([]graph.Header, error) {
+	n, m := binary.Varint(b)
+	if m <= 0 || n < 0 || n > int64(len(b)) {
+		return dst, fmt.Errorf("%w: bad header count", errCorruptBatch)
+	}
+	b = b[m:]
+	for range n {
+		var k, v []byte
+		ok := false
+		if k, b, ok = cutVarBytes(b); ok {
+			v, b, ok = cutVarBytes(b)
+		}
+		if !ok || k == nil {
+			return dst, fmt.Errorf("%w: bad header", errCorruptBatch)
+		}
+		dst = append(dst, graph.Header{Key: string(k), Value: v})
+	}
+	return dst, nil
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/kstreamgo/kstream/internal/graph"
 )
 
 // readRec is a record as a changelogReader or a consumer read it; the nil
@@ -24,10 +26,11 @@ type readRec struct {
 	key, value        string
 	nilKey, nilValue  bool
 	timestamp, offset int64
+	headers           string
 }
 
 func (r readRec) String() string {
-	return fmt.Sprintf("%d: %q(nil %v)=%q(nil %v) @%d", r.offset, r.key, r.nilKey, r.value, r.nilValue, r.timestamp)
+	return fmt.Sprintf("%d: %q(nil %v)=%q(nil %v) @%d %s", r.offset, r.key, r.nilKey, r.value, r.nilValue, r.timestamp, r.headers)
 }
 
 // readerClusters runs fn on an embedded cluster, and on the real broker of
@@ -79,8 +82,12 @@ func readAll(t *testing.T, cl *kgo.Client, topic string, from, end int64) ([]rea
 	var out []readRec
 	rd := newChangelogReader(cl, topic, 0, from, end)
 	for !rd.done() {
-		err := rd.fetch(ctx, func(key, value []byte, ts, offset int64) {
-			out = append(out, readRec{string(key), string(value), key == nil, value == nil, ts, offset})
+		err := rd.fetch(ctx, func(key, value, headers []byte, ts, offset int64) {
+			hs, err := appendHeaders(nil, headers)
+			if err != nil {
+				t.Errorf("offset %d: %v", offset, err)
+			}
+			out = append(out, readRec{string(key), string(value), key == nil, value == nil, ts, offset, fmt.Sprint(hs)})
 		})
 		if err != nil {
 			return out, err
@@ -111,7 +118,11 @@ func consumeRange(t *testing.T, brokers []string, topic string, from, end int64)
 			if r.Offset < from || r.Offset >= end || r.Attrs.IsControl() {
 				return
 			}
-			out = append(out, readRec{string(r.Key), string(r.Value), r.Key == nil, r.Value == nil, r.Timestamp.UnixMilli(), r.Offset})
+			var hs []graph.Header
+			for _, h := range r.Headers {
+				hs = append(hs, graph.Header{Key: h.Key, Value: h.Value})
+			}
+			out = append(out, readRec{string(r.Key), string(r.Value), r.Key == nil, r.Value == nil, r.Timestamp.UnixMilli(), r.Offset, fmt.Sprint(hs)})
 		})
 		if done {
 			return out
@@ -207,8 +218,11 @@ func TestChangelogReader(t *testing.T) {
 		cl := readerClient(t, brokers)
 		end := lastStable(t, cl, topic)
 		all := consumeRange(t, brokers, topic, 0, end)
-		var aborted, nulls int
+		var aborted, nulls, headers int
 		for _, r := range all {
+			if r.headers != "[]" {
+				headers++
+			}
 			if r.nilValue || r.nilKey {
 				nulls++
 			}
@@ -216,8 +230,8 @@ func TestChangelogReader(t *testing.T) {
 				aborted++
 			}
 		}
-		if want := 6 + 4*200 + 3*4*2 + 20000; len(all) != want || aborted != 0 || nulls != 2 {
-			t.Fatalf("the reference consumer read %d records (want %d), %d aborted, %d nulls", len(all), want, aborted, nulls)
+		if want := 6 + 4*200 + 3*4*2 + 20000; len(all) != want || aborted != 0 || nulls != 2 || headers != 1 {
+			t.Fatalf("the reference consumer read %d records (want %d), %d aborted, %d nulls, %d with headers", len(all), want, aborted, nulls, headers)
 		}
 		// From the start, from inside a compressed batch, from inside the
 		// transactions, near the end; to the end, and to offsets short of
@@ -350,7 +364,7 @@ func TestChangelogReaderLeaderMoves(t *testing.T) {
 	rd := newChangelogReader(cl, topic, 0, 0, n)
 	next, moves := 0, 0
 	for !rd.done() {
-		err := rd.fetch(ctx, func(_, value []byte, _, offset int64) {
+		err := rd.fetch(ctx, func(_, value, _ []byte, _, offset int64) {
 			if want := fmt.Sprintf("%05d", next); offset != int64(next) || string(value[:5]) != want {
 				t.Fatalf("read offset %d value %q, want offset %d value %s", offset, value[:5], next, want)
 			}
@@ -416,7 +430,7 @@ func sealBatch(b []byte) []byte {
 
 func decodeAll(r *changelogReader, batches []byte, aborts ...kmsg.FetchResponseTopicPartitionAbortedTransaction) ([]string, error) {
 	var got []string
-	err := r.decode(&kmsg.FetchResponseTopicPartition{RecordBatches: batches, AbortedTransactions: aborts}, func(_, v []byte, _, off int64) {
+	err := r.decode(&kmsg.FetchResponseTopicPartition{RecordBatches: batches, AbortedTransactions: aborts}, func(_, v, _ []byte, _, off int64) {
 		got = append(got, fmt.Sprintf("%d:%s", off, v))
 	})
 	return got, err
@@ -462,7 +476,7 @@ func TestChangelogReaderDecode(t *testing.T) {
 	r = &changelogReader{topic: "t", next: 0, end: 100, aborted: map[int64]struct{}{}}
 	var stamps []int64
 	err = r.decode(&kmsg.FetchResponseTopicPartition{RecordBatches: recordBatch(0, attrLogAppendTime, -1, k, []byte("a"), []byte("b"))},
-		func(_, _ []byte, ts, _ int64) { stamps = append(stamps, ts) })
+		func(_, _, _ []byte, ts, _ int64) { stamps = append(stamps, ts) })
 	if err != nil || fmt.Sprint(stamps) != "[1002 1002]" {
 		t.Fatalf("timestamps of a stamped batch: %v, %v; want its max timestamp, 1002", stamps, err)
 	}
@@ -500,7 +514,7 @@ func TestChangelogReaderDecodeAllocs(t *testing.T) {
 	compressed = sealBatch(append(compressed, snappyBlock(recordBatch(2, 0, -1, []byte("k"), []byte("a"), []byte("b"))[batchHeaderLength:])...))
 	part := &kmsg.FetchResponseTopicPartition{RecordBatches: append(plain, compressed...)}
 	var n int
-	emit := func(_, _ []byte, _, _ int64) { n++ }
+	emit := func(_, _, _ []byte, _, _ int64) { n++ }
 	allocs := testing.AllocsPerRun(100, func() {
 		r.next = 0
 		if err := r.decode(part, emit); err != nil {
@@ -513,8 +527,8 @@ func TestChangelogReaderDecodeAllocs(t *testing.T) {
 }
 
 // FuzzChangelogReaderDecode feeds damaged batches, with their length and
-// CRC made right so that they reach the record decoding: errors, never a
-// panic.
+// CRC made right so that they reach the record and header decoding: errors,
+// never a panic.
 func FuzzChangelogReaderDecode(f *testing.F) {
 	f.Add(recordBatch(0, 0, -1, []byte("k"), []byte("a"), []byte("bc"), nil)[batchHeaderLength:], uint16(0), int32(3))
 	f.Add(recordBatch(0, 0, -1, nil, []byte("abc"))[batchHeaderLength:], uint16(2), int32(1))
@@ -524,7 +538,9 @@ func FuzzChangelogReaderDecode(f *testing.F) {
 		b = sealBatch(append(b[:batchHeaderLength:batchHeaderLength], recs...))
 		r := &changelogReader{topic: "t", next: 0, end: 1 << 40, aborted: map[int64]struct{}{}}
 		r.dec = kgo.DefaultDecompressor(&r.buf)
-		_, _ = decodeAll(r, b)
+		_ = r.decode(&kmsg.FetchResponseTopicPartition{RecordBatches: b}, func(_, _, headers []byte, _, _ int64) {
+			_, _ = appendHeaders(nil, headers)
+		})
 	})
 }
 

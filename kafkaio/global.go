@@ -1,9 +1,12 @@
 package kafkaio
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,8 +52,10 @@ var globalAttrs = metric.WithAttributeSet(attribute.NewSet(attribute.String("kst
 // bootPart is a partition's bootstrap: its progress entry, the records
 // applied, and the end offset it reads to.
 type bootPart struct {
-	prog         *restoreEntry
-	n, left, end int64
+	prog               *restoreEntry
+	topic              string
+	p                  int32
+	from, n, left, end int64
 }
 
 // globalTask names the global tables' bootstrap in RestoreProgress.
@@ -190,21 +195,20 @@ func (a *App) startGlobal(ctx context.Context) error {
 	for topic, ps := range listed {
 		consume[topic] = map[int32]kgo.Offset{}
 		for p, end := range ps {
+			// The consumer takes over where the bootstrap ends.
 			from := ckpt[partKey(topic, p)]
-			consume[topic][p] = kgo.NewOffset().At(from)
-			if from == 0 {
-				consume[topic][p] = kgo.NewOffset().AtStart()
-			}
+			consume[topic][p] = kgo.NewOffset().At(max(from, end))
 			if end > from {
-				g.boot[partKey(topic, p)] = &bootPart{end: end, left: end - from, prog: a.progress.start(RestoreProgress{Task: globalTask,
-					Store: stores[topic], Topic: topic, Partition: p, Remaining: end - from, Started: time.Now()})}
+				g.boot[partKey(topic, p)] = &bootPart{topic: topic, p: p, from: from, end: end, left: end - from,
+					prog: a.progress.start(RestoreProgress{Task: globalTask, Store: stores[topic], Topic: topic, Partition: p,
+						Remaining: end - from, Started: time.Now()})}
 			}
 			if g.next != nil {
 				g.next[partKey(topic, p)] = from
 			}
 		}
 	}
-	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.ConsumePartitions(consume), kgo.KeepControlRecords(),
+	opts := []kgo.Opt{kgo.SeedBrokers(a.cfg.brokers...), kgo.KeepControlRecords(),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.RecordPartitioner(kgo.ManualPartitioner())}
 	if a.cfg.exactlyOnce {
 		opts = append(opts, kgo.FetchIsolationLevel(kgo.ReadCommitted()))
@@ -217,27 +221,10 @@ func (a *App) startGlobal(ctx context.Context) error {
 	g.cl = cl
 	began := time.Now()
 	t.BulkLoad(true) // nothing reads the stores until the bootstrap ends
-	lastLog := time.Now()
-	for len(g.boot) > 0 {
-		fetches := cl.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			cl.Close()
-			g.close()
-			return err
-		}
-		if err := g.apply(fetches); err != nil {
-			cl.Close()
-			g.close()
-			return err
-		}
-		if time.Since(lastLog) >= restoreLogInterval {
-			lastLog = time.Now()
-			var left int64
-			for _, bp := range g.boot {
-				left += bp.left
-			}
-			a.log.Info("kstream: bootstrapping global tables", "records", g.applied.Load(), "remaining", left)
-		}
+	if err := g.bootstrap(ctx); err != nil {
+		cl.Close()
+		g.close()
+		return err
 	}
 	g.boot = nil
 	if err := t.Commit(g.next); err != nil {
@@ -250,6 +237,7 @@ func (a *App) startGlobal(ctx context.Context) error {
 	a.mu.Lock() // Stats reads it from other goroutines
 	a.global = g
 	a.mu.Unlock()
+	cl.AddConsumePartitions(consume)
 	go func() {
 		defer cl.Close()
 		for ctx.Err() == nil {
@@ -292,9 +280,90 @@ func (g *globalTables) deadLetters() error {
 	return nil
 }
 
-// apply feeds fetched records to the global task, during the bootstrap
-// strikes the partitions that reached their end from g.boot, and with a
-// state directory commits the stores' writes with the offsets reached.
+// bootstrap reads each partition of g.boot from its checkpoint to its end
+// offset, with a changelogReader (as a restore does), and applies its
+// records.
+func (g *globalTables) bootstrap(ctx context.Context) error {
+	keys := slices.Sorted(maps.Keys(g.boot))
+	c := &chunk{recs: make([]graph.RawRecord, 0, restoreChunk), arena: make([]byte, 0, 64<<10)}
+	lastLog := time.Now()
+	for _, key := range keys {
+		bp := g.boot[key]
+		rd := newChangelogReader(g.cl, bp.topic, bp.p, bp.from, bp.end)
+		rd.uncommitted = !g.a.cfg.exactlyOnce // as the consumer that takes over reads
+		var perr error
+		emit := func(key, value, headers []byte, ts, offset int64) {
+			if perr != nil {
+				return
+			}
+			r := graph.RawRecord{Key: c.keep(key), Value: c.keep(value), Timestamp: ts, Offset: offset}
+			if len(headers) > 1 { // more than a count of 0
+				n := len(c.hdrs)
+				if c.hdrs, perr = appendHeaders(c.hdrs, headers); perr != nil {
+					perr = fmt.Errorf("kafkaio: global table %s/%d at offset %d: %w", bp.topic, bp.p, offset, perr)
+					return
+				}
+				r.Headers = c.hdrs[n:len(c.hdrs):len(c.hdrs)]
+			}
+			c.recs = append(c.recs, r)
+			if len(c.recs) == restoreChunk {
+				perr = g.applyBoot(bp, c, offset+1)
+			}
+		}
+		for !rd.done() {
+			err := rd.fetch(ctx, emit)
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, errOutOfRange) {
+				// The topic's retention removed records past the
+				// checkpoint (or the start of an empty store): read from
+				// its log start, as its consumer would.
+				start, _, lerr := g.a.offsetRange(ctx, bp.topic, bp.p)
+				if lerr != nil || start <= rd.next {
+					return cmp.Or(lerr, err)
+				}
+				if rd.next > 0 {
+					g.a.log.Warn("kstream: global table records deleted before they were read", "topic", bp.topic, "partition", bp.p,
+						"from_offset", rd.next, "log_start_offset", start)
+				}
+				rd.next = start
+				continue
+			}
+			if err != nil {
+				return fmt.Errorf("kafkaio: global table: %w", err)
+			}
+			if perr == nil {
+				perr = g.applyBoot(bp, c, rd.next)
+			}
+			if perr != nil {
+				return perr
+			}
+			if time.Since(lastLog) >= restoreLogInterval {
+				lastLog = time.Now()
+				var left int64
+				for _, bp := range g.boot {
+					left += bp.left
+				}
+				g.a.log.Info("kstream: bootstrapping global tables", "records", g.applied.Load(), "remaining", left)
+			}
+		}
+	}
+	return nil
+}
+
+// applyBoot applies a chunk of a partition's bootstrap, read up to offset
+// next, and empties it.
+func (g *globalTables) applyBoot(bp *bootPart, c *chunk, next int64) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	defer c.reset()
+	err := g.applyPartition(bp.topic, bp.p, c.recs, next)
+	return g.commitApplied(err, int64(len(c.recs)), true)
+}
+
+// apply feeds fetched records to the global task, and with a state
+// directory commits the stores' writes with the offsets reached.
 func (g *globalTables) apply(fetches kgo.Fetches) error {
 	var n int64
 	var ferr error
@@ -311,6 +380,9 @@ func (g *globalTables) apply(fetches kgo.Fetches) error {
 			}
 			return
 		}
+		if len(p.Records) == 0 {
+			return
+		}
 		recs := make([]graph.RawRecord, 0, len(p.Records))
 		for _, r := range p.Records {
 			if r.Attrs.IsControl() {
@@ -319,34 +391,46 @@ func (g *globalTables) apply(fetches kgo.Fetches) error {
 			recs = append(recs, graph.RawRecord{Key: r.Key, Value: r.Value, Timestamp: r.Timestamp.UnixMilli(),
 				Headers: kgoToGraphHeaders(r.Headers), Offset: r.Offset})
 		}
-		if err := g.task.ProcessPartition(p.Topic, p.Partition, recs); err != nil {
-			ferr = err
-		}
+		ferr = g.applyPartition(p.Topic, p.Partition, recs, p.Records[len(p.Records)-1].Offset+1)
 		n += int64(len(recs))
-		if err := g.deadLetters(); err != nil && ferr == nil {
-			ferr = err
-		}
-		if len(p.Records) == 0 {
-			return
-		}
-		key, next := partKey(p.Topic, p.Partition), p.Records[len(p.Records)-1].Offset+1
-		if g.next != nil {
-			g.next[key] = next
-			moved = true
-		}
-		if bp := g.boot[key]; bp != nil {
-			bp.n, bp.left = bp.n+int64(len(recs)), bp.end-next
-			g.a.progress.update(bp.prog, bp.n, bp.left)
-			if next >= bp.end {
-				g.a.progress.finish(bp.prog)
-				delete(g.boot, key)
-			}
-		}
+		moved = true
 	})
+	return g.commitApplied(ferr, n, moved)
+}
+
+// applyPartition feeds a partition's records, read up to offset next, to the
+// global task, and strikes the partition from g.boot once it reached its
+// bootstrap's end. Called with g.mu held.
+func (g *globalTables) applyPartition(topic string, p int32, recs []graph.RawRecord, next int64) error {
+	if g.closed {
+		return nil
+	}
+	ferr := g.task.ProcessPartition(topic, p, recs)
+	if err := g.deadLetters(); err != nil && ferr == nil {
+		ferr = err
+	}
+	key := partKey(topic, p)
+	if g.next != nil {
+		g.next[key] = next
+	}
+	if bp := g.boot[key]; bp != nil {
+		bp.n, bp.left = bp.n+int64(len(recs)), bp.end-next
+		g.a.progress.update(bp.prog, bp.n, bp.left)
+		if next >= bp.end {
+			g.a.progress.finish(bp.prog)
+			delete(g.boot, key)
+		}
+	}
+	return ferr
+}
+
+// commitApplied counts n records applied and, with a state directory, commits
+// the stores' writes with the offsets reached (moved: some moved): during
+// the bootstrap only in large chunks. Called with g.mu held.
+func (g *globalTables) commitApplied(ferr error, n int64, moved bool) error {
 	g.applied.Add(n)
 	g.a.tel.failures(context.Background(), g.task, &g.seen, globalAttrs)
-	// While bulk loading (the bootstrap), commit only in large chunks.
-	if ferr == nil && moved && !g.closed && (g.boot == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
+	if ferr == nil && moved && g.next != nil && !g.closed && (g.boot == nil || g.task.RestorePending() >= state.LoaderCommitBytes) {
 		commit := g.task.Commit
 		if g.boot != nil {
 			commit = g.task.CommitRestore // the bootstrap's last Commit waits for it

@@ -3,9 +3,11 @@ package kafkaio_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -300,5 +302,58 @@ func TestGlobalTableErrorPolicies(t *testing.T) {
 				t.Errorf("dead letter: headers %v, want the node and the error", r.Headers)
 			}
 		})
+	})
+}
+
+// TestGlobalTableFromLogStart bootstraps a global table whose topic's
+// retention already deleted its first records: the bootstrap reads from the
+// log's start, as a consumer would, with a state directory or without.
+func TestGlobalTableFromLogStart(t *testing.T) {
+	forEachCluster(t, func(t *testing.T, c cluster) {
+		for _, persistent := range []bool{false, true} {
+			codes, in, out := unique("codes"), unique("in"), unique("out")
+			mustCreate(t, c, 1, codes, in, out)
+			var recs []rec
+			for i := range 10 {
+				recs = append(recs, rec{key: fmt.Appendf(nil, "k%d", i), value: fmt.Appendf(nil, "v%d", i)})
+			}
+			produce(t, c, codes, recs)
+			del := kadm.Offsets{}
+			del.Add(kadm.Offset{Topic: codes, Partition: 0, At: 4})
+			if res, err := admin(t, c).DeleteRecords(context.Background(), del); err != nil || res.Error() != nil {
+				t.Fatal(err, res.Error())
+			}
+			b := kstream.NewBuilder()
+			kstream.SourceGlobalTable(b, codes, serde.String, serde.String, kstream.Named("codes"))
+			kstream.Source(b, in, serde.String, serde.String).To(out, serde.String, serde.String)
+			topo, err := b.Build()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var opts []kafkaio.Opt
+			if persistent {
+				opts = append(opts, kafkaio.StateDir(t.TempDir()))
+			}
+			a, err := kafkaio.NewApp(topo, appOpts(c, unique("global-start"), false, opts...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stop := runApp(t, a)
+			waitFor(t, time.Minute, "the bootstrap", func() bool { return a.State() == kafkaio.StateRunning })
+			store, err := kafkaio.Store(a, "codes", serde.String, serde.String)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]string{}
+			if err := store.All(func(k, v string) bool { got[k] = v; return true }); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 6 || got["k4"] != "v4" || got["k9"] != "v9" || a.Stats().GlobalApplied != 6 {
+				t.Errorf("persistent %v: the global store holds %v after %d records, want k4..k9", persistent, got, a.Stats().GlobalApplied)
+			}
+			if err := stop(); err != nil {
+				t.Fatal(err)
+			}
+		}
 	})
 }

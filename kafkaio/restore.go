@@ -401,7 +401,7 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 			}
 		}
 	}()
-	emit := func(key, value []byte, ts, offset int64) {
+	emit := func(key, value, _ []byte, ts, offset int64) {
 		c.recs = append(c.recs, graph.RawRecord{Key: c.keep(key), Value: c.keep(value), Timestamp: ts, Offset: offset})
 		if len(c.recs) == restoreChunk {
 			chunks <- c
@@ -426,10 +426,12 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 }
 
 // chunk is a slice of restored records on its way to the applier, with the
-// arena that holds their keys and values.
+// arena that holds their keys and values, and their headers (the global
+// tables' bootstrap keeps them).
 type chunk struct {
 	recs  []graph.RawRecord
 	arena []byte
+	hdrs  []graph.Header
 }
 
 // keep copies b into the arena (nil stays nil: Kafka's null).
@@ -444,5 +446,6 @@ func (c *chunk) keep(b []byte) []byte {
 
 func (c *chunk) reset() {
 	clear(c.recs)
-	c.recs, c.arena = c.recs[:0], c.arena[:0]
+	clear(c.hdrs)
+	c.recs, c.arena, c.hdrs = c.recs[:0], c.arena[:0], c.hdrs[:0]
 }
