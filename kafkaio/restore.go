@@ -209,6 +209,16 @@ func (a *App) RestoreProgress() []RestoreProgress {
 // anything. Persistent stores restart from their checkpoint; in-memory stores
 // from the offsets in from (a promoted standby's), else from the start.
 func (a *App) restore(ctx context.Context, cl *kgo.Client, t *runtime.Task, from map[string]int64) error {
+	return a.restoreFrom(ctx, cl, t, from, 0)
+}
+
+// maxFullRestores bounds how many times in a row a task's restore starts
+// over in full because its changelog no longer holds the offsets it reads
+// from (retention moving the log's start during the restore).
+const maxFullRestores = 3
+
+// restoreFrom is restore, after restarts full restores.
+func (a *App) restoreFrom(ctx context.Context, cl *kgo.Client, t *runtime.Task, from map[string]int64, restarts int) error {
 	// Only the changelog tail after the checkpoint is replayed. No
 	// checkpoint, or a corrupt one, means a full restore into wiped stores.
 	ckpt, ok, err := t.Checkpoint()
@@ -253,7 +263,7 @@ func (a *App) restore(ctx context.Context, cl *kgo.Client, t *runtime.Task, from
 				if err := t.Wipe(); err != nil {
 					return err
 				}
-				return a.restore(ctx, cl, t, nil)
+				return a.restoreFrom(ctx, cl, t, nil, restarts)
 			}
 			from = max(c, start)
 		}
@@ -265,14 +275,14 @@ func (a *App) restore(ctx context.Context, cl *kgo.Client, t *runtime.Task, from
 			Remaining: end - from, Started: time.Now()})
 		t.ReserveRestore(store, int(min(end-from, maxReserve)))
 		n, err := a.restorePartition(ctx, cl, t, prog, from, end, offsets)
-		if errors.Is(err, errOutOfRange) {
+		if errors.Is(err, errOutOfRange) && restarts < maxFullRestores {
 			// The changelog lost records between the checkpoint and
 			// its start (retention, or a recreated topic): start over.
 			a.log.Warn("kstream: changelog no longer holds the checkpoint's offset: restoring the task in full", "task", t.ID.String(), "topic", topic, "error", err)
 			if err := t.Wipe(); err != nil {
 				return err
 			}
-			return a.restore(ctx, cl, t, nil)
+			return a.restoreFrom(ctx, cl, t, nil, restarts+1)
 		}
 		if err != nil {
 			return err

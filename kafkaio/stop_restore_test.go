@@ -3,6 +3,7 @@ package kafkaio_test
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"maps"
 	"strings"
 	"sync/atomic"
@@ -104,5 +105,91 @@ func TestStopDuringRestore(t *testing.T) {
 			}
 			checkCounts(t, latestCounts(t, c, out, eos), want, eos)
 		})
+	}
+}
+
+// TestRestoreOutOfRange restarts an instance on its state directory and
+// answers the first fetch of its changelog with OFFSET_OUT_OF_RANGE, as
+// Kafka does when retention or a recreated topic removed the offsets after
+// the checkpoint: the instance wipes the store, restores it in full, and
+// counts on exactly.
+func TestRestoreOutOfRange(t *testing.T) {
+	e, err := kafkaio.StartEmbedded(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := cluster{name: "embedded", brokers: e.Seeds()}
+	in, out, app := unique("in"), unique("out"), unique("out-of-range")
+	mustCreate(t, c, 1, in, out)
+	recs, want := groupInput(2000, 20)
+	produce(t, c, in, recs[:1000])
+	topo := groupCount(t, in, out)
+	dir := t.TempDir()
+	var logs syncBuffer
+	start := func() (*kafkaio.App, func() error) {
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(dir),
+			kafkaio.Logger(slog.New(slog.NewTextHandler(&logs, nil))))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, runApp(t, a)
+	}
+	a, stop := start()
+	waitCaughtUp(t, a, time.Minute)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	changelog := app + "-group-counts-changelog"
+	topics, err := admin(t, c).ListTopics(context.Background(), changelog)
+	if err != nil || topics.Error() != nil {
+		t.Fatal(err, topics.Error())
+	}
+	id := topics[changelog].ID
+	var answered, always atomic.Bool
+	e.Cluster().ControlKey(kmsg.Fetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.Cluster().KeepControl()
+		fr := req.(*kmsg.FetchRequest)
+		if len(fr.Topics) != 1 || fr.Topics[0].TopicID != id && fr.Topics[0].Topic != changelog || answered.Swap(true) && !always.Load() {
+			return nil, nil, false // the first fetch of the changelog only, unless always
+		}
+		resp := fr.ResponseKind().(*kmsg.FetchResponse)
+		st := kmsg.NewFetchResponseTopic()
+		st.Topic, st.TopicID = fr.Topics[0].Topic, fr.Topics[0].TopicID
+		sp := kmsg.NewFetchResponseTopicPartition()
+		sp.Partition, sp.ErrorCode = fr.Topics[0].Partitions[0].Partition, 1 // OFFSET_OUT_OF_RANGE
+		st.Partitions = append(st.Partitions, sp)
+		resp.Topics = append(resp.Topics, st)
+		return resp, nil, true
+	})
+	produce(t, c, in, recs[1000:])
+	a, stop = start()
+	waitCaughtUp(t, a, time.Minute)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	if !answered.Load() || !strings.Contains(logs.String(), "restoring the task in full") {
+		t.Fatalf("no out-of-range answer, or no full restore after it (answered %v); logs:\n%s", answered.Load(), logs.String())
+	}
+	var full bool
+	for _, p := range a.RestoreProgress() {
+		full = full || p.Store == "group-counts" && p.Done && p.Restored > 0 && p.Remaining == 0
+	}
+	if !full || a.Stats().Restored == 0 {
+		t.Errorf("restore progress %+v, stats %+v: want a full restore", a.RestoreProgress(), a.Stats())
+	}
+	checkCounts(t, latestCounts(t, c, out, true), want, true)
+
+	// A changelog that never holds the offsets asked for: the instance
+	// gives up after a few full restores, with an error.
+	always.Store(true)
+	a, stop = start()
+	select {
+	case <-a.Done():
+	case <-time.After(time.Minute):
+		t.Fatal("an instance whose changelog is always out of range did not stop")
+	}
+	if err := stop(); err == nil || !strings.Contains(err.Error(), "no longer holds the offset") {
+		t.Errorf("Run returned %v, want the out-of-range error", err)
 	}
 }
