@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/kstreamgo/kstream/kafkaio"
@@ -192,4 +193,98 @@ func TestRestoreOutOfRange(t *testing.T) {
 	if err := stop(); err == nil || !strings.Contains(err.Error(), "no longer holds the offset") {
 		t.Errorf("Run returned %v, want the out-of-range error", err)
 	}
+}
+
+// TestStopDuringRestoreMidTransaction is TestStopDuringRestore under
+// exactly-once, with an open transaction: the instance processes a stream
+// in transactions, takes over a stopped instance's tasks, stops while their
+// restore is stalled, and ends its transaction. The transaction must commit
+// the offsets of what it processed only, not of the records the last poll
+// returned: a third instance then counts every record exactly once.
+func TestStopDuringRestoreMidTransaction(t *testing.T) {
+	e, err := kafkaio.StartEmbedded(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	c := cluster{name: "embedded", brokers: e.Seeds()}
+	in, out, app := unique("in"), unique("out"), unique("stop-txn")
+	mustCreate(t, c, 4, in, out)
+	recs, want := groupInput(20000, 50)
+	topo := groupCount(t, in, out)
+	start := func() (*kafkaio.App, func() error) {
+		a, err := kafkaio.NewApp(topo, appOpts(c, app, true, kafkaio.StateDir(t.TempDir()), kafkaio.WarmupReplicas(0))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a, runApp(t, a)
+	}
+	var stall atomic.Bool
+	changelog := app + "-group-counts-changelog"
+	e.Cluster().ControlKey(kmsg.Fetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		e.Cluster().KeepControl()
+		if !stall.Load() {
+			return nil, nil, false
+		}
+		for _, rt := range req.(*kmsg.FetchRequest).Topics {
+			if rt.Topic == changelog || e.Cluster().TopicIDInfo(rt.TopicID) != nil && e.Cluster().TopicIDInfo(rt.TopicID).Topic == changelog {
+				return nil, errors.New("stalled"), true
+			}
+		}
+		return nil, nil, false
+	})
+
+	a, stopA := start()
+	b, stopB := start()
+	waitFor(t, time.Minute, "both instances to own tasks", func() bool { return a.Stats().Tasks > 0 && b.Stats().Tasks > 0 })
+	// The input arrives as a stream, in small rounds.
+	pcl, err := kgo.NewClient(kgo.SeedBrokers(c.brokers...), kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pcl.Close()
+	produced := make(chan error, 1)
+	go func() {
+		for i := 0; i < len(recs); i += 500 {
+			var batch []*kgo.Record
+			for _, r := range recs[i:min(i+500, len(recs))] {
+				batch = append(batch, &kgo.Record{Topic: in, Key: r.key, Value: r.value})
+			}
+			if err := pcl.ProduceSync(context.Background(), batch...).FirstErr(); err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		produced <- nil
+	}()
+	waitFor(t, time.Minute, "instance b to process", func() bool { return b.Stats().Processed > 2000 })
+	// a stops: b takes its tasks over, and their restore stalls.
+	stall.Store(true)
+	if err := stopA(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, time.Minute, "b's restore to begin", func() bool {
+		for _, p := range b.RestoreProgress() {
+			if !p.Done {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(200 * time.Millisecond)
+	if err := stopB(); err != nil {
+		t.Fatal(err)
+	}
+	stall.Store(false)
+	if err := <-produced; err != nil {
+		t.Fatal(err)
+	}
+
+	c3, stop := start()
+	waitCaughtUp(t, c3, time.Minute)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+	checkCounts(t, latestCounts(t, c, out, true), want, true)
 }
