@@ -285,7 +285,7 @@ func (r *changelogReader) decode(part *kmsg.FetchResponseTopicPartition, emit em
 			}
 		}
 		if !skip {
-			if err := r.records(b, base, attrs, emit); err != nil {
+			if err := r.records(b, attrs, emit); err != nil {
 				return err
 			}
 		}
@@ -311,20 +311,17 @@ func (r *changelogReader) abortMarker(b []byte) (bool, error) {
 }
 
 // records passes a batch's records to emit, from r.next to r.end.
-func (r *changelogReader) records(b []byte, base int64, attrs uint16, emit emitFunc) error {
+func (r *changelogReader) records(b []byte, attrs uint16, emit emitFunc) error {
 	next, end := r.next, r.end
-	if attrs&attrLogAppendTime != 0 {
-		// The broker's append time, the batch's max timestamp, is every
-		// record's.
-		ts := int64(binary.BigEndian.Uint64(b[batchMaxTimeAt:]))
-		return r.walk(b, func(key, value, headers []byte, _, offset int64) {
-			if offset >= next && offset < end {
-				emit(key, value, headers, ts, offset)
-			}
-		})
-	}
+	// A batch the broker stamped: its append time, the batch's max
+	// timestamp, is every record's.
+	stamped := attrs&attrLogAppendTime != 0
+	appended := int64(binary.BigEndian.Uint64(b[batchMaxTimeAt:]))
 	return r.walk(b, func(key, value, headers []byte, ts, offset int64) {
 		if offset >= next && offset < end {
+			if stamped {
+				ts = appended
+			}
 			emit(key, value, headers, ts, offset)
 		}
 	})

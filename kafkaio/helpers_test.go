@@ -25,12 +25,20 @@ type cluster struct {
 // embedded starts an embedded cluster for the test, closed at its end.
 func embedded(t testing.TB) cluster {
 	t.Helper()
+	c, _ := embeddedCluster(t)
+	return c
+}
+
+// embeddedCluster is embedded, with the cluster itself, for fault
+// injection.
+func embeddedCluster(t testing.TB) (cluster, *kafkaio.Embedded) {
+	t.Helper()
 	e, err := kafkaio.StartEmbedded(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.Close)
-	return cluster{name: "embedded", brokers: e.Seeds()}
+	return cluster{name: "embedded", brokers: e.Seeds()}, e
 }
 
 // clusters returns the embedded cluster, plus the real broker when

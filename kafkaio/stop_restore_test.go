@@ -24,12 +24,7 @@ import (
 func TestStopDuringRestore(t *testing.T) {
 	for _, eos := range []bool{false, true} {
 		t.Run(mode(eos), func(t *testing.T) {
-			e, err := kafkaio.StartEmbedded(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer e.Close()
-			c := cluster{name: "embedded", brokers: e.Seeds()}
+			c, e := embeddedCluster(t)
 			in, out, app := unique("in"), unique("out"), unique("stop-restore")
 			mustCreate(t, c, 2, in, out)
 			recs, want := groupInput(4000, 40)
@@ -115,12 +110,7 @@ func TestStopDuringRestore(t *testing.T) {
 // the checkpoint: the instance wipes the store, restores it in full, and
 // counts on exactly.
 func TestRestoreOutOfRange(t *testing.T) {
-	e, err := kafkaio.StartEmbedded(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c := cluster{name: "embedded", brokers: e.Seeds()}
+	c, e := embeddedCluster(t)
 	in, out, app := unique("in"), unique("out"), unique("out-of-range")
 	mustCreate(t, c, 1, in, out)
 	recs, want := groupInput(2000, 20)
@@ -202,12 +192,7 @@ func TestRestoreOutOfRange(t *testing.T) {
 // the offsets of what it processed only, not of the records the last poll
 // returned: a third instance then counts every record exactly once.
 func TestStopDuringRestoreMidTransaction(t *testing.T) {
-	e, err := kafkaio.StartEmbedded(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer e.Close()
-	c := cluster{name: "embedded", brokers: e.Seeds()}
+	c, e := embeddedCluster(t)
 	in, out, app := unique("in"), unique("out"), unique("stop-txn")
 	mustCreate(t, c, 4, in, out)
 	recs, want := groupInput(20000, 50)
