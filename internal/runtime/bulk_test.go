@@ -188,3 +188,32 @@ func TestCommitRestore(t *testing.T) {
 		t.Errorf("checkpoint %v %v %v, want rates/0 at %d", ckpt, ok, err, n+1)
 	}
 }
+
+// TestCommitRestoreThenCommit: when a restore's last CommitRestore took
+// every restored record (the last chunk filled a commit), the restore's
+// last Commit has no record left to load, and must still wait for that
+// commit: the task processes next, and reads its store.
+func TestCommitRestoreThenCommit(t *testing.T) {
+	task := globalTask(t, openDB(t))
+	val := make([]byte, 100)
+	const n = 60_000 // about 7 MiB: ingested, and on another goroutine
+	recs := make([]graph.RawRecord, 0, n)
+	for i := range n {
+		recs = append(recs, graph.RawRecord{Key: []byte("k" + strconv.Itoa(i)), Value: val, Offset: int64(i)})
+	}
+	if err := task.Restore("rates", recs); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.CommitRestore(map[string]int64{"rates/0": n}); err != nil {
+		t.Fatal(err)
+	}
+	if err := task.Commit(map[string]int64{"rates/0": n}); err != nil {
+		t.Fatal(err)
+	}
+	s := task.Store("rates")
+	for _, i := range []int{0, n / 2, n - 1} {
+		if _, ok, err := s.Get([]byte("k" + strconv.Itoa(i))); err != nil || !ok {
+			t.Errorf("k%d right after the restore's last Commit: found %v (%v), want found", i, ok, err)
+		}
+	}
+}

@@ -840,14 +840,21 @@ func (t *Task) Commit(offsets map[string]int64) error {
 		}
 		return errors.Join(errs...)
 	}
-	if t.loader != nil && t.loader.Count() > 0 {
-		if err := t.loader.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
-			return err
+	if t.loader != nil {
+		// A loader without writes may still apply the restore's last
+		// CommitAsync (when it took every restored record): its Commit
+		// waits for that, so that the store is complete, and returns its
+		// error.
+		loaded := t.loader.Count() > 0
+		if loaded {
+			if err := t.loader.SetCheckpoint(t.CheckpointName(), offsets); err != nil {
+				return err
+			}
 		}
 		if err := t.loader.Commit(); err != nil {
 			return err
 		}
-		if t.batch.Count() == 0 {
+		if loaded && t.batch.Count() == 0 {
 			return nil
 		}
 	}
