@@ -63,6 +63,9 @@ type DB struct {
 
 	mu    sync.Mutex
 	parts map[string]*partState // by Pebble prefix
+
+	// gate holds Pebble's compactions back while loaders restore.
+	gate *compactionGate
 }
 
 // partState is shared by all views of one store partition.
@@ -104,6 +107,10 @@ func (p *partState) fullKey(sc *scratch, key []byte) []byte {
 //     the stateful scenarios of internal/bench ran as fast either way;
 //   - up to GOMAXPROCS/2 concurrent compactions (default 1) when Pebble falls
 //     behind, for restores;
+//   - a compaction scheduler of our own (compactionGate) that, unlike
+//     Pebble's default, holds compactions back while loaders restore,
+//     until L0 holds 16 sublevels: L0 is compacted once after a restore
+//     instead of at every fourth of its commits;
 //   - an explicit FormatMajorVersion (FormatValueSeparation, the newest of
 //     Pebble v2.1), as Pebble recommends, so an upgrade never changes the
 //     on-disk format silently;
@@ -156,6 +163,8 @@ func Open(dir string, opts ...Option) (*DB, error) {
 	// bounds of one table (which spans other partitions), goes there: Pebble
 	// splits that table in two virtual ones around it.
 	po.Experimental.IngestSplit = func() bool { return true }
+	gate := newCompactionGate()
+	po.Experimental.CompactionScheduler = gate
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 		po.Levels[i].FilterType = pebble.TableFilter
@@ -182,6 +191,7 @@ func Open(dir string, opts ...Option) (*DB, error) {
 		split:      sp,
 		seed:       maphash.MakeSeed(),
 		parts:      map[string]*partState{},
+		gate:       gate,
 	}
 	db.lastFlush.Store(time.Now().UnixNano())
 	if sp.fastcache > 0 {

@@ -112,22 +112,25 @@ func head(s []string) []string { return s[:min(len(s), 20)] }
 // keys and deletions, in random order into three partitions, over several
 // commits, on every backend, and checks the DB against a model. The
 // commits go to Pebble as batches, or as ingested sstables (every commit,
-// for the test), applied at once or, every other one, by CommitAsync.
+// for the test), applied at once or, every other one, by CommitAsync; the
+// sstables are one per partition, or two (split: from 50 records on, for
+// the test).
 func TestLoader(t *testing.T) {
 	for _, be := range backends {
-		for _, ingest := range []bool{false, true} {
-			name := be.name
-			if ingest {
-				name += "/ingest"
-			}
-			t.Run(name, func(t *testing.T) { testLoader(t, be.open(t), ingest) })
+		for _, mode := range []string{"batch", "ingest", "ingest/split"} {
+			t.Run(be.name+"/"+mode, func(t *testing.T) { testLoader(t, be.open(t), mode) })
 		}
 	}
 }
 
-func testLoader(t *testing.T, db *DB, ingest bool) {
+func testLoader(t *testing.T, db *DB, mode string) {
+	ingest := mode != "batch"
+	db.ingester.splitAt = 0
 	if ingest {
 		db.ingester.large, db.ingester.empty = 1, 1
+	}
+	if mode == "ingest/split" {
+		db.ingester.splitAt = 50
 	}
 	m := newLoaderModel(t, db, 3)
 	r := rand.New(rand.NewPCG(1, 2))
@@ -152,6 +155,10 @@ func testLoader(t *testing.T, db *DB, ingest bool) {
 	}
 	if got := db.ingests.Load(); ingest != (got > 0) {
 		t.Errorf("%d commits ingested", got)
+	}
+	// 6 commits into 3 partitions.
+	if got, split := db.pdb.Metrics().Total().TablesIngested, mode == "ingest/split"; split != (got > 18) {
+		t.Errorf("%d tables ingested in %s mode", got, mode)
 	}
 }
 
