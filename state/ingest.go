@@ -43,6 +43,9 @@ type ingester struct {
 	// large and empty are ingestBytes and ingestEmptyBytes (changed by
 	// tests).
 	large, empty int
+	// hook, when set (by tests), runs once a commit's tables are written,
+	// before the commit waits for the one before it.
+	hook func(seq uint64) error
 	// splitAt is the size, in records, from which a partition's records
 	// are written as two tables: splitRecords when Go may run two
 	// goroutines at once, else 0 (never; changed by tests).
@@ -85,7 +88,7 @@ func newIngester(pdb *pebble.DB, po *pebble.Options, dir string) (*ingester, err
 // overlaps no key (splitting a table there whose bounds only overlap it:
 // see Open): a first load into an empty key range skips the memtables, the
 // flushes and the compactions that a batch goes through.
-func (in *ingester) ingest(pdb *pebble.DB, r *recordBuf, recs []loadRecord, parts []*partState, seq uint64) (err error) {
+func (in *ingester) ingest(pdb *pebble.DB, r *recordBuf, recs []loadRecord, parts []*partState, seq uint64, before func() error) (err error) {
 	var paths []string
 	defer func() {
 		for _, path := range paths {
@@ -134,6 +137,14 @@ func (in *ingester) ingest(pdb *pebble.DB, r *recordBuf, recs []loadRecord, part
 		if err != nil {
 			return err
 		}
+	}
+	if in.hook != nil {
+		if err := in.hook(seq); err != nil {
+			return err
+		}
+	}
+	if err := before(); err != nil {
+		return err
 	}
 	// Ingest links the tables into the DB and syncs the manifest that
 	// lists them.

@@ -429,7 +429,11 @@ func TestLoaderKeepsBuffersWhileRestoring(t *testing.T) {
 	if err := l.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	for _, b := range []*recordBuf{&l.recordBuf, &l.spare.recordBuf} {
+	bufs := []*recordBuf{&l.recordBuf}
+	for _, c := range l.spare {
+		bufs = append(bufs, &c.recordBuf)
+	}
+	for _, b := range bufs {
 		if cap(b.arena) > maxRetainedRecords || cap(b.recs)*24 > maxRetainedRecords || b.tmp != nil {
 			t.Errorf("after a small commit the loader keeps %d bytes of arena, %d records", cap(b.arena), cap(b.recs))
 		}
@@ -777,5 +781,69 @@ func TestCommonPrefix(t *testing.T) {
 		if got := commonPrefix([]byte(c.a), []byte(c.b)); got != c.want {
 			t.Errorf("commonPrefix(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
 		}
+	}
+}
+
+// TestLoaderCommitsInFlight: two CommitAsync commits are applied at once,
+// and Pebble ingests them in their order: the second one, its tables
+// written, waits for the first, so that the later write of a key wins; and
+// when the first fails, the second applies nothing, checkpoint included,
+// and the loader's next Commit reports the first one's error.
+func TestLoaderCommitsInFlight(t *testing.T) {
+	for _, fail := range []bool{false, true} {
+		t.Run(fmt.Sprintf("first fails %v", fail), func(t *testing.T) {
+			db := openDB(t, t.TempDir())
+			db.ingester.large, db.ingester.empty = 1, 1
+			first := db.ingests.Load() + 1
+			release, waiting := make(chan struct{}), make(chan struct{})
+			db.ingester.hook = func(seq uint64) error {
+				switch seq {
+				case first: // tables written, not ingested
+					<-release
+					if fail {
+						return errors.New("injected")
+					}
+				case first + 1:
+					close(waiting) // about to wait for the first
+				}
+				return nil
+			}
+			l := db.NewLoader()
+			defer l.Close()
+			s := db.Store("s", 0)
+			for round, v := range []string{"first", "second"} {
+				for i := range 100 {
+					if err := l.Put(s, fmt.Appendf(nil, "k%02d", i), []byte(v)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := l.SetCheckpoint("t", map[string]int64{"cl/0": int64(round + 1)}); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.CommitAsync(); err != nil {
+					t.Fatalf("CommitAsync %s: %v", v, err)
+				}
+			}
+			<-waiting // both commits in flight
+			close(release)
+			err := l.Commit()
+			if fail {
+				if err == nil || !strings.Contains(err.Error(), "injected") {
+					t.Errorf("Commit after a failed CommitAsync: %v, want the injected error", err)
+				}
+				wantGet(t, s, "k07", "", false)
+				if ck, ok, err := db.Checkpoint("t"); err != nil || ok {
+					t.Errorf("checkpoint %v %v %v, want none", ck, ok, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantGet(t, s, "k07", "second", true)
+			if ck, ok, err := db.Checkpoint("t"); err != nil || !ok || ck["cl/0"] != 2 {
+				t.Errorf("checkpoint %v %v %v, want cl/0 at 2", ck, ok, err)
+			}
+		})
 	}
 }
