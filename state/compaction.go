@@ -39,9 +39,13 @@ const gateTick = 100 * time.Millisecond
 // key meanwhile checks a filter per sublevel, not the table.
 type compactionGate struct {
 	restoring atomic.Int32 // loaders restoring
-	l0        atomic.Int32 // L0 sublevels, as the last ingest of a restore left them
+	// l0 is L0's sublevels, as the granter last saw them during a restore
+	// (Pebble asks TrySchedule with its lock held: the gate cannot read
+	// the DB's metrics then).
+	l0 atomic.Int32
 
-	db pebble.DBForCompaction // set by Register, before any other call
+	db  pebble.DBForCompaction    // set by Register, before any other call
+	pdb atomic.Pointer[pebble.DB] // the same, once Open has returned it
 
 	mu       sync.Mutex
 	ended    sync.Cond // on mu: granting went false
@@ -84,7 +88,11 @@ func (g *compactionGate) allowed() int {
 }
 
 // startRestore and endRestore count a loader's restore.
-func (g *compactionGate) startRestore() { g.restoring.Add(1) }
+func (g *compactionGate) startRestore() {
+	if g.restoring.Add(1) == 1 {
+		g.poke() // l0 is from the last restore, if any
+	}
+}
 
 func (g *compactionGate) endRestore() {
 	if g.restoring.Add(-1) == 0 {
@@ -92,11 +100,15 @@ func (g *compactionGate) endRestore() {
 	}
 }
 
-// ingested records the L0 sublevels that a restore's ingest left.
-func (g *compactionGate) ingested(sublevels int32) {
-	g.l0.Store(sublevels)
-	if sublevels >= restoreL0Sublevels {
-		g.poke()
+// measure reads L0's sublevels into l0, during restores. Only the granter
+// calls it: it takes the DB's lock (so not from TrySchedule), and must not
+// run once Unregister has returned (the DB is closing).
+func (g *compactionGate) measure() {
+	if g.restoring.Load() == 0 {
+		return
+	}
+	if d := g.pdb.Load(); d != nil {
+		g.l0.Store(d.Metrics().Levels[0].Sublevels)
 	}
 }
 
@@ -141,7 +153,7 @@ func (g *compactionGate) TrySchedule() (bool, pebble.CompactionGrantHandle) {
 }
 
 // UpdateGetAllowedWithoutPermission implements pebble.CompactionScheduler:
-// more compactions may run (a flush ended).
+// more compactions may run (a flush ended, adding to L0).
 func (g *compactionGate) UpdateGetAllowedWithoutPermission() { g.poke() }
 
 // Started implements pebble.CompactionGrantHandle.
@@ -162,7 +174,8 @@ func (g *compactionGate) Done() {
 	g.grant()
 }
 
-// granter offers compactions every gateTick and when poked, until
+// granter offers compactions every gateTick and when poked (a restore
+// started, ended or ingested, a flush or compaction ended), until
 // Unregister.
 func (g *compactionGate) granter() {
 	defer close(g.done)
@@ -175,6 +188,7 @@ func (g *compactionGate) granter() {
 		case <-t.C:
 		case <-g.wake:
 		}
+		g.measure()
 		g.grant()
 	}
 }

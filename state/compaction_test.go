@@ -80,6 +80,35 @@ func TestCompactionsWaitForRestores(t *testing.T) {
 		}
 	})
 
+	t.Run("until flushes make L0 deep", func(t *testing.T) {
+		// A restore started, and other tasks' writes fill L0 meanwhile.
+		db := openDB(t, t.TempDir())
+		ingestAll(db)
+		l := db.NewLoader()
+		defer l.Close()
+		restoreRounds(t, db, l, 0, 1, l.CommitAsync)
+		for round := range restoreL0Sublevels + 1 {
+			b := db.NewBatch()
+			s := b.Store(db.Store("s", 1))
+			for i := range 100 {
+				if err := s.Put(fmt.Appendf(nil, "k%03d", i), fmt.Appendf(nil, "%d", round)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := b.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			b.Close()
+			if err := db.pdb.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		waitFor(t, fmt.Sprintf("no compaction with %d L0 sublevels from flushes", restoreL0Sublevels), func() bool { return compactions(db) > 0 })
+		if !l.restoring {
+			t.Fatal("the loader no longer restores")
+		}
+	})
+
 	t.Run("until Close", func(t *testing.T) {
 		db := openDB(t, t.TempDir())
 		ingestAll(db)

@@ -177,6 +177,7 @@ func Open(dir string, opts ...Option) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state: opening %s: %w", dir, err)
 	}
+	gate.pdb.Store(pdb)
 	if err := checkLayout(pdb); err != nil {
 		return nil, errors.Join(err, pdb.Close())
 	}

@@ -398,7 +398,7 @@ func (db *DB) applyLoad(c *loadCommit, ingest bool, prev *loadResult) error {
 			return fmt.Errorf("state: loader: commit: ingesting %d records: %w", len(c.recs), err)
 		}
 		if db.gate.restoring.Load() > 0 {
-			db.gate.ingested(db.pdb.Metrics().Levels[0].Sublevels)
+			db.gate.poke() // L0 is deeper
 		}
 		bsize = batchHeaderLen + c.ckpts.size
 	}
