@@ -100,6 +100,9 @@ type Loader struct {
 	// pending is the commits applied or being applied, oldest first, until
 	// wait has taken their buffers back into spare.
 	pending, spare []*loadCommit
+	// small is set when the last commit was smaller than
+	// LoaderCommitBytes.
+	small bool
 	// restoring is set from a CommitAsync to the next Commit or Close: the
 	// DB's compactions wait meanwhile (see compactionGate).
 	restoring bool
@@ -290,8 +293,12 @@ func (l *Loader) commit(async bool) error {
 		c = &loadCommit{}
 	}
 	c.size = l.Size()
-	if c.size < LoaderCommitBytes {
-		c.empty(maxRetainedRecords) // as wait does after a small commit
+	l.small = c.size < LoaderCommitBytes
+	if l.small { // large buffers go (see recycle)
+		c.empty(maxRetainedRecords)
+		for _, sp := range l.spare {
+			sp.empty(maxRetainedRecords)
+		}
 	}
 	// The writes go to c; the loader goes on with c's emptied buffers.
 	c.recordBuf, l.recordBuf = l.recordBuf, c.recordBuf
@@ -367,9 +374,10 @@ func (l *Loader) recycle(c *loadCommit, err error) {
 	// next commit is likely as large, and reusing the buffers spares
 	// allocating, zeroing and faulting them in again (and the garbage
 	// collections that this allocation starts). A smaller commit ends a
-	// restore, or is a standby's periodic one: large buffers go.
+	// restore, or is a standby's periodic one: large buffers go, those of
+	// the commits before it too.
 	keep := maxRetainedRecords
-	if c.size >= LoaderCommitBytes && err == nil {
+	if c.size >= LoaderCommitBytes && err == nil && !l.small {
 		keep = math.MaxInt
 	}
 	c.empty(keep)
