@@ -276,11 +276,9 @@ func (l *Loader) commit(async bool) error {
 	} else if !async {
 		l.endRestore()
 	}
-	room := 0
-	if async {
-		room = loaderInFlight - 1
-	}
-	if err := l.waitFor(room); err != nil {
+	// A Commit too sorts and writes its sstables while the commit before
+	// it is applied (Commit then waits for them all).
+	if err := l.waitFor(loaderInFlight - 1); err != nil {
 		return err
 	}
 	if l.Count() == 0 {
