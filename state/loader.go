@@ -288,7 +288,8 @@ func (l *Loader) commit(async bool) error {
 	if n := len(l.spare); n > 0 {
 		c, l.spare = l.spare[n-1], l.spare[:n-1]
 	} else {
-		c = &loadCommit{}
+		// The loader goes on with c's buffers: as large as these at once.
+		c = &loadCommit{recordBuf: recordBuf{arenaHint: len(l.arena), recsHint: len(l.recs)}}
 	}
 	c.size = l.Size()
 	l.small = c.size < LoaderCommitBytes
