@@ -350,8 +350,15 @@ func (a *App) offsetRange(ctx context.Context, topic string, p int32) (start, en
 func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.Task, prog *restoreEntry, from, end int64, offsets map[string]int64) (n int64, err error) {
 	store, topic, p := prog.Store, prog.Topic, prog.Partition
 	lastLog := time.Now()
-	apply := func(buf []graph.RawRecord) error {
-		if err := t.Restore(store, buf); err != nil {
+	apply := func(c *chunk) error {
+		buf := c.recs
+		var err error
+		if c.prepared {
+			err = t.ApplyRestore(store, &c.batch)
+		} else {
+			err = t.Restore(store, buf)
+		}
+		if err != nil {
 			return err
 		}
 		next := buf[len(buf)-1].Offset + 1
@@ -386,7 +393,7 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 		var err error
 		for c := range chunks {
 			if err == nil {
-				if err = apply(c.recs); err != nil {
+				if err = apply(c); err != nil {
 					failed.Store(true)
 				}
 			}
@@ -398,10 +405,16 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 	c := <-free
 	// finish hands over the last chunk and waits for the applier.
 	finished := false
+	// send hands c over, prepared for an in-memory store here (the
+	// applier then only applies it).
+	send := func() {
+		c.prepared = t.PrepareRestore(store, c.recs, &c.batch)
+		chunks <- c
+	}
 	finish := func() error {
 		finished = true
 		if len(c.recs) > 0 {
-			chunks <- c
+			send()
 		}
 		close(chunks)
 		return <-applied
@@ -417,7 +430,7 @@ func (a *App) restorePartition(ctx context.Context, cl *kgo.Client, t *runtime.T
 	emit := func(key, value, _ []byte, ts, offset int64) {
 		c.recs = append(c.recs, graph.RawRecord{Key: c.keep(key), Value: c.keep(value), Timestamp: ts, Offset: offset})
 		if len(c.recs) == restoreChunk {
-			chunks <- c
+			send()
 			c = <-free
 		}
 	}
@@ -445,6 +458,9 @@ type chunk struct {
 	recs  []graph.RawRecord
 	arena []byte
 	hdrs  []graph.Header
+	// batch is recs prepared for an in-memory store, when prepared.
+	batch    runtime.RestoreBatch
+	prepared bool
 }
 
 // keep copies b into the arena (nil stays nil: Kafka's null).
@@ -461,4 +477,5 @@ func (c *chunk) reset() {
 	clear(c.recs)
 	clear(c.hdrs)
 	c.recs, c.arena, c.hdrs = c.recs[:0], c.arena[:0], c.hdrs[:0]
+	c.prepared = false
 }

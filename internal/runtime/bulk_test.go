@@ -1,6 +1,7 @@
 package runtime_test
 
 import (
+	"encoding/binary"
 	"maps"
 	"slices"
 	"strconv"
@@ -215,5 +216,81 @@ func TestCommitRestoreThenCommit(t *testing.T) {
 		if _, ok, err := s.Get([]byte("k" + strconv.Itoa(i))); err != nil || !ok {
 			t.Errorf("k%d right after the restore's last Commit: found %v (%v), want found", i, ok, err)
 		}
+	}
+}
+
+// TestPrepareRestore: a restore into an in-memory store may prepare its
+// chunks on one goroutine (PrepareRestore) and apply them on another
+// (ApplyRestore), the next chunk prepared while the one before is applied;
+// the store then holds what Restore leaves, timestamps included. A task on a
+// DB restores through its loader: PrepareRestore declines.
+func TestPrepareRestore(t *testing.T) {
+	var recs []graph.RawRecord
+	for i := range 5000 {
+		r := graph.RawRecord{Key: []byte("k" + strconv.Itoa(i%613)), Value: []byte(strconv.Itoa(i)), Timestamp: int64(1000 + i), Offset: int64(i)}
+		switch {
+		case i%11 == 0:
+			r.Value = nil // a tombstone
+		case i%101 == 0:
+			r.Key = nil // skipped
+		}
+		recs = append(recs, r)
+	}
+	chunks := slices.Collect(slices.Chunk(recs, 256))
+
+	restored := globalTask(t, nil)
+	for _, c := range chunks {
+		if err := restored.Restore("rates", c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pipelined := globalTask(t, nil)
+	var batches [2]runtime.RestoreBatch
+	prepared := make(chan *runtime.RestoreBatch)
+	free := make(chan *runtime.RestoreBatch, 2)
+	free <- &batches[0]
+	free <- &batches[1]
+	go func() {
+		defer close(prepared)
+		for _, c := range chunks {
+			b := <-free
+			if !pipelined.PrepareRestore("rates", c, b) {
+				t.Error("PrepareRestore declined an in-memory store")
+				return
+			}
+			prepared <- b
+		}
+	}()
+	for b := range prepared {
+		if err := pipelined.ApplyRestore("rates", b); err != nil {
+			t.Fatal(err)
+		}
+		free <- b
+	}
+	dump := func(task *runtime.Task) map[string]string {
+		m := map[string]string{}
+		err := task.Store("rates").Range(nil, nil, func(k, v []byte) bool {
+			m[string(k)] = string(v)
+			return true
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	want, got := dump(restored), dump(pipelined)
+	if len(want) < 500 || !maps.Equal(got, want) {
+		t.Errorf("pipelined restore: %d keys, Restore: %d keys; equal %v", len(got), len(want), maps.Equal(got, want))
+	}
+	if v := want["k1"]; len(v) < 8 || binary.BigEndian.Uint64([]byte(v)) != 1000+4905 || v[8:] != "4905" {
+		t.Errorf("k1 = %q, want timestamp 5905 and value 4905", v)
+	}
+
+	onDB := globalTask(t, openDB(t))
+	if onDB.PrepareRestore("rates", chunks[0], &batches[0]) {
+		t.Error("PrepareRestore prepared a batch for a task on a DB")
+	}
+	if restored.PrepareRestore("nope", chunks[0], &batches[0]) {
+		t.Error("PrepareRestore prepared a batch for an unknown store")
 	}
 }

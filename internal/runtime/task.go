@@ -116,8 +116,7 @@ type Task struct {
 	batch  *state.Batch  // the write buffer of a task on a state.DB
 	loader *state.Loader // restores into a state.DB, created by Restore
 	// Buffers of restoreBatch, reused.
-	restoreKeys, restoreVals [][]byte
-	restoreBuf               []byte
+	restoreBuf RestoreBatch // Restore's, into an in-memory store
 	// Skipped counts the records skipped or dead-lettered by the error
 	// policy; other goroutines may read it (App.Stats).
 	Skipped atomic.Int64
@@ -568,11 +567,9 @@ func (t *Task) Restore(store string, recs []graph.RawRecord) error {
 		t.loader = t.cfg.DB.NewLoader()
 	}
 	ld := t.loader
-	if ap, ok := s.Store.(batchApplier); ok && ld == nil {
-		if err := t.restoreBatch(ap, s.spec.Timestamped, s.spec.RestoreCheck, recs); err != nil {
-			return fmt.Errorf("runtime: task %s: restoring store %s at offsets %d-%d: %w", t.ID, store, recs[0].Offset, recs[len(recs)-1].Offset, err)
-		}
-		return nil
+	if _, ok := s.Store.(batchApplier); ok && ld == nil {
+		t.restoreBuf.prepare(s.spec, recs)
+		return t.ApplyRestore(store, &t.restoreBuf)
 	}
 	var buf []byte
 	for i := range recs {
@@ -618,19 +615,50 @@ type batchApplier interface {
 	Apply(keys, values [][]byte) error
 }
 
-// restoreBatch applies changelog records to a batchApplier, in one Apply.
-func (t *Task) restoreBatch(ap batchApplier, timestamped bool, check func(key, value []byte, ts int64) (int64, bool), recs []graph.RawRecord) error {
-	keys, vals := t.restoreKeys[:0], t.restoreVals[:0]
+// RestoreBatch is changelog records prepared for an in-memory store that
+// applies batches (state.Memory.Apply), by Task.PrepareRestore, possibly
+// on another goroutine than the one that applies them
+// (Task.ApplyRestore). Its buffers are reused from one batch to the next.
+type RestoreBatch struct {
+	keys, vals  [][]byte
+	buf         []byte // the timestamped values
+	first, last int64  // offsets of the records, for errors
+}
+
+// PrepareRestore prepares recs for store in b and reports whether it did:
+// when the store is in memory and applies batches. Restore would then
+// apply them as ApplyRestore applies b. It only reads the task, so that a
+// restore may prepare a batch on its reading goroutine while it applies the
+// one before on another.
+func (t *Task) PrepareRestore(store string, recs []graph.RawRecord, b *RestoreBatch) bool {
+	s, ok := t.stores[store]
+	if !ok || t.batch != nil || len(recs) == 0 {
+		return false
+	}
+	if _, ok := s.Store.(batchApplier); !ok {
+		return false
+	}
+	b.prepare(s.spec, recs)
+	return true
+}
+
+// prepare fills b from recs, as spec's store keeps them: a null value
+// deletes the key; a timestamped store gets the record's timestamp in
+// front of the value; a record with a null key, or that spec's RestoreCheck
+// refuses, is skipped.
+func (b *RestoreBatch) prepare(spec *graph.StoreSpec, recs []graph.RawRecord) {
+	keys, vals := b.keys[:0], b.vals[:0]
 	var size int
-	if timestamped {
+	if spec.Timestamped {
 		for i := range recs {
 			size += 8 + len(recs[i].Value)
 		}
 	}
-	buf := t.restoreBuf[:0]
+	buf := b.buf[:0]
 	if cap(buf) < size {
 		buf = make([]byte, 0, size)
 	}
+	check := spec.RestoreCheck
 	for i := range recs {
 		r := &recs[i]
 		if r.Key == nil { // a null key in a source table's topic: the table dropped it
@@ -644,7 +672,7 @@ func (t *Task) restoreBatch(ap batchApplier, timestamped bool, check func(key, v
 				continue
 			}
 		}
-		if timestamped && v != nil {
+		if spec.Timestamped && v != nil {
 			at := len(buf) // buf has room for every value: no reallocation
 			buf = binary.BigEndian.AppendUint64(buf, uint64(ts))
 			buf = append(buf, v...)
@@ -652,11 +680,33 @@ func (t *Task) restoreBatch(ap batchApplier, timestamped bool, check func(key, v
 		}
 		keys, vals = append(keys, r.Key), append(vals, v)
 	}
-	err := ap.Apply(keys, vals)
-	clear(keys)
-	clear(vals)
-	t.restoreKeys, t.restoreVals, t.restoreBuf = keys, vals, buf
-	return err
+	b.keys, b.vals, b.buf = keys, vals, buf
+	b.first, b.last = 0, 0
+	if len(recs) > 0 {
+		b.first, b.last = recs[0].Offset, recs[len(recs)-1].Offset
+	}
+}
+
+// ApplyRestore applies a batch that PrepareRestore prepared for store, in
+// one Apply.
+func (t *Task) ApplyRestore(store string, b *RestoreBatch) error {
+	s, ok := t.stores[store]
+	if !ok {
+		return fmt.Errorf("runtime: task %s has no store %s", t.ID, store)
+	}
+	ap, ok := s.Store.(batchApplier)
+	if !ok {
+		return fmt.Errorf("runtime: task %s: store %s does not apply batches", t.ID, store)
+	}
+	err := ap.Apply(b.keys, b.vals)
+	// The batch keeps no record alive.
+	clear(b.keys)
+	clear(b.vals)
+	b.keys, b.vals = b.keys[:0], b.vals[:0]
+	if err != nil {
+		return fmt.Errorf("runtime: task %s: restoring store %s at offsets %d-%d: %w", t.ID, store, b.first, b.last, err)
+	}
+	return nil
 }
 
 // CheckpointName is the name of the task's checkpoint in the DB.
