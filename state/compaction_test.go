@@ -41,15 +41,27 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // sublevels; a loader's Close ends its restore too. Without the gate,
 // Pebble compacts L0 from 4 sublevels on.
 func TestCompactionsWaitForRestores(t *testing.T) {
-	ingestAll := func(db *DB) { db.ingester.large, db.ingester.empty = 1, 1 }
 	compactions := func(db *DB) int64 { return db.pdb.Metrics().Compact.Count }
 	sublevels := func(db *DB) int32 { return db.pdb.Metrics().Levels[0].Sublevels }
+	// open opens a DB whose loader commits are all ingested, and a loader.
+	open := func(t *testing.T) (*DB, *Loader) {
+		db := openDB(t, t.TempDir())
+		db.ingester.large, db.ingester.empty = 1, 1
+		l := db.NewLoader()
+		t.Cleanup(func() { l.Close() })
+		return db, l
+	}
+	// compactedRestoring waits for a compaction while l still restores.
+	compactedRestoring := func(t *testing.T, db *DB, l *Loader, what string) {
+		t.Helper()
+		waitFor(t, what, func() bool { return compactions(db) > 0 })
+		if !l.restoring {
+			t.Fatal("the loader no longer restores")
+		}
+	}
 
 	t.Run("until the last Commit", func(t *testing.T) {
-		db := openDB(t, t.TempDir())
-		ingestAll(db)
-		l := db.NewLoader()
-		defer l.Close()
+		db, l := open(t)
 		restoreRounds(t, db, l, 0, 10, l.CommitAsync)
 		if err := l.wait(); err != nil { // the last CommitAsync applied
 			t.Fatal(err)
@@ -65,27 +77,18 @@ func TestCompactionsWaitForRestores(t *testing.T) {
 	})
 
 	t.Run("until L0 is deep", func(t *testing.T) {
-		db := openDB(t, t.TempDir())
-		ingestAll(db)
-		l := db.NewLoader()
-		defer l.Close()
+		db, l := open(t)
 		restoreRounds(t, db, l, 0, restoreL0Sublevels+1, l.CommitAsync)
 		if err := l.wait(); err != nil {
 			t.Fatal(err)
 		}
 		// Still restoring: the compactions run once L0 is that deep.
-		waitFor(t, fmt.Sprintf("no compaction with %d L0 sublevels", restoreL0Sublevels), func() bool { return compactions(db) > 0 })
-		if !l.restoring {
-			t.Fatal("the loader no longer restores")
-		}
+		compactedRestoring(t, db, l, fmt.Sprintf("no compaction with %d L0 sublevels", restoreL0Sublevels))
 	})
 
 	t.Run("until flushes make L0 deep", func(t *testing.T) {
 		// A restore started, and other tasks' writes fill L0 meanwhile.
-		db := openDB(t, t.TempDir())
-		ingestAll(db)
-		l := db.NewLoader()
-		defer l.Close()
+		db, l := open(t)
 		restoreRounds(t, db, l, 0, 1, l.CommitAsync)
 		for round := range restoreL0Sublevels + 1 {
 			b := db.NewBatch()
@@ -103,16 +106,11 @@ func TestCompactionsWaitForRestores(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		waitFor(t, fmt.Sprintf("no compaction with %d L0 sublevels from flushes", restoreL0Sublevels), func() bool { return compactions(db) > 0 })
-		if !l.restoring {
-			t.Fatal("the loader no longer restores")
-		}
+		compactedRestoring(t, db, l, fmt.Sprintf("no compaction with %d L0 sublevels from flushes", restoreL0Sublevels))
 	})
 
 	t.Run("until Close", func(t *testing.T) {
-		db := openDB(t, t.TempDir())
-		ingestAll(db)
-		l := db.NewLoader()
+		db, l := open(t)
 		restoreRounds(t, db, l, 0, 8, l.CommitAsync)
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
@@ -121,10 +119,7 @@ func TestCompactionsWaitForRestores(t *testing.T) {
 	})
 
 	t.Run("without a restore", func(t *testing.T) {
-		db := openDB(t, t.TempDir())
-		ingestAll(db)
-		l := db.NewLoader()
-		defer l.Close()
+		db, l := open(t)
 		restoreRounds(t, db, l, 0, 8, l.Commit) // not a restore
 		waitFor(t, "no compaction of 7 L0 sublevels", func() bool { return compactions(db) > 0 && sublevels(db) < 4 })
 	})
