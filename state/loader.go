@@ -35,8 +35,8 @@ const LoaderCommitBytes = 8 << 20
 //
 // Commit about every LoaderCommitBytes bytes (Size), with CommitAsync
 // until the last commit. A commit of at least half that, or of at least 1
-// MiB into partitions that hold no key yet, is written
-// to sstables, one per partition (two for a large one), in Pebble's row-block format, which
+// MiB into partitions that hold no key yet, is written to sstables, one per
+// partition (two for a large one), in Pebble's row-block format, which
 // Pebble ingests: the records skip the memtable and the flush that would
 // write them to an sstable anyway, and, when they overlap no key of the DB
 // (a first load of a partition), the compactions too. CommitAsync writes
