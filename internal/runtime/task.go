@@ -115,8 +115,8 @@ type Task struct {
 	nodeIn []int64
 	batch  *state.Batch  // the write buffer of a task on a state.DB
 	loader *state.Loader // restores into a state.DB, created by Restore
-	// Buffers of restoreBatch, reused.
-	restoreBuf RestoreBatch // Restore's, into an in-memory store
+	// restoreBuf is Restore's batch into an in-memory store, reused.
+	restoreBuf RestoreBatch
 	// Skipped counts the records skipped or dead-lettered by the error
 	// policy; other goroutines may read it (App.Stats).
 	Skipped atomic.Int64
